@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Executor } from './executor.ts';
+import { Graph, T, readF32 } from './graph.ts';
+import { getGgml } from './runtime.ts';
+import { GGML_TENSOR_SIZE, tensorShape, tensorStrides, tensorType, tensorName } from './tensor.ts';
+import { WeightSet } from './weights.ts';
+
+const ggml = getGgml({ gpu: 'off', threads: 2 });
+
+test('the native tensor struct has the layout tensor.ts reads', () => {
+  // ggml_tensor_overhead() = GGML_OBJECT_SIZE (32 on 64-bit) + GGML_TENSOR_SIZE
+  assert.equal(Number(ggml.lib.ggml_tensor_overhead()) - 32, GGML_TENSOR_SIZE);
+  const g = new Graph(ggml, 16);
+  const t = g.newTensor(T.F16, [7, 3, 2], 'probe');
+  assert.deepEqual(tensorShape(t), [7, 3, 2, 1]);
+  assert.deepEqual(tensorStrides(t), [2, 14, 42, 84]);
+  assert.equal(tensorType(t), T.F16);
+  assert.equal(tensorName(t), 'probe');
+  g.dispose();
+});
+
+test('a matmul through the scheduler gives the exact product', () => {
+  // W (ne0=3, ne1=2): two rows of three; x (3, 1). y = W x, shape (2, 1).
+  const w = new WeightSet(ggml, [{ name: 'w', type: T.F32, ne: [3, 2], matmul: true }]);
+  w.upload('w', new Uint8Array(new Float32Array([1, 2, 3, 4, 5, 6]).buffer));
+  const g = new Graph(ggml, 16);
+  const x = g.input(T.F32, [3, 1], new Float32Array([1, 0, -1]));
+  const y = g.mulMat(w.get('w'), x);
+  g.expand(y);
+  const ex = new Executor(ggml, 64);
+  ex.run(g);
+  assert.deepEqual(Array.from(readF32(ggml, y, 2)), [-2, -2]);
+  ex.dispose();
+  g.dispose();
+  w.dispose();
+});
+
+test('Q4_0 matmul weights go to the repacked CPU layout when the CPU has one', () => {
+  const w = new WeightSet(ggml, [
+    { name: 'q', type: 2 /* Q4_0 */, ne: [256, 64], matmul: true },
+    { name: 'n', type: T.F32, ne: [256], matmul: false },
+  ]);
+  assert.equal(w.placement.get('n'), 'CPU');
+  if (ggml.cpuExtraBufts.length > 0) assert.equal(w.placement.get('q'), 'CPU_REPACK');
+  w.dispose();
+});
