@@ -27,7 +27,7 @@ export async function loadReference(path: string, threads = 2, contextSize = 512
       const ctx = await model.createContext(ctxOpts);
       try {
         const seq = ctx.getSequence();
-        const out = await seq.controlledEvaluate(tokens.map((t) => [t, { generateNext: { logits: true } }] as [number, { generateNext: { logits: true } }]));
+        const out = await seq.controlledEvaluate(tokens.map((t) => [t, { generateNext: { logits: true } }]) as never);
         return out.map((o, i) => {
           const m = o?.next?.logits;
           if (!m) throw new Error(`no logits from llama.cpp at position ${i}`);
@@ -44,7 +44,7 @@ export async function loadReference(path: string, threads = 2, contextSize = 512
       try {
         const seq = ctx.getSequence();
         const out: number[] = [];
-        for await (const tok of seq.evaluate([...prompt], { temperature: 0 })) {
+        for await (const tok of seq.evaluate([...prompt] as never, { temperature: 0 })) {
           out.push(tok as number);
           if (out.length >= n) break;
         }

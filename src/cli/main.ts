@@ -1,0 +1,73 @@
+// The `sharedllm` command: one file per subcommand; this one dispatches and owns the error path.
+import { pathToFileURL } from 'node:url';
+import { type CommandSpec, type Parsed, UsageError, parseCommand, renderHelp } from './args.ts';
+
+interface Command {
+  spec: CommandSpec;
+  run(p: Parsed): Promise<number>;
+}
+
+/** Subcommands, loaded lazily so `sharedllm --help` starts instantly. */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  generate: { summary: 'continue a prompt with a local model', load: () => import('./generate.ts') },
+  chat: { summary: 'chat with a local model in the terminal', load: () => import('./chat.ts') },
+  tokenize: { summary: "print a text's token ids (llama.cpp's tokenizer)", load: () => import('./tokenize.ts') },
+  inspect: { summary: 'describe a GGUF file', load: () => import('./inspect.ts') },
+};
+
+export function registerCommand(name: string, summary: string, load: () => Promise<Command>): void {
+  COMMANDS[name] = { summary, load };
+}
+
+function topHelp(): string {
+  const w = Math.max(...Object.keys(COMMANDS).map((n) => n.length)) + 2;
+  return [
+    'sharedllm: pool your own machines into a federation that serves open LLMs.',
+    '',
+    'Usage: sharedllm <command> [options]      (sharedllm <command> --help for its options)',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(w)}${c.summary}`),
+  ].join('\n');
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${topHelp()}\n`);
+    return name ? 0 : 1;
+  }
+  if (name === '--version' || name === '-v') {
+    const { version } = await import('../../package.json', { with: { type: 'json' } }).then((m) => m.default);
+    process.stdout.write(`${version}\n`);
+    return 0;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    process.stderr.write(`sharedllm: unknown command '${name}'. Commands: ${Object.keys(COMMANDS).join(', ')}. Try sharedllm --help\n`);
+    return 2;
+  }
+  const verbose = rest.includes('--verbose');
+  try {
+    const cmd = await entry.load();
+    const parsed = parseCommand(cmd.spec, rest);
+    if (parsed.flags.help) {
+      process.stdout.write(`${renderHelp(cmd.spec)}\n`);
+      return 0;
+    }
+    return await cmd.run(parsed);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`sharedllm ${e.command}: ${e.message}. See sharedllm ${e.command} --help\n`);
+      return 2;
+    }
+    const err = e as Error;
+    process.stderr.write(`sharedllm ${name}: ${err.message}\n`);
+    if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,282 @@
+/**
+ * The coordinator's HTTP API. Bodies are JSON, validated at the edge with the schemas of protocol.ts
+ * (unknown fields ignored). Every non-2xx answer is `{ error: { code, message, hint? } }` (ErrorBody).
+ * Every answer carries the header `x-sharedllm-protocol: <PROTOCOL_VERSION>`.
+ * When the coordinator has a join token, every /v1 request needs `Authorization: Bearer <token>`
+ * (401 `unauthorized` otherwise). POST bodies need `Content-Type: application/json` (415) and are at
+ * most config.maxBodyBytes (413).
+ *
+ * GET  /health
+ *      No auth. -> 200 Health: version, protocolVersion, uptimeMs, coordinator {id, publicKey},
+ *      node counts by state.
+ *
+ * POST /v1/nodes/register                     body: NodeRegistration (signed)
+ *      Registers or re-registers a node; it becomes alive. -> 200 RegisterResponse (includes the
+ *      heartbeat interval to use). 400 invalid_body | protocol_version | invalid_signature;
+ *      409 stale_incarnation (an older process) | identity_mismatch (id held by a live node, other key).
+ *
+ * POST /v1/nodes/:id/heartbeat                body: Heartbeat (nodeId must equal :id)
+ *      Renews the lease, updates free memory and load; refutes suspicion. -> 200 HeartbeatResponse.
+ *      404 unknown_node: not registered, dead, left, or a newer incarnation -> register again.
+ *      409 stale_incarnation.
+ *
+ * POST /v1/nodes/:id/leave                    body: Leave (nodeId must equal :id)
+ *      Marks the node left (graceful shutdown). -> 200 LeaveResponse. 404 unknown_node; 409 stale.
+ *
+ * GET  /v1/nodes[?role=primary|worker][&state=alive|suspect|dead|left]
+ *      -> 200 NodeList, sorted by nodeId. 400 bad_request on an unknown role or state.
+ *
+ * GET  /v1/nodes/:id
+ *      -> 200 NodeView. 404 not_found.
+ *
+ * GET  /v1/manifests
+ *      -> 200 ManifestList (RFC-0006 specialist manifests, oldest first).
+ *
+ * GET  /v1/manifests/:contentHash
+ *      -> 200 Manifest. 404 not_found.
+ *
+ * POST /v1/manifests                          body: Manifest (signed by publisherKey)
+ *      Stores the manifest. -> 201 Manifest when new, 200 when it replaces one from the same publisher.
+ *      400 invalid_signature; 409 manifest_conflict (content hash published by another key).
+ */
+import { createServer as createHttpServer } from 'node:http';
+import type { Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { z } from 'zod';
+import type { FederationConfig } from '../config.ts';
+import {
+  API_PREFIX,
+  HeartbeatSchema,
+  LeaveSchema,
+  ManifestSchema,
+  NodeIdSchema,
+  NodeListQuerySchema,
+  NodeRegistrationSchema,
+  PROTOCOL_VERSION,
+} from '../protocol.ts';
+import type {
+  Health,
+  HeartbeatResponse,
+  LeaveResponse,
+  Manifest,
+  ManifestList,
+  NodeList,
+  NodeRegistration,
+  NodeView,
+  RegisterResponse,
+} from '../protocol.ts';
+import { checkBearer, createRequestListener, HttpError, Router } from './http.ts';
+import type { RequestContext } from './http.ts';
+import { verifyBody } from './identity.ts';
+import type { Identity } from './identity.ts';
+import type { Logger } from './log.ts';
+import { MembershipError } from './membership.ts';
+import type { Membership } from './membership.ts';
+import type { CoordinatorStore, NodeRecord } from './store.ts';
+
+export interface ServerDeps {
+  membership: Membership;
+  store: CoordinatorStore;
+  identity: Identity;
+  config: FederationConfig;
+  logger: Logger;
+  /** Software version reported by /health. */
+  version: string;
+  /** Epoch ms the coordinator started (for uptime). */
+  startedAt: number;
+  now: () => number;
+  joinToken?: string;
+  /** PEM contents; both or neither. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+}
+
+/** An http(s).Server serving the routes above; not listening yet. */
+export function createCoordinatorServer(deps: ServerDeps): Server {
+  const joinToken = deps.joinToken;
+  const listener = createRequestListener({
+    router: buildRouter(deps),
+    logger: deps.logger,
+    maxBodyBytes: deps.config.maxBodyBytes,
+    guard: (req, url) => {
+      const versioned = url.pathname === API_PREFIX || url.pathname.startsWith(`${API_PREFIX}/`);
+      if (joinToken !== undefined && versioned) checkBearer(req, joinToken);
+    },
+  });
+  const server = deps.tls === undefined ? createHttpServer(listener) : createHttpsServer({ cert: deps.tls.cert, key: deps.tls.key }, listener);
+  server.requestTimeout = Math.max(deps.config.requestTimeoutMs * 2, 10_000);
+  // Keep idle connections open well past one heartbeat interval, so a node's kept-alive socket is
+  // not closed by the server just as the next heartbeat is sent on it.
+  server.keepAliveTimeout = Math.max(5_000, deps.config.heartbeatIntervalMs * 3);
+  return server;
+}
+
+function buildRouter(deps: ServerDeps): Router {
+  const { membership, store, identity, config } = deps;
+  const coordinator = { id: identity.id, publicKey: identity.publicKey };
+  const router = new Router();
+
+  router.add('GET', '/health', () => {
+    const body: Health = {
+      status: 'ok',
+      version: deps.version,
+      protocolVersion: PROTOCOL_VERSION,
+      uptimeMs: Math.max(0, deps.now() - deps.startedAt),
+      coordinator,
+      nodes: membership.counts(),
+    };
+    return { body };
+  });
+
+  router.add('POST', `${API_PREFIX}/nodes/register`, async (ctx) => {
+    const raw = await ctx.json();
+    const registration = parseBody(NodeRegistrationSchema, raw, 'registration');
+    if (registration.protocolVersion !== PROTOCOL_VERSION) {
+      throw new HttpError(
+        400,
+        'protocol_version',
+        `node speaks protocol ${registration.protocolVersion}, this coordinator speaks ${PROTOCOL_VERSION}`,
+        'run the same SharedLLM version on the node and the coordinator',
+      );
+    }
+    // Verify over the body as received: fields this version strips are still covered by the signature.
+    if (!verifyBody(raw as Record<string, unknown>, 'publicKey')) {
+      throw new HttpError(
+        400,
+        'invalid_signature',
+        `registration of ${registration.nodeId} is not signed by its publicKey`,
+        'sign signingPayload(body) with the key in publicKey (identity.ts signBody)',
+      );
+    }
+    const { record } = membershipCall(() => membership.register(raw as NodeRegistration));
+    const body: RegisterResponse = {
+      nodeId: record.nodeId,
+      incarnation: record.incarnation,
+      state: record.state,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      protocolVersion: PROTOCOL_VERSION,
+      coordinator,
+    };
+    return { body };
+  });
+
+  router.add('POST', `${API_PREFIX}/nodes/:id/heartbeat`, async (ctx) => {
+    const beat = parseBody(HeartbeatSchema, await ctx.json(), 'heartbeat');
+    checkSameNode(ctx, beat.nodeId);
+    const record = membershipCall(() => membership.heartbeat(beat));
+    const body: HeartbeatResponse = {
+      nodeId: record.nodeId,
+      incarnation: record.incarnation,
+      state: record.state,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+    };
+    return { body };
+  });
+
+  router.add('POST', `${API_PREFIX}/nodes/:id/leave`, async (ctx) => {
+    const message = parseBody(LeaveSchema, await ctx.json(), 'leave');
+    checkSameNode(ctx, message.nodeId);
+    const record = membershipCall(() => membership.leave(message));
+    const body: LeaveResponse = { nodeId: record.nodeId, state: record.state };
+    return { body };
+  });
+
+  router.add('GET', `${API_PREFIX}/nodes`, (ctx) => {
+    const query = NodeListQuerySchema.safeParse(ctx.query);
+    if (!query.success) {
+      throw new HttpError(400, 'bad_request', `bad query: ${z.prettifyError(query.error)}`, 'role is primary|worker; state is alive|suspect|dead|left');
+    }
+    const body: NodeList = { nodes: membership.list(query.data).map(toNodeView) };
+    return { body };
+  });
+
+  router.add('GET', `${API_PREFIX}/nodes/:id`, (ctx) => {
+    const nodeId = ctx.params['id'] ?? '';
+    const record = NodeIdSchema.safeParse(nodeId).success ? membership.get(nodeId) : undefined;
+    if (record === undefined) throw new HttpError(404, 'not_found', `no node '${nodeId}'`, 'GET /v1/nodes lists the known nodes');
+    const body: NodeView = toNodeView(record);
+    return { body };
+  });
+
+  router.add('GET', `${API_PREFIX}/manifests`, () => {
+    const body: ManifestList = { manifests: store.listManifests().map((entry) => entry.manifest) };
+    return { body };
+  });
+
+  router.add('GET', `${API_PREFIX}/manifests/:hash`, (ctx) => {
+    const hash = ctx.params['hash'] ?? '';
+    const entry = store.getManifest(hash);
+    if (entry === undefined) throw new HttpError(404, 'not_found', `no manifest with content hash '${hash}'`, 'GET /v1/manifests lists them');
+    const body: Manifest = entry.manifest;
+    return { body };
+  });
+
+  router.add('POST', `${API_PREFIX}/manifests`, async (ctx) => {
+    const raw = await ctx.json();
+    const manifest = parseBody(ManifestSchema, raw, 'manifest');
+    if (!verifyBody(raw as Record<string, unknown>, 'publisherKey')) {
+      throw new HttpError(
+        400,
+        'invalid_signature',
+        `manifest ${manifest.contentHash} is not signed by its publisherKey`,
+        'sign signingPayload(manifest) with the publisher key',
+      );
+    }
+    const existing = store.getManifest(manifest.contentHash);
+    if (existing !== undefined && existing.manifest.publisherKey !== manifest.publisherKey) {
+      throw new HttpError(
+        409,
+        'manifest_conflict',
+        `content hash ${manifest.contentHash} is already published by another key`,
+        'publish under the original key, or check the content hash',
+      );
+    }
+    store.putManifest({ manifest: raw as Manifest, storedAt: deps.now() });
+    deps.logger.info('manifest_stored', { contentHash: manifest.contentHash, modelId: manifest.modelId, replaced: existing !== undefined });
+    return { status: existing === undefined ? 201 : 200, body: raw as Manifest };
+  });
+
+  return router;
+}
+
+/** Validates a body with a protocol schema, as a 400 invalid_body naming the offending fields. */
+function parseBody<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    throw new HttpError(400, 'invalid_body', `invalid ${what}: ${z.prettifyError(result.error)}`, 'the message schemas are in src/federation/protocol.ts');
+  }
+  return result.data;
+}
+
+function checkSameNode(ctx: RequestContext, bodyNodeId: string): void {
+  const pathNodeId = ctx.params['id'];
+  if (pathNodeId !== bodyNodeId) {
+    throw new HttpError(400, 'bad_request', `path names node '${pathNodeId}' but the body names '${bodyNodeId}'`, 'use the same node id in the path and the body');
+  }
+}
+
+/** Maps membership refusals to HTTP: unknown_node 404, stale_incarnation and identity_mismatch 409. */
+function membershipCall<T>(call: () => T): T {
+  try {
+    return call();
+  } catch (error) {
+    if (!(error instanceof MembershipError)) throw error;
+    const status = error.code === 'unknown_node' ? 404 : 409;
+    throw new HttpError(status, error.code, `${error.message} (expected ${error.expected}, got ${error.actual})`, error.hint);
+  }
+}
+
+function toNodeView(record: NodeRecord): NodeView {
+  const { signature: _signature, protocolVersion: _protocolVersion, ...registration } = record.registration;
+  return {
+    ...registration,
+    nodeId: record.nodeId,
+    incarnation: record.incarnation,
+    role: record.role,
+    state: record.state,
+    freeMemoryBytes: record.freeMemoryBytes,
+    load: record.load,
+    lastSeen: record.lastSeen,
+    stateChangedAt: record.stateChangedAt,
+    registeredAt: record.registeredAt,
+  };
+}

@@ -1,0 +1,98 @@
+/**
+ * The conformance suite every CoordinatorStore implementation passes (run from store.test.ts).
+ * `open` returns a fresh, empty store.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { CoordinatorStore } from './store.ts';
+import { makeManifest, makeNodeRecord } from './testing.ts';
+
+export function storeConformance(name: string, open: () => { store: CoordinatorStore; cleanup: () => void }): void {
+  const withStore = (body: (store: CoordinatorStore) => void) => () => {
+    const { store, cleanup } = open();
+    try {
+      body(store);
+    } finally {
+      store.close();
+      cleanup();
+    }
+  };
+
+  test(`${name}: empty store`, withStore((store) => {
+    assert.equal(store.getNode('nobody'), undefined);
+    assert.deepEqual(store.listNodes(), []);
+    assert.equal(store.deleteNode('nobody'), false);
+    assert.equal(store.getIdentity(), undefined);
+    assert.deepEqual(store.listManifests(), []);
+    assert.equal(store.getManifest('sha256:00'), undefined);
+  }));
+
+  test(`${name}: put, get, replace and delete nodes`, withStore((store) => {
+    const record = makeNodeRecord({ nodeId: 'node-b' });
+    store.putNode(record);
+    assert.deepEqual(store.getNode('node-b'), record);
+
+    const replaced = { ...record, state: 'suspect' as const, incarnation: 7, lastSeen: record.lastSeen + 5, load: 1.5 };
+    store.putNode(replaced);
+    assert.deepEqual(store.getNode('node-b'), replaced);
+    assert.equal(store.listNodes().length, 1);
+
+    assert.equal(store.deleteNode('node-b'), true);
+    assert.equal(store.getNode('node-b'), undefined);
+    assert.equal(store.deleteNode('node-b'), false);
+  }));
+
+  test(`${name}: listNodes sorts by nodeId`, withStore((store) => {
+    for (const nodeId of ['node-c', 'node-a', 'node-b']) store.putNode(makeNodeRecord({ nodeId }));
+    assert.deepEqual(store.listNodes().map((record) => record.nodeId), ['node-a', 'node-b', 'node-c']);
+  }));
+
+  test(`${name}: returns copies, not live objects`, withStore((store) => {
+    const record = makeNodeRecord({ nodeId: 'node-a' });
+    store.putNode(record);
+    record.state = 'dead'; // mutating the input after put
+    const read = store.getNode('node-a')!;
+    assert.equal(read.state, 'alive');
+    read.registration.candidates.length = 0; // mutating an output
+    assert.equal(store.getNode('node-a')!.registration.candidates.length, 1);
+  }));
+
+  test(`${name}: keeps unknown registration fields (signatures stay verifiable)`, withStore((store) => {
+    const record = makeNodeRecord({ nodeId: 'node-a' });
+    const registration = { ...record.registration, futureField: { nested: [1, 2] } };
+    store.putNode({ ...record, registration });
+    assert.deepEqual(store.getNode('node-a')!.registration, registration);
+  }));
+
+  test(`${name}: identity`, withStore((store) => {
+    const identity = { coordinatorId: 'abcd', publicKey: 'A'.repeat(43) + '=', createdAt: 42 };
+    store.putIdentity(identity);
+    assert.deepEqual(store.getIdentity(), identity);
+    store.putIdentity({ ...identity, coordinatorId: 'efgh' });
+    assert.equal(store.getIdentity()!.coordinatorId, 'efgh');
+  }));
+
+  test(`${name}: manifests by content hash, oldest first`, withStore((store) => {
+    const first = makeManifest({ contentHash: `sha256:${'11'.repeat(32)}` });
+    const second = makeManifest({ contentHash: `sha256:${'22'.repeat(32)}`, modelId: 'other' });
+    store.putManifest({ manifest: second, storedAt: 20 });
+    store.putManifest({ manifest: first, storedAt: 10 });
+    assert.deepEqual(store.getManifest(first.contentHash), { manifest: first, storedAt: 10 });
+    assert.deepEqual(store.listManifests().map((entry) => entry.manifest.contentHash), [first.contentHash, second.contentHash]);
+
+    const replaced = makeManifest({ contentHash: first.contentHash, quant: 'f16' });
+    store.putManifest({ manifest: replaced, storedAt: 30 });
+    assert.equal(store.listManifests().length, 2);
+    assert.equal(store.getManifest(first.contentHash)!.manifest.quant, 'f16');
+  }));
+
+  test(`${name}: use after close throws`, () => {
+    const { store, cleanup } = open();
+    store.close();
+    try {
+      assert.throws(() => store.listNodes());
+    } finally {
+      cleanup();
+    }
+  });
+}

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { MemoryStore } from './memory-store.ts';
+import { SQLITE_FILE, SqliteStore } from './sqlite-store.ts';
+import { StoreError } from './store.ts';
+import { storeConformance } from './store.conformance.ts';
+import { makeManifest, makeNodeRecord, tempDir } from './testing.ts';
+
+storeConformance('MemoryStore', () => ({ store: new MemoryStore(), cleanup: () => {} }));
+
+storeConformance('SqliteStore', () => {
+  const dir = tempDir();
+  return { store: new SqliteStore(join(dir.path, SQLITE_FILE)), cleanup: dir.cleanup };
+});
+
+test('SqliteStore: data survives reopening, in WAL mode, at the latest schema version', () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir.path, 'nested', SQLITE_FILE);
+    const record = makeNodeRecord({ nodeId: 'node-a' });
+    const manifest = makeManifest();
+    const first = new SqliteStore(path);
+    first.putNode(record);
+    first.putManifest({ manifest, storedAt: 5 });
+    first.putIdentity({ coordinatorId: 'c1', publicKey: 'B'.repeat(43) + '=', createdAt: 1 });
+    assert.equal(first.schemaVersion(), 1);
+    first.close();
+
+    const second = new SqliteStore(path);
+    assert.deepEqual(second.getNode('node-a'), record);
+    assert.deepEqual(second.getManifest(manifest.contentHash), { manifest, storedAt: 5 });
+    assert.equal(second.getIdentity()!.coordinatorId, 'c1');
+    assert.equal(second.schemaVersion(), 1);
+    second.close();
+
+    const raw = new Database(path, { readonly: true });
+    assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+    assert.deepEqual(raw.prepare('SELECT version FROM schema_migrations').all(), [{ version: 1 }]);
+    raw.close();
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test('SqliteStore: refuses a database from a newer schema, with a hint', () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir.path, SQLITE_FILE);
+    new SqliteStore(path).close();
+    const raw = new Database(path);
+    raw.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, ?, 0)').run('from the future');
+    raw.close();
+    assert.throws(() => new SqliteStore(path), (error: unknown) => {
+      assert.ok(error instanceof StoreError);
+      assert.match(error.message, /schema version 99/);
+      assert.match(error.hint, /upgrade/);
+      return true;
+    });
+  } finally {
+    dir.cleanup();
+  }
+});

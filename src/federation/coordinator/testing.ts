@@ -1,0 +1,83 @@
+/**
+ * Fixtures for the coordinator's tests (and for other roles' tests that need a registered node):
+ * signed registrations, manifests, temp directories.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PROTOCOL_VERSION } from '../protocol.ts';
+import type { Manifest, NodeRegistration, UnsignedManifest, UnsignedNodeRegistration } from '../protocol.ts';
+import { createEphemeralIdentity, signBody } from './identity.ts';
+import type { Identity } from './identity.ts';
+import type { NodeRecord } from './store.ts';
+
+/** A signed registration for `identity` (a fresh one by default); overrides apply before signing. */
+export function makeRegistration(overrides: Partial<UnsignedNodeRegistration> = {}, identity: Identity = createEphemeralIdentity()): NodeRegistration {
+  const body: UnsignedNodeRegistration = {
+    protocolVersion: PROTOCOL_VERSION,
+    nodeId: identity.id,
+    incarnation: 1,
+    role: 'worker',
+    name: 'test-worker',
+    candidates: [{ kind: 'lan', addr: '127.0.0.1:7801', priority: 10 }],
+    freeMemoryBytes: 8 * 1024 ** 3,
+    threads: 4,
+    backend: 'cpu',
+    models: [{ hash: `sha256:${'ab'.repeat(32)}`, name: 'smollm2-135m', nLayers: 30 }],
+    version: '0.1.0',
+    publicKey: identity.publicKey,
+    ...overrides,
+  };
+  return signBody(identity, body);
+}
+
+/** A node record as the store holds it, for store tests. */
+export function makeNodeRecord(overrides: Partial<NodeRecord> = {}): NodeRecord {
+  const registration = makeRegistration(overrides.nodeId === undefined ? {} : { nodeId: overrides.nodeId });
+  return {
+    nodeId: registration.nodeId,
+    incarnation: registration.incarnation,
+    state: 'alive',
+    role: registration.role,
+    lastSeen: 1_700_000_000_000,
+    stateChangedAt: 1_700_000_000_000,
+    registeredAt: 1_700_000_000_000,
+    freeMemoryBytes: registration.freeMemoryBytes,
+    load: 0.25,
+    registration,
+    ...overrides,
+  };
+}
+
+/** A manifest signed by `publisher` (a fresh identity by default). */
+export function makeManifest(overrides: Partial<UnsignedManifest> = {}, publisher: Identity = createEphemeralIdentity()): Manifest {
+  const body: UnsignedManifest = {
+    modelId: 'smollm2-135m-code',
+    vocabSize: 49152,
+    hiddenDim: 576,
+    nLayers: 30,
+    quant: 'q8_0',
+    contentHash: `sha256:${'cd'.repeat(32)}`,
+    publisherKey: publisher.publicKey,
+    ...overrides,
+  };
+  return signBody(publisher, body);
+}
+
+/** A temp directory removed by the returned cleanup. */
+export function tempDir(prefix = 'sharedllm-test-'): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/**
+ * Polls `check` every 10 ms until it returns true; throws after `timeoutMs` naming `what`.
+ * For waiting on background loops in tests; never use it to assert timings.
+ */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

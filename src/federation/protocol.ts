@@ -1,0 +1,296 @@
+/**
+ * The wire contract of the SharedLLM control plane: every message exchanged between nodes and the
+ * coordinator, as zod schemas, plus PROTOCOL_VERSION. Every role imports its schemas from here and
+ * validates at its edge (a server validates request bodies, a client validates responses).
+ *
+ * Compatibility rules
+ * - Schemas ignore unknown fields (zod strips them), so a newer peer may add optional fields freely.
+ *   Removing or re-typing a field, or changing a rule below, bumps PROTOCOL_VERSION.
+ * - Error codes are open strings on the wire (`ErrorBody.error.code`): a client treats a code it does
+ *   not know by its HTTP status.
+ *
+ * Membership rules (memberlist's, adapted to a lease renewed over HTTP)
+ * - A node registers with an `incarnation` number. A process picks a fresh, larger incarnation on start
+ *   (the default is the wall clock in ms) and increments it each time it re-registers.
+ * - Any update carrying a LOWER incarnation than the one the coordinator holds is stale and answered
+ *   409 `stale_incarnation` (it comes from an older process of that node, which should stop).
+ * - A heartbeat renews the lease. A heartbeat for a node the coordinator does not know, or knows as
+ *   dead or left, or with a HIGHER incarnation than registered, is answered 404 `unknown_node`: the node
+ *   then registers again by itself (with incarnation + 1). This is how nodes recover from a coordinator
+ *   that lost its data or declared them dead during a network partition.
+ * - A node that misses heartbeats becomes `suspect`, then `dead`; a heartbeat or a registration with an
+ *   incarnation at least as high as the held one refutes suspicion. `leave` marks it `left` at once.
+ * - A registration is signed with the node's ed25519 key (see signingPayload). The coordinator binds a
+ *   nodeId to the first key it sees while that node is alive or suspect (409 `identity_mismatch`
+ *   otherwise); nodes should use their identity fingerprint as nodeId.
+ */
+import { z } from 'zod';
+
+/** Bumped on any incompatible change to the messages or rules in this file. */
+export const PROTOCOL_VERSION = 1;
+
+/** Every versioned route lives under this prefix (GET /health does not). */
+export const API_PREFIX = '/v1';
+
+/** Response header carrying PROTOCOL_VERSION on every coordinator answer. */
+export const PROTOCOL_HEADER = 'x-sharedllm-protocol';
+
+// ---------------------------------------------------------------------------------------------------
+// Vocabularies (as const arrays: the CLI and the docs list them from here)
+
+export const NODE_ROLES = ['primary', 'worker'] as const;
+export const NODE_STATES = ['alive', 'suspect', 'dead', 'left'] as const;
+export const BACKENDS = ['cpu', 'cuda', 'vulkan', 'metal'] as const;
+/** RFC-0001 candidate kinds, in order of preference (LAN first, relay last). */
+export const CANDIDATE_KINDS = ['lan', 'wan', 'relay'] as const;
+
+/** Error codes the coordinator emits. The wire type stays an open string (see ErrorBodySchema). */
+export const ERROR_CODES = [
+  'bad_request', // malformed query or path parameter
+  'invalid_json', // body is not JSON
+  'invalid_body', // body is JSON but does not match the schema
+  'unsupported_media_type', // POST without Content-Type: application/json
+  'payload_too_large', // body above the size limit
+  'unauthorized', // missing or wrong join token
+  'not_found', // no such route or resource
+  'method_not_allowed', // route exists, method does not
+  'unknown_node', // heartbeat/leave for a node not registered (or dead/left): register again
+  'stale_incarnation', // update older than what the coordinator holds: this process is superseded
+  'identity_mismatch', // nodeId is held by a live node with another public key
+  'invalid_signature', // signature does not verify against the given public key
+  'protocol_version', // peer speaks another PROTOCOL_VERSION
+  'manifest_conflict', // manifest content hash already published by another key
+  'internal', // bug or I/O failure on the coordinator (logged with a stack)
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+// ---------------------------------------------------------------------------------------------------
+// Primitives
+
+/** URL-safe identifier: letters, digits, '.', '_', '-'; starts with a letter or digit; at most 64. */
+export const NodeIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'node id: [A-Za-z0-9._-], 1-64 chars');
+/** Non-negative integer chosen by the node process; see the membership rules above. */
+export const IncarnationSchema = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+export const NodeRoleSchema = z.enum(NODE_ROLES);
+export const NodeStateSchema = z.enum(NODE_STATES);
+export const BackendSchema = z.enum(BACKENDS);
+export type NodeRole = z.infer<typeof NodeRoleSchema>;
+export type NodeState = z.infer<typeof NodeStateSchema>;
+export type Backend = z.infer<typeof BackendSchema>;
+
+/** 'host:port' where host is a DNS name, an IPv4 address, or an IPv6 address in brackets. */
+export const HostPortSchema = z
+  .string()
+  .regex(/^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/, "address must be 'host:port' ('[v6]:port' for IPv6)")
+  .refine((addr) => {
+    const port = Number(addr.slice(addr.lastIndexOf(':') + 1));
+    return port >= 1 && port <= 65535;
+  }, 'port must be 1-65535');
+
+/** RFC-0001 endpoint candidate. Higher priority is tried first within a kind. */
+export const CandidateSchema = z.object({
+  kind: z.enum(CANDIDATE_KINDS),
+  addr: HostPortSchema,
+  priority: z.number().int().min(0).max(1000),
+});
+export type Candidate = z.infer<typeof CandidateSchema>;
+
+/** Content hash of a model file, recommended form 'sha256:<64 hex>'. */
+export const ContentHashSchema = z.string().regex(/^[A-Za-z0-9_-]+:[0-9a-f]{16,128}$/, "hash must look like 'sha256:<hex>'");
+
+/** A model a node holds locally, identified by content hash. */
+export const ModelRefSchema = z.object({
+  hash: ContentHashSchema,
+  name: z.string().min(1).max(200),
+  nLayers: z.number().int().positive(),
+});
+export type ModelRef = z.infer<typeof ModelRefSchema>;
+
+/** Ed25519 public key: base64 of the 32 raw key bytes. */
+export const PublicKeySchema = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'public key: base64 of 32 raw ed25519 bytes');
+/** Ed25519 signature: base64 of 64 bytes, over signingPayload(body). */
+export const SignatureSchema = z.string().regex(/^[A-Za-z0-9+/]{86}==$/, 'signature: base64 of 64 bytes');
+
+const Bytes = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** Fraction of compute busy over the last heartbeat interval: 0 idle, 1 saturated (may exceed 1 when queued). */
+const Load = z.number().nonnegative().max(1000);
+
+// ---------------------------------------------------------------------------------------------------
+// Node registration: POST /v1/nodes/register
+
+export const NodeRegistrationSchema = z.object({
+  protocolVersion: z.number().int().positive(),
+  nodeId: NodeIdSchema,
+  incarnation: IncarnationSchema,
+  role: NodeRoleSchema,
+  /** Human-readable name shown on the dashboard. */
+  name: z.string().min(1).max(64),
+  candidates: z.array(CandidateSchema).max(16),
+  freeMemoryBytes: Bytes,
+  threads: z.number().int().positive().max(4096),
+  backend: BackendSchema,
+  models: z.array(ModelRefSchema).max(256),
+  /** Software version of the node (package.json version). */
+  version: z.string().min(1).max(64),
+  publicKey: PublicKeySchema,
+  /** ed25519 over signingPayload(the JSON body as sent, minus `signature`). */
+  signature: SignatureSchema,
+});
+export type NodeRegistration = z.infer<typeof NodeRegistrationSchema>;
+/** What a node fills in before signing. */
+export type UnsignedNodeRegistration = Omit<NodeRegistration, 'signature'>;
+
+export const RegisterResponseSchema = z.object({
+  nodeId: NodeIdSchema,
+  incarnation: IncarnationSchema,
+  state: NodeStateSchema,
+  /** The coordinator's heartbeat interval; nodes use it instead of their own setting. */
+  heartbeatIntervalMs: z.number().int().positive(),
+  protocolVersion: z.number().int().positive(),
+  coordinator: z.object({ id: z.string(), publicKey: PublicKeySchema }),
+});
+export type RegisterResponse = z.infer<typeof RegisterResponseSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Heartbeat: POST /v1/nodes/:id/heartbeat   (nodeId must equal :id)
+
+export const HeartbeatSchema = z.object({
+  nodeId: NodeIdSchema,
+  incarnation: IncarnationSchema,
+  freeMemoryBytes: Bytes,
+  load: Load,
+});
+export type Heartbeat = z.infer<typeof HeartbeatSchema>;
+
+export const HeartbeatResponseSchema = z.object({
+  nodeId: NodeIdSchema,
+  incarnation: IncarnationSchema,
+  state: NodeStateSchema,
+  heartbeatIntervalMs: z.number().int().positive(),
+});
+export type HeartbeatResponse = z.infer<typeof HeartbeatResponseSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Leave: POST /v1/nodes/:id/leave   (nodeId must equal :id)
+
+export const LeaveSchema = z.object({ nodeId: NodeIdSchema, incarnation: IncarnationSchema });
+export type Leave = z.infer<typeof LeaveSchema>;
+export const LeaveResponseSchema = z.object({ nodeId: NodeIdSchema, state: NodeStateSchema });
+export type LeaveResponse = z.infer<typeof LeaveResponseSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Node list / view: GET /v1/nodes[?role=&state=], GET /v1/nodes/:id
+
+/** The coordinator's view of one node: its registration (minus signature) and its lease. */
+export const NodeViewSchema = NodeRegistrationSchema.omit({ signature: true, protocolVersion: true }).extend({
+  state: NodeStateSchema,
+  /** Latest value from a heartbeat (or the registration). */
+  load: Load,
+  /** Epoch ms of the last registration or heartbeat. */
+  lastSeen: z.number().int().nonnegative(),
+  /** Epoch ms when `state` last changed. */
+  stateChangedAt: z.number().int().nonnegative(),
+  /** Epoch ms of the registration of the current incarnation. */
+  registeredAt: z.number().int().nonnegative(),
+});
+export type NodeView = z.infer<typeof NodeViewSchema>;
+
+export const NodeListSchema = z.object({ nodes: z.array(NodeViewSchema) });
+export type NodeList = z.infer<typeof NodeListSchema>;
+
+export const NodeListQuerySchema = z.object({
+  role: NodeRoleSchema.optional(),
+  state: NodeStateSchema.optional(),
+});
+export type NodeListQuery = z.infer<typeof NodeListQuerySchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Health: GET /health (no auth)
+
+export const HealthSchema = z.object({
+  status: z.literal('ok'),
+  version: z.string(),
+  protocolVersion: z.number().int().positive(),
+  uptimeMs: z.number().nonnegative(),
+  coordinator: z.object({ id: z.string(), publicKey: PublicKeySchema }),
+  nodes: z.object({
+    total: z.number().int().nonnegative(),
+    alive: z.number().int().nonnegative(),
+    suspect: z.number().int().nonnegative(),
+    dead: z.number().int().nonnegative(),
+    left: z.number().int().nonnegative(),
+  }),
+});
+export type Health = z.infer<typeof HealthSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Errors: every non-2xx answer has this body.
+
+export const ErrorBodySchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    hint: z.string().optional(),
+  }),
+});
+export type ErrorBody = z.infer<typeof ErrorBodySchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// RFC-0006 specialist manifests (placeholder: stored and listed; gossip lives in federation/directory)
+// GET /v1/manifests, GET /v1/manifests/:contentHash, POST /v1/manifests
+
+export const ManifestSchema = z.object({
+  /** Stable name of the specialist, e.g. 'smollm2-135m-code'. */
+  modelId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/, 'model id: [A-Za-z0-9._:/-], 1-128 chars'),
+  vocabSize: z.number().int().positive(),
+  hiddenDim: z.number().int().positive(),
+  nLayers: z.number().int().positive(),
+  /** Quantisation tag, e.g. 'f16', 'q8_0', 'q4_k_m'. */
+  quant: z.string().regex(/^[A-Za-z0-9_]{1,32}$/),
+  contentHash: ContentHashSchema,
+  publisherKey: PublicKeySchema,
+  /** ed25519 by publisherKey over signingPayload(the manifest as sent, minus `signature`). */
+  signature: SignatureSchema,
+});
+export type Manifest = z.infer<typeof ManifestSchema>;
+export type UnsignedManifest = Omit<Manifest, 'signature'>;
+
+export const ManifestListSchema = z.object({ manifests: z.array(ManifestSchema) });
+export type ManifestList = z.infer<typeof ManifestListSchema>;
+
+// ---------------------------------------------------------------------------------------------------
+// Signing
+
+/**
+ * Canonical JSON (RFC 8785 / JCS for the values JSON messages carry): object keys sorted by UTF-16
+ * code units, no whitespace, numbers and strings as JSON.stringify writes them, undefined members
+ * dropped. Throws on values JSON cannot represent (NaN, Infinity, bigint, functions).
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new TypeError(`canonicalJson: ${value} is not representable in JSON`);
+    return JSON.stringify(value);
+  }
+  if (Array.isArray(value)) {
+    return `[${value.map((item) => (item === undefined ? 'null' : canonicalJson(item))).join(',')}]`;
+  }
+  if (typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    const members = Object.keys(record)
+      .filter((key) => record[key] !== undefined)
+      .sort()
+      .map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`);
+    return `{${members.join(',')}}`;
+  }
+  throw new TypeError(`canonicalJson: cannot encode a ${typeof value}`);
+}
+
+/**
+ * The bytes a signature covers: canonicalJson of the body without its `signature` member. Verifiers
+ * use the body AS RECEIVED (before schema stripping), so fields added by newer peers stay covered.
+ */
+export function signingPayload(body: Record<string, unknown>): Buffer {
+  const { signature: _signature, ...rest } = body;
+  return Buffer.from(canonicalJson(rest), 'utf8');
+}
