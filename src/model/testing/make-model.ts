@@ -117,11 +117,30 @@ function fallbackType(type: number, ne0: number): number {
   return ne0 % info.blockSize === 0 ? type : GGML_TYPE.Q8_0;
 }
 
+/** Above this many elements, rows are scaled windows of a shared noise pool (fast enough for 8B widths). */
+const POOL_THRESHOLD = 1 << 25;
+const POOL_SIZE = 1 << 23;
+let pool: Float32Array | undefined;
+
 function randomTensor(rng: () => number, type: number, dims: readonly number[], scale: number, isNorm: boolean): Uint8Array {
   const n = dims.reduce((a, b) => a * b, 1);
   const f = new Float32Array(n);
   if (isNorm) for (let i = 0; i < n; i++) f[i] = 1 + scale * (2 * rng() - 1);
-  else for (let i = 0; i < n; i++) f[i] = scale * Math.sqrt(3) * (2 * rng() - 1);
+  else if (n >= POOL_THRESHOLD) {
+    // Each row: a window of the pool at a random offset, times a random per-row factor (no two rows equal).
+    if (!pool) {
+      pool = new Float32Array(POOL_SIZE);
+      for (let i = 0; i < POOL_SIZE; i++) pool[i] = Math.sqrt(3) * (2 * rng() - 1);
+    }
+    const ne0 = dims[0]!;
+    for (let r = 0; r < n / ne0; r++) {
+      const off = Math.floor(rng() * (POOL_SIZE - ne0));
+      const k = scale * (0.75 + 0.5 * rng()) * (rng() < 0.5 ? -1 : 1);
+      const row = f.subarray(r * ne0, (r + 1) * ne0);
+      row.set(pool.subarray(off, off + ne0));
+      for (let i = 0; i < ne0; i++) row[i]! *= k;
+    }
+  } else for (let i = 0; i < n; i++) f[i] = scale * Math.sqrt(3) * (2 * rng() - 1);
   if (type === GGML_TYPE.F32) return new Uint8Array(f.buffer);
   return quantize(f, type, dims);
 }
