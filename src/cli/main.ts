@@ -13,6 +13,11 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   chat: { summary: 'chat with a local model in the terminal', load: () => import('./chat.ts') },
   tokenize: { summary: "print a text's token ids (llama.cpp's tokenizer)", load: () => import('./tokenize.ts') },
   inspect: { summary: 'describe a GGUF file', load: () => import('./inspect.ts') },
+  train: { summary: 'train a small llama model on a text corpus and export a GGUF', load: () => import('./train.ts') },
+  eval: { summary: 'perplexity of a GGUF model on a text file', load: () => import('./eval.ts') },
+  coordinator: { summary: "run a federation's coordinator (directory of nodes, relay)", load: () => import('./coordinator.ts') },
+  node: { summary: 'join a federation as a primary or a worker', load: () => import('./node.ts') },
+  certs: { summary: 'make a self-signed TLS pair for a LAN coordinator', load: () => import('./certs.ts') },
 };
 
 export function registerCommand(name: string, summary: string, load: () => Promise<Command>): void {

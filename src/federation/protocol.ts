@@ -294,3 +294,66 @@ export function signingPayload(body: Record<string, unknown>): Buffer {
   const { signature: _signature, ...rest } = body;
   return Buffer.from(canonicalJson(rest), 'utf8');
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Data plane (RFC-0001): headers of the transport's binary frames (src/federation/transport/frame.ts).
+// Role methods (worker steps, weights) add their own header schemas below this section.
+
+/** Announced by a data-plane connection's session in HELLO frames: any printable id, at most 128. */
+export const SessionIdSchema = z.string().regex(/^[\x21-\x7e]{1,128}$/, 'session id: 1-128 printable ASCII characters');
+
+/** HELLO header, sent first by the connecting side and answered in kind by the accepting side. */
+export const TransportHelloSchema = z.object({
+  session: SessionIdSchema,
+  protocolVersion: z.number().int().positive(),
+});
+export type TransportHello = z.infer<typeof TransportHelloSchema>;
+
+/** Error codes of the data plane (ERROR frames). Open strings on the wire like ErrorBody codes. */
+export const TRANSPORT_ERROR_CODES = [
+  'bad_request', // header does not match the method's schema
+  'unknown_method', // no handler registered under that method name
+  'too_large', // payload above the method's limit (the payload was skipped, the connection stays usable)
+  'bad_frame', // malformed frame: the sender closes the connection after this
+  'protocol_version', // HELLO with another PROTOCOL_VERSION
+  'unauthorized', // relay: missing or wrong join token
+  'unknown_node', // relay: no node registered under that id
+  'relay_timeout', // relay: the hidden node did not open its data connection in time
+  'relay_busy', // relay: too many pending connections for that node
+  'internal', // a handler threw without a code
+] as const;
+
+/** ERROR frame header. Handlers' errors map to it: `code` from error.code when a string, else 'internal'. */
+export const TransportErrorSchema = z.object({
+  code: z.string().max(64),
+  message: z.string().max(4096),
+  hint: z.string().max(4096).optional(),
+});
+export type TransportError = z.infer<typeof TransportErrorSchema>;
+
+/** Relay join tokens travel in headers; bounded so a header cannot be spent on them. */
+const RelayTokenSchema = z.string().min(1).max(512);
+/** A relay ticket: 32 hex characters (128 random bits) naming one pending splice. */
+const RelayTicketSchema = z.string().regex(/^[0-9a-f]{32}$/, 'ticket: 32 lowercase hex characters');
+
+/** Request `relay.register` on a hidden node's control connection to the relay. */
+export const RelayRegisterSchema = z.object({ nodeId: NodeIdSchema, token: RelayTokenSchema.optional() });
+export type RelayRegister = z.infer<typeof RelayRegisterSchema>;
+export const RelayRegisteredSchema = z.object({ nodeId: NodeIdSchema, relay: z.string().max(128) });
+export type RelayRegistered = z.infer<typeof RelayRegisteredSchema>;
+
+/** Notification `relay.dial` from the relay to a hidden node: open a data connection for this ticket. */
+export const RelayDialSchema = z.object({ ticket: RelayTicketSchema });
+export type RelayDial = z.infer<typeof RelayDialSchema>;
+
+/** RELAY_OPEN frame header: first frame of a client's connection to the relay, asking for a node. */
+export const RelayOpenSchema = z.object({ nodeId: NodeIdSchema, token: RelayTokenSchema.optional() });
+export type RelayOpen = z.infer<typeof RelayOpenSchema>;
+
+/** RELAY_ACCEPT frame header: first frame of a hidden node's data connection to the relay. */
+export const RelayAcceptSchema = z.object({ ticket: RelayTicketSchema });
+export type RelayAccept = z.infer<typeof RelayAcceptSchema>;
+
+/** RELAY_READY frame header: the relay spliced the client to the node; HELLO follows end to end. */
+export const RelayReadySchema = z.object({ nodeId: NodeIdSchema });
+export type RelayReady = z.infer<typeof RelayReadySchema>;

@@ -6,6 +6,7 @@
 import { GgmlComputeError } from './errors.ts';
 import type { Graph } from './graph.ts';
 import type { Ptr } from './lib.ts';
+import { tensorBuffer } from './tensor.ts';
 import { type Ggml, recentGgmlLog } from './runtime.ts';
 
 export class Executor {
@@ -30,6 +31,8 @@ export class Executor {
       throw new GgmlComputeError('cannot allocate the compute graph', { expected: 'compute buffers', actual: 'allocation failed' }, `free memory or use a shorter context; ggml said: ${recentGgmlLog().trim().slice(-300)}`);
     }
     for (const { t, data } of g.pendingInputs()) {
+      // An input no operation reads (e.g. rope positions in a head-only part) is never allocated.
+      if (!tensorBuffer(t)) continue;
       L.ggml_backend_tensor_set(t, data, 0, data.byteLength);
     }
     const status = L.ggml_backend_sched_graph_compute(this.sched, g.graph);

@@ -136,6 +136,12 @@ export class Graph {
   precF32(t: Tensor): void { this.L.ggml_prec_set_acc(t, 10); }
   sum(a: Tensor): Tensor { return this.L.ggml_sum(this.ctx, a); }
   crossEntropyLoss(logits: Tensor, labels: Tensor): Tensor { return this.L.ggml_cross_entropy_loss(this.ctx, logits, labels); }
+  sqr(a: Tensor): Tensor { return this.L.ggml_sqr(this.ctx, a); }
+  sqrt(a: Tensor): Tensor { return this.L.ggml_sqrt(this.ctx, a); }
+  div(a: Tensor, b: Tensor): Tensor { return this.L.ggml_div(this.ctx, a, b); }
+  clamp(a: Tensor, min: number, max: number): Tensor { return this.L.ggml_clamp(this.ctx, a, min, max); }
+  /** Set elements above the diagonal (column > row + nPast) to -inf: a causal mask without a mask tensor. */
+  diagMaskInf(a: Tensor, nPast: number): Tensor { return this.L.ggml_diag_mask_inf(this.ctx, a, nPast); }
 
   dispose(): void {
     if (this.freed) return;

@@ -77,6 +77,17 @@ const BASE = {
   ggml_sum: 'void * ggml_sum(void * ctx, void * a)',
   ggml_mean: 'void * ggml_mean(void * ctx, void * a)',
   ggml_cross_entropy_loss: 'void * ggml_cross_entropy_loss(void * ctx, void * a, void * b)',
+  ggml_sqr: 'void * ggml_sqr(void * ctx, void * a)',
+  ggml_sqrt: 'void * ggml_sqrt(void * ctx, void * a)',
+  ggml_div: 'void * ggml_div(void * ctx, void * a, void * b)',
+  ggml_clamp: 'void * ggml_clamp(void * ctx, void * a, float min, float max)',
+  ggml_diag_mask_inf: 'void * ggml_diag_mask_inf(void * ctx, void * a, int n_past)',
+
+  // ggml.h: automatic differentiation and optimizer steps (training, src/ggml/opt.ts)
+  ggml_build_backward_expand: 'void ggml_build_backward_expand(void * ctx, void * graph, void * grad_accs)',
+  ggml_graph_get_grad: 'void * ggml_graph_get_grad(void * graph, void * node)',
+  ggml_graph_get_grad_acc: 'void * ggml_graph_get_grad_acc(void * graph, void * node)',
+  ggml_opt_step_adamw: 'void * ggml_opt_step_adamw(void * ctx, void * a, void * grad, void * m, void * v, void * adamw_params)',
 
   // ggml-backend.h
   ggml_backend_load_all_from_path: 'void ggml_backend_load_all_from_path(const char * dir)',

@@ -30,6 +30,11 @@ export function tensorName(t: Tensor): string {
   return koffi.decode(t, OFF.name, 'char', 64) as string;
 }
 
+/** The backend buffer holding the tensor's data, or null when it was never allocated (unused by its graph). */
+export function tensorBuffer(t: Tensor): unknown {
+  return koffi.decode(t, OFF.buffer, 'void *');
+}
+
 /** Point a (not yet allocated) tensor at a buffer: how llama.cpp asks "would this buffer type support it?". */
 export function setTensorBuffer(t: Tensor, buffer: Ptr | null): void {
   koffi.encode(t, OFF.buffer, 'void *', buffer);

@@ -35,29 +35,33 @@ export class Batcher {
   readonly forward: Forward;
   /** At most this many tokens in one step (a long prompt runs alone, in one step). */
   readonly maxBatchTokens: number;
+  /** Steps in flight at once: 1 for a local model; a pipeline keeps one per stage busy. */
+  readonly maxInFlight: number;
   private queue: Pending[] = [];
-  private running = false;
+  private running = 0;
 
-  constructor(forward: Forward, maxBatchTokens = 512) {
+  constructor(forward: Forward, maxBatchTokens = 512, maxInFlight = 1) {
     this.forward = forward;
     this.maxBatchTokens = maxBatchTokens;
+    this.maxInFlight = maxInFlight;
   }
 
   /** Queue one sequence's tokens; resolves with its logits rows when the merged step has run. */
   submit(input: SeqInput): Promise<Float32Array[]> {
     return new Promise((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
-      if (!this.running) void this.loop();
+      if (this.running < this.maxInFlight) void this.loop();
     });
   }
 
   private async loop(): Promise<void> {
-    this.running = true;
+    this.running++;
     try {
       while (this.queue.length > 0) {
         // Let other sequences that are about to submit (same tick) join this step.
         await new Promise((r) => setImmediate(r));
         const batch = this.take();
+        if (batch.length === 0) break;
         try {
           const result = await this.forward.step(batch.map((p) => p.input));
           batch.forEach((p, i) => p.resolve(result.logits[i] ?? []));
@@ -77,7 +81,7 @@ export class Batcher {
         }
       }
     } finally {
-      this.running = false;
+      this.running--;
     }
   }
 

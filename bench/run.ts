@@ -1,0 +1,42 @@
+// `npm run bench`: SharedLLM's performance against its references, measured in the same run, medians and
+// ratios printed. A benchmark, not a test: nothing here fails on a number.
+//   npm run bench                      everything
+//   npm run bench -- --only engine     one section (engine, federation, train)
+//   npm run bench -- --runs 5 --threads 2
+import { parseArgs } from 'node:util';
+import { defaultThreads } from '../src/ggml/runtime.ts';
+import { benchEngine } from './engine.ts';
+import { log } from './stats.ts';
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string' },
+    runs: { type: 'string', default: '3' },
+    threads: { type: 'string' },
+    types: { type: 'string', default: 'Q8_0,Q4_0' },
+  },
+});
+const runs = Number(values.runs);
+const threads = values.threads ? Number(values.threads) : defaultThreads();
+/** Sections are separate files, loaded only when run. */
+const section = (name: string) => `./${name}.ts`;
+const want = (s: string) => !values.only || values.only.split(',').includes(s);
+
+const sections: [string, () => Promise<unknown>][] = [
+  ['engine', () => benchEngine({ types: values.types!.split(',') as never, runs, threads, decodeTokens: 128, promptTokens: 512 })],
+  ['federation', async () => (await import(section('federation'))).benchFederation({ runs, threads })],
+  ['train', async () => (await import(section('train'))).benchTrain({ threads })],
+];
+
+log(`# SharedLLM benchmarks (${new Date().toISOString()}, ${threads} threads, ${runs} runs, medians)`);
+for (const [name, fn] of sections) {
+  if (!want(name)) continue;
+  try {
+    await fn();
+  } catch (e) {
+    const err = e as Error;
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') log(`\n## ${name}: not available yet (${err.message.split('\n')[0]})`);
+    else throw e;
+  }
+}
+process.exit(0);

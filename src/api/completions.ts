@@ -1,0 +1,104 @@
+/**
+ * POST /v1/completions (OpenAI's legacy text completion): the prompt is plain text (never parsed for
+ * special tokens; BOS added when the model wants it) or token ids, and one prompt per request.
+ *
+ * Non-streaming answer:
+ *   { id: 'cmpl-…', object: 'text_completion', created, model,
+ *     choices: [{ text, index: 0, logprobs: null, finish_reason }], usage }
+ * Streaming answer (SSE): one chunk per piece `{ …, choices: [{ text, index: 0, logprobs: null,
+ * finish_reason: null }] }`, a last chunk with text '' and the finish_reason, the usage chunk
+ * (`choices: []`) when `stream_options.include_usage` is set, then `data: [DONE]`.
+ * `echo: true` puts the prompt's text in front of the completion.
+ */
+import type { RouteHandler } from '../federation/coordinator/http.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import { invalidRequest } from './errors.ts';
+import { type ApiEngine, type GenerationEvent, generateAll, generationEvents, responseId, unixSeconds, usageOf } from './generation.ts';
+import { requestSignal } from './http.ts';
+import { checkCompletionSupport, checkModel, generateOptions, tokenBudget } from './options.ts';
+import { CompletionRequestSchema, parseBody } from './schemas.ts';
+import type { CompletionRequest } from './schemas.ts';
+import { SseBody } from './sse.ts';
+
+export function completionsRoute(engine: ApiEngine): RouteHandler {
+  return async (ctx) => {
+    const body = parseBody(CompletionRequestSchema, await ctx.json());
+    checkModel(body.model, engine.modelId);
+    checkCompletionSupport(body);
+    const { ids: prompt, text: promptText } = promptTokens(engine.tokenizer, body.prompt);
+    const maxTokens = tokenBudget(prompt.length, body.max_tokens, engine.nCtx, 'prompt');
+    const options = generateOptions(body, maxTokens, requestSignal(ctx.req));
+    const meta: CompletionMeta = { id: responseId('cmpl'), created: unixSeconds(), model: engine.modelId };
+    const echo = body.echo === true ? promptText() : '';
+    if (body.stream === true) {
+      const includeUsage = body.stream_options?.include_usage === true;
+      return { body: new SseBody(completionChunks(generationEvents(engine, prompt, options), meta, echo, includeUsage)) };
+    }
+    const result = await generateAll(engine, prompt, options);
+    return {
+      body: {
+        id: meta.id,
+        object: 'text_completion',
+        created: meta.created,
+        model: meta.model,
+        choices: [{ text: echo + result.text, index: 0, logprobs: null, finish_reason: result.finishReason }],
+        usage: usageOf(result),
+      },
+    };
+  };
+}
+
+/** The prompt's token ids, and (lazily, for echo) its text. */
+function promptTokens(tokenizer: Tokenizer, prompt: CompletionRequest['prompt']): { ids: number[]; text: () => string } {
+  let single: string | number[];
+  if (typeof prompt === 'string') single = prompt;
+  else if (prompt.length === 0) throw invalidRequest('the prompt is empty', 'prompt', 'send some text');
+  else if (typeof prompt[0] === 'number') single = prompt as number[];
+  else if (prompt.length > 1) {
+    throw invalidRequest(`${prompt.length} prompts were sent; this server completes one prompt per request`, 'prompt', 'send one request per prompt');
+  } else single = prompt[0] as string | number[];
+
+  if (typeof single === 'string') {
+    const text = single;
+    return { ids: tokenizer.encode(text, { addBos: tokenizer.addBosDefault }), text: () => text };
+  }
+  const ids = single;
+  const bad = ids.findIndex((id) => id >= tokenizer.vocabSize);
+  if (bad >= 0) {
+    throw invalidRequest(`token id ${ids[bad]} at prompt[${bad}] is outside the vocabulary (0 .. ${tokenizer.vocabSize - 1})`, 'prompt', 'send ids from this model\'s tokenizer');
+  }
+  return { ids, text: () => tokenizer.decode(ids) };
+}
+
+interface CompletionMeta {
+  id: string;
+  created: number;
+  model: string;
+}
+
+async function* completionChunks(events: AsyncIterable<GenerationEvent>, meta: CompletionMeta, echo: string, includeUsage: boolean): AsyncGenerator<unknown> {
+  const chunk = (text: string, finishReason: string | null) => ({
+    id: meta.id,
+    object: 'text_completion',
+    created: meta.created,
+    model: meta.model,
+    choices: [{ text, index: 0, logprobs: null, finish_reason: finishReason }],
+    ...(includeUsage ? { usage: null } : {}),
+  });
+  let started = false;
+  for await (const event of events) {
+    // The echo waits for the model's first event, so an early failure is still an HTTP error status.
+    if (!started) {
+      started = true;
+      if (echo !== '') yield chunk(echo, null);
+    }
+    if (event.kind === 'text') {
+      yield chunk(event.text, null);
+    } else {
+      yield chunk('', event.result.finishReason);
+      if (includeUsage) {
+        yield { id: meta.id, object: 'text_completion', created: meta.created, model: meta.model, choices: [], usage: usageOf(event.result) };
+      }
+    }
+  }
+}

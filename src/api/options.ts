@@ -1,0 +1,97 @@
+/**
+ * From a validated request to the generator's options: the model check, features we refuse (with a 400
+ * that says so rather than silently ignoring them), sampling parameters, stop strings and the token
+ * budget within the context window.
+ *
+ * Sampling defaults: a field the client leaves out takes llama.cpp's default (temperature 0.8, top_k 40,
+ * top_p 0.95, min_p 0.05), as llama.cpp's server does, rather than OpenAI's (temperature 1, top_p 1), which
+ * suit small open models badly. temperature 0 is greedy.
+ */
+import type { GenerateOptions } from '../model/generator.ts';
+import { ApiError, invalidRequest } from './errors.ts';
+import type { ChatRequest, CompletionRequest } from './schemas.ts';
+
+type CommonRequest = ChatRequest | CompletionRequest;
+
+/** 404 unless the request names the model this node serves. */
+export function checkModel(requested: string, modelId: string): void {
+  if (requested === modelId) return;
+  throw new ApiError(404, `the model '${requested}' does not exist on this server`, {
+    code: 'model_not_found',
+    param: 'model',
+    hint: `this node serves '${modelId}' (GET /v1/models lists it)`,
+  });
+}
+
+function unsupported(param: string, what: string, instead: string): ApiError {
+  return invalidRequest(`${what} is not supported by this server`, param, instead, 'unsupported_parameter');
+}
+
+/** Refuses the chat features this server cannot honour (tools, JSON mode, logprobs, logit bias). */
+export function checkChatSupport(body: ChatRequest): void {
+  if (body.tools != null && body.tools.length > 0) throw unsupported('tools', 'tool calling', 'send the request without tools');
+  if (body.tool_choice != null && body.tool_choice !== 'none') throw unsupported('tool_choice', 'tool_choice', "leave it out or send 'none'");
+  const format = body.response_format?.type;
+  if (format != null && format !== 'text') throw unsupported('response_format', `response_format '${format}'`, "leave it out or send { type: 'text' }");
+  if (body.logprobs === true || body.top_logprobs != null) throw unsupported('logprobs', 'logprobs', 'leave logprobs and top_logprobs out');
+  checkLogitBias(body);
+}
+
+/** Refuses the legacy completion features this server cannot honour. */
+export function checkCompletionSupport(body: CompletionRequest): void {
+  if (body.suffix != null && body.suffix !== '') throw unsupported('suffix', 'suffix (insertion)', 'leave suffix out');
+  if (body.best_of != null && body.best_of !== 1) throw unsupported('best_of', `best_of = ${body.best_of}`, 'send best_of: 1 or leave it out');
+  if (body.logprobs != null) throw unsupported('logprobs', 'logprobs', 'leave logprobs out');
+  checkLogitBias(body);
+}
+
+function checkLogitBias(body: CommonRequest): void {
+  if (body.logit_bias != null && Object.keys(body.logit_bias).length > 0) throw unsupported('logit_bias', 'logit_bias', 'leave it out');
+}
+
+/** Stop strings as a list (empty strings dropped: they would match everywhere). */
+export function stopStrings(stop: CommonRequest['stop']): string[] {
+  if (stop == null) return [];
+  return (typeof stop === 'string' ? [stop] : stop).filter((s) => s.length > 0);
+}
+
+/**
+ * How many tokens the reply may have. A prompt that leaves no room is a 400 (OpenAI's
+ * context_length_exceeded). A max_tokens beyond the room left is clamped, as llama.cpp's server does:
+ * generation then ends with finish_reason 'length' when the context is full. No max_tokens: until the
+ * context is full.
+ */
+export function tokenBudget(promptTokens: number, requested: number | null | undefined, nCtx: number, param: string): number {
+  if (promptTokens === 0) throw invalidRequest('the prompt is empty', param, 'send some text');
+  if (promptTokens >= nCtx) {
+    throw new ApiError(400, `this model's context holds ${nCtx} tokens, but the prompt is ${promptTokens} tokens and the reply needs at least one more`, {
+      code: 'context_length_exceeded',
+      param,
+      hint: `shorten the ${param} by at least ${promptTokens - nCtx + 1} tokens, or start the node with a larger --ctx-size`,
+    });
+  }
+  const room = nCtx - promptTokens;
+  return requested == null ? room : Math.min(requested, room);
+}
+
+/** OpenAI seeds are any integer; the sampler takes 32 bits. */
+export function seed32(seed: number): number {
+  return ((seed % 0x100000000) + 0x100000000) % 0x100000000;
+}
+
+/** The generator's options for a request (maxTokens from tokenBudget). */
+export function generateOptions(body: CommonRequest, maxTokens: number, signal: AbortSignal): GenerateOptions & { signal: AbortSignal } {
+  return {
+    maxTokens,
+    stop: stopStrings(body.stop),
+    signal,
+    temperature: body.temperature ?? undefined,
+    topP: body.top_p ?? undefined,
+    topK: body.top_k ?? undefined,
+    minP: body.min_p ?? undefined,
+    repeatPenalty: body.repeat_penalty ?? undefined,
+    presencePenalty: body.presence_penalty ?? undefined,
+    frequencyPenalty: body.frequency_penalty ?? undefined,
+    seed: body.seed == null ? undefined : seed32(body.seed),
+  };
+}

@@ -1,0 +1,152 @@
+/**
+ * The OpenAI-compatible HTTP API a primary node serves to users.
+ *
+ * GET  /health                 No auth. -> { status: 'ok', model, active, queued, maxConcurrent }
+ * GET  /v1/models              -> { object: 'list', data: [{ id, object: 'model', created, owned_by }] }
+ * GET  /v1/models/:id          -> the model, or 404 model_not_found
+ * POST /v1/chat/completions    chat.ts (streaming with `stream: true`)
+ * POST /v1/completions         completions.ts
+ * + whatever `extraRoutes` adds (the node's status, e.g. GET /v1/federation).
+ *
+ * Every error is `{ error: { message, type, param, code } }` with its status (errors.ts). With `apiKey`,
+ * every route but /health needs `Authorization: Bearer <apiKey>` (401 otherwise). Bodies above
+ * `maxBodyBytes` are refused with 413. At most `maxConcurrent` requests generate at once; up to `maxQueued`
+ * more wait; beyond that 429 with Retry-After. close() stops listening, ends the generations in flight
+ * (streams get an error frame, waiting requests 503), waits until every sequence is closed, and returns,
+ * so the caller may then dispose the model.
+ */
+import { setMaxListeners } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Router } from '../federation/coordinator/http.ts';
+import type { Logger } from '../federation/coordinator/log.ts';
+import { silentLogger } from '../federation/coordinator/log.ts';
+import type { Generator } from '../model/generator.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import { chatCompletionsRoute } from './chat.ts';
+import { completionsRoute } from './completions.ts';
+import { ApiError } from './errors.ts';
+import type { ApiEngine } from './generation.ts';
+import { unixSeconds } from './generation.ts';
+import { createApiListener } from './http.ts';
+import { ConcurrencyLimiter } from './limiter.ts';
+import { checkModel } from './options.ts';
+
+export interface ApiServerOptions {
+  /** Wraps a Batcher over a Forward: a local model or a pipeline across nodes. */
+  generator: Generator;
+  tokenizer: Tokenizer;
+  /** The id shown in /v1/models and required in requests, e.g. the GGUF file name without extension. */
+  modelId: string;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 8080; 0 picks any free port (see the returned `port`). */
+  port?: number;
+  /** When set, requests need `Authorization: Bearer <apiKey>` (not /health). */
+  apiKey?: string;
+  /** JSON lines (src/federation/coordinator/log.ts); default silent. */
+  logger?: Logger;
+  /** Adds routes (same Router and handler style as the coordinator), e.g. GET /v1/federation. */
+  extraRoutes?: (router: Router) => void;
+  /** Requests generating at once. Default 4. */
+  maxConcurrent?: number;
+  /** Requests waiting for a generation slot before new ones get 429. Default 4 x maxConcurrent. */
+  maxQueued?: number;
+  /** Largest request body in bytes (413 above). Default 8 MiB. */
+  maxBodyBytes?: number;
+}
+
+export interface ApiServer {
+  /** e.g. 'http://127.0.0.1:8080' (OpenAI clients take `${url}/v1` as their base URL). */
+  url: string;
+  port: number;
+  /** Stops listening, ends the generations in flight, resolves once every sequence is closed. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Paths that need no API key. */
+const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/health']);
+
+export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
+  const logger = opts.logger ?? silentLogger;
+  const maxConcurrent = opts.maxConcurrent ?? 4;
+  const engine: ApiEngine = {
+    generator: opts.generator,
+    tokenizer: opts.tokenizer,
+    modelId: opts.modelId,
+    nCtx: opts.generator.batcher.forward.nCtx,
+    limiter: new ConcurrencyLimiter(maxConcurrent, opts.maxQueued ?? 4 * maxConcurrent),
+    createdAt: unixSeconds(),
+  };
+
+  const router = new Router();
+  router.add('GET', '/health', () => ({
+    body: { status: 'ok', model: engine.modelId, active: engine.limiter.active, queued: engine.limiter.queued, maxConcurrent },
+  }));
+  router.add('GET', '/v1/models', () => ({ body: { object: 'list', data: [modelCard(engine)] } }));
+  router.add('GET', '/v1/models/:id', (ctx) => {
+    checkModel(ctx.params.id ?? '', engine.modelId);
+    return { body: modelCard(engine) };
+  });
+  router.add('POST', '/v1/chat/completions', chatCompletionsRoute(engine));
+  router.add('POST', '/v1/completions', completionsRoute(engine));
+  opts.extraRoutes?.(router);
+
+  const shutdown = new AbortController();
+  // Every request in flight listens on it; no "possible leak" warning past 10.
+  setMaxListeners(0, shutdown.signal);
+  const inFlight = new Set<Promise<void>>();
+  const server = createServer(
+    createApiListener({
+      router,
+      logger,
+      maxBodyBytes: opts.maxBodyBytes ?? 8 << 20,
+      ...(opts.apiKey === undefined ? {} : { apiKey: opts.apiKey }),
+      publicPaths: PUBLIC_PATHS,
+      shutdown: shutdown.signal,
+      track: (done) => {
+        inFlight.add(done);
+        void done.then(
+          () => inFlight.delete(done),
+          (error: unknown) => {
+            inFlight.delete(done);
+            logger.error('api_unhandled', { error });
+          },
+        );
+      },
+    }),
+  );
+  // A malformed request line or headers never reach the listener: node answers 400 (431 for oversized
+  // headers) and drops the socket, which is what we want.
+
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 8080, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  logger.info('api_listening', { url, model: engine.modelId, nCtx: engine.nCtx, maxConcurrent, auth: opts.apiKey !== undefined });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      shutdown.abort(new ApiError(503, 'the server is shutting down', { hint: 'retry against another primary node' }));
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      server.closeAllConnections();
+      await closed;
+      logger.info('api_closed', { url });
+    })();
+    return closing;
+  };
+  return { url, port, close, [Symbol.asyncDispose]: close };
+}
+
+function modelCard(engine: ApiEngine) {
+  return { id: engine.modelId, object: 'model', created: engine.createdAt, owned_by: 'sharedllm' };
+}

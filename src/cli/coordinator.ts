@@ -1,0 +1,56 @@
+// `sharedllm coordinator`: the federation's directory of nodes and specialists (HTTP(S) API, SQLite), plus a
+// relay for nodes behind NAT.
+import { join } from 'node:path';
+import { homedir } from 'node:os';
+import { type CommandSpec, type Parsed } from './args.ts';
+import { startCoordinator } from '../federation/coordinator/coordinator.ts';
+import { createJsonLogger } from '../federation/coordinator/log.ts';
+import { lanConfig } from '../federation/config.ts';
+import { startRelayServer } from '../federation/transport/relay.ts';
+
+export const spec: CommandSpec = {
+  name: 'coordinator',
+  summary: 'Run the federation coordinator: the directory of nodes and models, with a relay for nodes behind NAT.',
+  usage: 'sharedllm coordinator [--host 0.0.0.0] [--port 8420] [--tls-cert F --tls-key F] [--data-dir D] [--join-token T]',
+  flags: {
+    host: { type: 'string', default: '0.0.0.0', help: 'interface to listen on (0.0.0.0: every interface; 127.0.0.1: this machine only)' },
+    port: { type: 'number', default: 8420, help: 'HTTP(S) port' },
+    'tls-cert': { type: 'string', arg: 'F', help: 'PEM certificate: serve HTTPS (make a LAN pair with `sharedllm certs`)' },
+    'tls-key': { type: 'string', arg: 'F', help: 'PEM private key for --tls-cert' },
+    'data-dir': { type: 'string', arg: 'D', default: '~/.sharedllm/coordinator', help: 'where the database and the identity key live' },
+    'join-token': { type: 'string', arg: 'T', help: 'require this token from every node (env SHAREDLLM_JOIN_TOKEN)' },
+    'relay-port': { type: 'number', default: 8421, help: 'data-plane relay port for workers behind NAT; 0 disables the relay' },
+    'log-level': { type: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], help: 'lowest level of the JSON log lines on stderr' },
+  },
+  examples: ['sharedllm coordinator --host 0.0.0.0 --port 8420', 'sharedllm certs --out certs --host 192.168.1.10 && sharedllm coordinator --tls-cert certs/coordinator.crt --tls-key certs/coordinator.key'],
+};
+
+export function expandHome(p: string): string {
+  return p.startsWith('~/') ? join(homedir(), p.slice(2)) : p;
+}
+
+export async function run({ flags: f }: Parsed): Promise<number> {
+  const logger = createJsonLogger({ level: f['log-level'] as never, base: { component: 'coordinator' } });
+  const joinToken = (f['join-token'] as string | undefined) ?? process.env.SHAREDLLM_JOIN_TOKEN;
+  const tlsCert = f['tls-cert'] as string | undefined;
+  const tlsKey = f['tls-key'] as string | undefined;
+  const coord = await startCoordinator({
+    host: f.host as string, port: f.port as number, dataDir: expandHome(f['data-dir'] as string), config: lanConfig(), logger,
+    ...(tlsCert ? { tlsCert } : {}), ...(tlsKey ? { tlsKey } : {}), ...(joinToken ? { joinToken } : {}),
+  });
+  const relayPort = f['relay-port'] as number;
+  const { readFileSync } = await import('node:fs');
+  const relay = relayPort > 0
+    ? await startRelayServer({ host: f.host as string, port: relayPort, logger, ...(joinToken ? { joinToken } : {}), ...(tlsCert && tlsKey ? { tls: { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } } : {}) })
+    : undefined;
+  process.stderr.write(`coordinator listening on ${coord.url}${relay ? `, relay on port ${relay.port}` : ''}${joinToken ? ' (join token required)' : ''}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  process.stderr.write('coordinator stopping\n');
+  await relay?.close();
+  await coord.close();
+  return 0;
+}

@@ -1,0 +1,44 @@
+// `sharedllm eval`: perplexity of a llama-architecture GGUF on a text file.
+import { readFileSync, existsSync, statSync } from 'node:fs';
+import { GPU_MODES } from '../ggml/find.ts';
+import { decodeText } from '../train/corpus.ts';
+import { evaluateFile } from '../train/evaluate.ts';
+import { type CommandSpec, type Parsed, UsageError } from './args.ts';
+import { ProgressBar } from './progress.ts';
+
+export const spec: CommandSpec = {
+  name: 'eval',
+  summary: 'Perplexity of a GGUF model (llama architecture) on a text file.',
+  usage: 'sharedllm eval --model F --text F [--ctx N]',
+  flags: {
+    model: { type: 'string', arg: 'F', required: true, help: 'GGUF model file' },
+    text: { type: 'string', arg: 'F', required: true, help: 'UTF-8 text file to score' },
+    ctx: { type: 'number', help: "tokens per scored window (default: the model's context, at most 512)" },
+    batch: { type: 'number', default: 4, help: 'windows per graph run' },
+    threads: { type: 'number', help: 'CPU threads (default: physical cores)' },
+    gpu: { type: 'string', choices: GPU_MODES, default: 'off', help: 'GPU backend' },
+  },
+  examples: ['sharedllm eval --model models/sharedllm-tiny.gguf --text heldout.txt'],
+};
+
+export async function run({ flags: f }: Parsed): Promise<number> {
+  const path = f.text as string;
+  if (!existsSync(path) || statSync(path).isDirectory()) throw new UsageError(`--text ${path}: no such file`, 'eval');
+  const text = decodeText(readFileSync(path), path);
+  for (const k of ['ctx', 'batch', 'threads']) {
+    const v = f[k];
+    if (v !== undefined && !(Number.isInteger(v) && (v as number) > 0)) throw new UsageError(`--${k} needs a positive integer (got ${v})`, 'eval');
+  }
+  const bar = new ProgressBar('eval');
+  const r = await evaluateFile(f.model as string, text, {
+    gpu: f.gpu as never,
+    ...(f.threads !== undefined ? { threads: f.threads as number } : {}),
+    ...(f.ctx !== undefined ? { nCtx: f.ctx as number } : {}),
+    batch: f.batch as number,
+    verbose: Boolean(f.verbose),
+    onProgress: (a, b) => bar.update(a, b, `${a} / ${b} tokens`),
+  });
+  bar.finish(`${r.tokens} tokens`);
+  process.stdout.write(`perplexity ${r.perplexity.toFixed(3)} over ${r.tokens} tokens (mean NLL ${r.nll.toFixed(4)} nats/token)\n`);
+  return 0;
+}

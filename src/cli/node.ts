@@ -1,0 +1,120 @@
+// `sharedllm node`: join a federation as a primary (serves users an OpenAI-compatible API from a GGUF model,
+// offloading layer spans to workers) or as a worker (holds layer spans for primaries).
+import { type CommandSpec, type Parsed, UsageError } from './args.ts';
+import { expandHome } from './coordinator.ts';
+import { ProgressBar, formatBytes } from './progress.ts';
+import { GPU_MODES } from '../ggml/find.ts';
+import { createJsonLogger } from '../federation/coordinator/log.ts';
+import { defaultCacheDir } from '../federation/node/model-hash.ts';
+
+export const ROLES = ['primary', 'worker'] as const;
+
+export const spec: CommandSpec = {
+  name: 'node',
+  summary: 'Join a federation as a primary (serves the OpenAI API, offloads layers) or a worker (holds layer spans).',
+  usage: [
+    'sharedllm node --role primary --model <gguf> --coordinator-url http://<ip>:8420 [--api-port 8080]',
+    '       sharedllm node --role worker --coordinator-url http://<ip>:8420 --rpc-port 50052 --lan-addr <ip>:50052',
+  ].join('\n'),
+  flags: {
+    role: { type: 'string', choices: ROLES, required: true, help: 'primary serves users; worker holds layers for primaries' },
+    'coordinator-url': { type: 'string', arg: 'URL', required: true, help: "the coordinator, e.g. http://192.168.1.10:8420 (https:// with TLS)" },
+    'join-token': { type: 'string', arg: 'T', help: "the federation's join token, if it has one (env SHAREDLLM_JOIN_TOKEN)" },
+    ca: { type: 'string', arg: 'F', help: "trust this PEM certificate for an https coordinator (e.g. the one `sharedllm certs` made)" },
+    'data-dir': { type: 'string', arg: 'D', default: '~/.sharedllm/<role>-<port>', help: "where this node's identity key lives" },
+    threads: { type: 'number', help: 'CPU threads (default: physical cores)' },
+    gpu: { type: 'string', choices: GPU_MODES, default: 'auto', help: 'use a GPU backend when installed and present' },
+    // primary
+    model: { type: 'string', arg: 'F', help: 'primary: the GGUF model to serve; worker: a local copy to load spans from (saves streaming)' },
+    'api-host': { type: 'string', default: '0.0.0.0', help: 'primary: interface for the OpenAI API' },
+    'api-port': { type: 'number', default: 8080, help: 'primary: port of the OpenAI-compatible API' },
+    'api-key': { type: 'string', arg: 'K', help: 'primary: require this bearer key from API clients (env SHAREDLLM_API_KEY)' },
+    'ctx-size': { type: 'number', help: "primary: context length per conversation (default: the model's, at most 4096)" },
+    parallel: { type: 'number', default: 4, help: 'primary: conversations generated at once' },
+    'wait-workers': { type: 'number', default: 0, help: 'primary: wait for this many workers before planning the layer split' },
+    'wait-timeout': { type: 'number', default: 30, help: 'primary: seconds to wait for --wait-workers' },
+    'local-layers': { type: 'number', help: 'primary: run exactly this many layers here (default: in proportion to free memory)' },
+    // worker
+    'rpc-port': { type: 'number', default: 50052, help: 'worker: data-plane port' },
+    'lan-addr': { type: 'string', arg: 'IP:PORT', help: "worker: this machine's LAN address for the data plane" },
+    'wan-addr': { type: 'string', arg: 'HOST:PORT', help: 'worker: a public address forwarded to the data-plane port' },
+    relay: { type: 'boolean', default: false, help: "worker: also be reachable through the coordinator's relay (behind NAT)" },
+    'relay-addr': { type: 'string', arg: 'HOST:PORT', help: 'worker: the relay to use (default: coordinator host, port 8421)' },
+    'max-memory': { type: 'bytes', arg: 'SIZE', help: 'cap memory for layers, e.g. 8GiB' },
+    'log-level': { type: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], help: 'lowest level of the JSON log lines on stderr' },
+  },
+  examples: [
+    'sharedllm node --role worker --coordinator-url http://192.168.1.10:8420 --rpc-port 50052 --lan-addr 192.168.1.11:50052',
+    'sharedllm node --role primary --model models/sharedllm-tiny.gguf --coordinator-url http://192.168.1.10:8420 --wait-workers 1',
+  ],
+};
+
+export async function run({ flags: f }: Parsed): Promise<number> {
+  const role = f.role as (typeof ROLES)[number];
+  const logger = createJsonLogger({ level: f['log-level'] as never, base: { component: role } });
+  const joinToken = (f['join-token'] as string | undefined) ?? process.env.SHAREDLLM_JOIN_TOKEN;
+  const portTag = role === 'primary' ? f['api-port'] : f['rpc-port'];
+  const dataDir = expandHome((f['data-dir'] as string).replace('<role>-<port>', `${role}-${portTag}`));
+  const common = {
+    coordinatorUrl: f['coordinator-url'] as string, dataDir, cacheDir: defaultCacheDir(), logger, gpu: f.gpu as 'auto' | 'off',
+    ...(joinToken ? { joinToken } : {}), ...(f.ca ? { coordinatorCa: f.ca as string } : {}),
+    ...(f.threads !== undefined ? { threads: f.threads as number } : {}),
+    ...(f['max-memory'] !== undefined ? { maxMemoryBytes: f['max-memory'] as number } : {}),
+  };
+  const stopSignal = new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+
+  if (role === 'worker') {
+    const { startWorker } = await import('../federation/node/worker.ts');
+    const relayAddr = (f['relay-addr'] as string | undefined) ?? (f.relay ? `${new URL(f['coordinator-url'] as string).hostname}:8421` : undefined);
+    const worker = await startWorker({
+      ...common, rpcPort: f['rpc-port'] as number,
+      ...(f['lan-addr'] ? { lanAddr: f['lan-addr'] as string } : {}), ...(f['wan-addr'] ? { wanAddr: f['wan-addr'] as string } : {}),
+      ...(relayAddr ? { relayAddr } : {}), ...(f.model ? { modelFiles: [f.model as string] } : {}),
+    });
+    process.stderr.write(`worker ${worker.nodeId} serving on port ${worker.port} (${worker.candidates.map((c) => `${c.kind} ${c.addr}`).join(', ')})\n`);
+    await stopSignal;
+    await worker.close();
+    return 0;
+  }
+
+  if (!f.model) throw new UsageError('a primary needs --model <file.gguf>', 'node');
+  const { startPrimary } = await import('../federation/node/primary.ts');
+  const { createApiServer } = await import('../api/server.ts');
+  const { Generator } = await import('../model/generator.ts');
+  const { Tokenizer } = await import('../model/tokenizer.ts');
+  const bars = new Map<string, ProgressBar>();
+  const primary = await startPrimary({
+    ...common, model: f.model as string, nSeqMax: f.parallel as number,
+    waitWorkers: f['wait-workers'] as number, waitMs: (f['wait-timeout'] as number) * 1000,
+    ...(f['ctx-size'] !== undefined ? { nCtx: f['ctx-size'] as number } : {}),
+    ...(f['local-layers'] !== undefined ? { localLayers: f['local-layers'] as number } : {}),
+    onProgress: (what, d, t) => {
+      let b = bars.get(what);
+      if (!b) bars.set(what, (b = new ProgressBar(what)));
+      b.update(d, t, `${formatBytes(d)} / ${formatBytes(t)}`);
+      if (d >= t) b.finish();
+    },
+  });
+  const tokenizer = await Tokenizer.load(f.model as string);
+  const modelId = (f.model as string).split('/').pop()!.replace(/\.gguf$/i, '');
+  const apiKey = (f['api-key'] as string | undefined) ?? process.env.SHAREDLLM_API_KEY;
+  const api = await createApiServer({
+    generator: new Generator(primary.batcher, tokenizer), tokenizer, modelId, logger,
+    host: f['api-host'] as string, port: f['api-port'] as number, maxConcurrent: f.parallel as number, ...(apiKey ? { apiKey } : {}),
+    extraRoutes: (router) => {
+      router.add('GET', '/v1/federation', () => ({ body: { model: modelId, modelHash: primary.modelHash, layers: primary.h.nLayer, plan: primary.plan(), recoveries: primary.pipeline.recoveries } }));
+    },
+  });
+  process.stderr.write(`primary ${primary.nodeId}: ${modelId}, layers ${primary.plan().map((p) => `[${p.first},${p.last}) on ${p.where}`).join(', ')}\n`);
+  process.stderr.write(`OpenAI-compatible API on ${api.url}/v1 (try: curl ${api.url}/v1/models)\n`);
+  await stopSignal;
+  await api.close();
+  await primary.close();
+  await tokenizer.dispose();
+  return 0;
+}
+
+

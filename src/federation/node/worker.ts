@@ -1,0 +1,122 @@
+// The worker node: listens on the data plane, advertises its RFC-0001 candidates to the coordinator (only
+// those it can really serve), keeps its lease with heartbeats (free memory, load), and serves layer spans.
+import { networkInterfaces } from 'node:os';
+import { getGgml } from '../../ggml/runtime.ts';
+import { ModelError } from '../../model/errors.ts';
+import { CoordinatorClient } from '../coordinator/client.ts';
+import { loadOrCreateIdentity } from '../coordinator/identity.ts';
+import type { NodeLease } from '../coordinator/lease.ts';
+import type { Logger } from '../coordinator/log.ts';
+import { softwareVersion } from '../coordinator/version.ts';
+import type { Candidate } from '../protocol.ts';
+import { parseHostPort } from '../transport/address.ts';
+import { type TransportServer, listen } from '../transport/rpc.ts';
+import { WorkerService } from './worker-service.ts';
+
+export interface WorkerOptions {
+  coordinatorUrl: string;
+  joinToken?: string;
+  coordinatorCa?: string;
+  /** Data-plane port; bound on every interface unless `bindHost` is given. */
+  rpcPort: number;
+  bindHost?: string;
+  lanAddr?: string;
+  wanAddr?: string;
+  /** Also be reachable through this relay (host:port), for nodes behind NAT. */
+  relayAddr?: string;
+  maxMemoryBytes?: number;
+  dataDir: string;
+  cacheDir: string;
+  modelFiles?: string[];
+  threads?: number;
+  gpu?: 'auto' | 'off';
+  name?: string;
+  tls?: { cert: string; key: string };
+  logger: Logger;
+}
+
+export class CandidateError extends ModelError {}
+
+export interface Worker {
+  nodeId: string;
+  port: number;
+  candidates: Candidate[];
+  service: WorkerService;
+  close(): Promise<void>;
+}
+
+export async function startWorker(o: WorkerOptions): Promise<Worker> {
+  const identity = loadOrCreateIdentity(o.dataDir);
+  const nodeId = identity.id;
+  const ggml = getGgml({ gpu: o.gpu ?? 'auto', ...(o.threads ? { threads: o.threads } : {}) });
+  const service = new WorkerService({
+    nodeId, cacheDir: o.cacheDir, logger: o.logger, gpu: o.gpu ?? 'auto',
+    ...(o.modelFiles ? { modelFiles: o.modelFiles } : {}),
+    ...(o.maxMemoryBytes !== undefined ? { maxMemoryBytes: o.maxMemoryBytes } : {}),
+    ...(o.threads ? { threads: o.threads } : {}),
+  });
+  const bindHost = o.bindHost ?? (o.lanAddr ? parseHostPort(o.lanAddr).host : '0.0.0.0');
+  const server: TransportServer = await listen({ host: bindHost, port: o.rpcPort, methods: service.methods(), session: nodeId, logger: o.logger, ...(o.tls ? { tls: o.tls } : {}) });
+  service.attach(server);
+
+  const candidates: Candidate[] = [];
+  if (o.lanAddr) {
+    checkServes(o.lanAddr, bindHost, server.port, 'lan');
+    candidates.push({ kind: 'lan', addr: o.lanAddr, priority: 100 });
+  }
+  if (o.wanAddr) candidates.push({ kind: 'wan', addr: o.wanAddr, priority: 50 });
+  let relayHandle: { close(): void } | undefined;
+  if (o.relayAddr) {
+    const { relayRegister } = await import('../transport/relay.ts');
+    relayHandle = await relayRegister({ relayAddr: o.relayAddr, nodeId, server, ...(o.joinToken ? { token: o.joinToken } : {}), logger: o.logger } as never);
+    candidates.push({ kind: 'relay', addr: o.relayAddr, priority: 10 });
+  }
+  if (candidates.length === 0) {
+    throw new CandidateError('this worker would not be reachable', '--lan-addr, --wan-addr or --relay', 'none', 'pass --lan-addr <ip>:<rpc-port> (this machine\'s LAN address), or --relay to go through the coordinator');
+  }
+
+  const client = new CoordinatorClient({ url: o.coordinatorUrl, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(o.coordinatorCa ? { caFile: o.coordinatorCa } : {}) });
+  let lastBeat = Date.now();
+  const lease: NodeLease = client.join({
+    identity,
+    logger: o.logger,
+    registration: {
+      nodeId, role: 'worker', name: o.name ?? `worker-${nodeId.slice(0, 6)}`, candidates,
+      freeMemoryBytes: service.freeMemoryBytes(), threads: ggml.threads, backend: ggml.backendName,
+      models: service.localModelHashes.map((h) => ({ hash: `sha256:${h}`, name: 'local', nLayers: 1 })), version: softwareVersion(),
+    },
+    status: () => {
+      const now = Date.now();
+      const load = service.takeLoad(now - lastBeat);
+      lastBeat = now;
+      return { freeMemoryBytes: service.freeMemoryBytes(), load };
+    },
+  });
+  await lease.registered;
+  o.logger.info('worker ready', { nodeId, port: server.port, candidates: candidates.map((c) => `${c.kind}:${c.addr}`).join(' ') });
+  return {
+    nodeId,
+    port: server.port,
+    candidates,
+    service,
+    async close() {
+      await lease.leave().catch(() => undefined);
+      relayHandle?.close();
+      await server.close();
+      service.dispose();
+      client.close();
+    },
+  };
+}
+
+/** RFC-0001: a node must not advertise what it cannot serve. */
+function checkServes(addr: string, bindHost: string, port: number, kind: string): void {
+  const { host, port: p } = parseHostPort(addr);
+  if (p !== port) throw new CandidateError(`--${kind}-addr port does not match the data-plane port`, String(port), String(p), `use ${host}:${port}`);
+  if (bindHost === '0.0.0.0' || bindHost === '::' || bindHost === host) {
+    const local = Object.values(networkInterfaces()).flat().map((i) => i?.address);
+    // Any loopback address (127.x) is ours; otherwise the host must be one of this machine's addresses.
+    if (host.startsWith('127.') || host === 'localhost' || local.includes(host)) return;
+  }
+  throw new CandidateError(`--${kind}-addr is not an address this machine serves on`, `one of ${Object.values(networkInterfaces()).flat().map((i) => i?.address).filter(Boolean).join(', ')}`, host, 'pass this machine\'s own LAN address');
+}

@@ -1,0 +1,38 @@
+/**
+ * What a data-plane connection serves: methods (a zod schema for the request header, a handler, an
+ * optional payload limit), and how a handler's exception becomes an ERROR frame's header.
+ */
+import type { z } from 'zod';
+import type { TransportError } from '../protocol.ts';
+import type { Peer } from './peer.ts';
+
+export interface Request {
+  method: string;
+  /** The header as the method's schema parsed it. */
+  header: any; // typed by the method schema
+  payload: Uint8Array;
+  peer: Peer;
+  /** Aborted when the connection closes while the handler runs. */
+  signal: AbortSignal;
+}
+export type Reply = { header: unknown; payload?: Uint8Array };
+export type Handler = (req: Request) => Promise<Reply | void> | Reply | void;
+
+export interface MethodSpec {
+  /** Validates the request header; a failure is answered ERROR 'bad_request'. */
+  schema: z.ZodType;
+  handler: Handler;
+  /** Largest payload accepted (default: the connection's maxPayloadBytes). Over it: ERROR 'too_large'. */
+  maxPayloadBytes?: number;
+}
+
+/** A handler's exception as an ERROR header: its string `code` (else 'internal'), message, hint. */
+export function toTransportError(error: unknown): TransportError {
+  if (error instanceof Error) {
+    const record = error as Error & { code?: unknown; hint?: unknown };
+    const code = typeof record.code === 'string' && record.code.length > 0 && record.code.length <= 64 ? record.code : 'internal';
+    const hint = typeof record.hint === 'string' ? record.hint.slice(0, 4000) : undefined;
+    return hint === undefined ? { code, message: error.message.slice(0, 4000) } : { code, message: error.message.slice(0, 4000), hint };
+  }
+  return { code: 'internal', message: String(error).slice(0, 4000) };
+}
