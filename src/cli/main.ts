@@ -9,6 +9,7 @@ interface Command {
 
 /** Subcommands, loaded lazily so `sharedllm --help` starts instantly. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  demo: { summary: 'a whole federation on this machine, then chat with it (start here)', load: () => import('./demo.ts') },
   generate: { summary: 'continue a prompt with a local model', load: () => import('./generate.ts') },
   chat: { summary: 'chat with a local model in the terminal', load: () => import('./chat.ts') },
   tokenize: { summary: "print a text's token ids (llama.cpp's tokenizer)", load: () => import('./tokenize.ts') },

@@ -92,3 +92,12 @@ test('resume continues the run from its checkpoint', async () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /steps 4 \(1 in this run\)/);
 });
+
+test('--init fine-tunes an exported GGUF (its weights and tokenizer)', async () => {
+  const ft = join(dir, 'ft.gguf');
+  const r = await cli('train', '--init', out, '--corpus', FIXTURE, '--out', ft, '--lr', '1e-4', ...FAST);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /steps 3 \(3 in this run\)/);
+  const ref = await loadReference(ft, 1, 128);
+  await ref.dispose();
+});

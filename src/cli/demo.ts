@@ -1,0 +1,181 @@
+// `sharedllm demo`: a whole federation on this machine in one command: a coordinator, a worker holding half of
+// the model's layers, and a primary serving the OpenAI API, as separate processes on free ports; then a chat in
+// the terminal through that API. Ctrl-C (or /exit) stops every process it started.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline/promises';
+import { fileURLToPath } from 'node:url';
+import { type CommandSpec, type Parsed, UsageError } from './args.ts';
+import { openModelFile } from '../model/load.ts';
+import { readHParams } from '../model/hparams.ts';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+export const DEFAULT_MODEL = join(root, 'models', 'sharedllm-tiny.gguf');
+
+export const spec: CommandSpec = {
+  name: 'demo',
+  summary: 'Start a coordinator, a worker and a primary on this machine and chat with the model across them.',
+  usage: 'sharedllm demo [--model F] [--threads N]',
+  flags: {
+    model: { type: 'string', arg: 'F', default: 'models/sharedllm-tiny.gguf', help: 'GGUF model to serve (default: SharedLLM-tiny, shipped with the project)' },
+    threads: { type: 'number', default: 1, help: 'CPU threads per node process' },
+    'n-predict': { type: 'number', short: 'n', default: 200, help: 'most tokens per answer' },
+    temp: { type: 'number', default: 0.7, help: 'temperature; 0 is greedy' },
+    prompt: { type: 'string', arg: 'S', help: 'send this one message, print the answer and stop (no interactive chat)' },
+  },
+  examples: ['npx sharedllm demo', 'npx sharedllm demo --model ~/models/TinyLlama-1.1B-Chat.Q4_0.gguf'],
+};
+
+function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, host, () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => res(port));
+    });
+  });
+}
+
+interface Child {
+  name: string;
+  proc: ChildProcess;
+  log: string[];
+}
+
+function start(name: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs: number): Promise<{ child: Child; match: RegExpMatchArray }> {
+  const proc = spawn(process.execPath, [join(root, 'bin', 'sharedllm.js'), ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: Child = { name, proc, log: [] };
+  return new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`${name} did not start within ${timeoutMs / 1000}s:\n${child.log.slice(-10).join('')}`)), timeoutMs);
+    proc.stderr!.setEncoding('utf8');
+    proc.stderr!.on('data', (chunk: string) => {
+      child.log.push(chunk);
+      if (child.log.length > 200) child.log.shift();
+      const m = child.log.join('').match(ready);
+      if (m) {
+        clearTimeout(timer);
+        res({ child, match: m });
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`${name} exited (code ${code}) while starting:\n${child.log.slice(-10).join('')}`));
+    });
+  });
+}
+
+export async function run({ flags: f }: Parsed): Promise<number> {
+  const model = resolve(f.model === 'models/sharedllm-tiny.gguf' ? DEFAULT_MODEL : (f.model as string));
+  if (!existsSync(model)) throw new UsageError(`model not found: ${model}${model === DEFAULT_MODEL ? ' (the bundled SharedLLM-tiny is missing: is this a complete checkout?)' : ''}`, 'demo');
+  const file = openModelFile(model);
+  const h = readHParams(file.metadata, model);
+  file.dispose();
+  const work = mkdtempSync(join(tmpdir(), 'sharedllm-demo-'));
+  const env = { ...process.env, SHAREDLLM_CACHE: join(work, 'cache') };
+  const threads = String(f.threads);
+  const children: Child[] = [];
+  let stopping = false;
+  const stopAll = async () => {
+    if (stopping) return;
+    stopping = true;
+    // Primary first (it tells the coordinator it leaves), then the worker, then the coordinator.
+    for (const c of [...children].reverse()) {
+      if (c.proc.exitCode !== null) continue;
+      c.proc.kill('SIGTERM');
+      await new Promise<void>((r) => {
+        const t = setTimeout(() => {
+          c.proc.kill('SIGKILL');
+          r();
+        }, 5000);
+        c.proc.once('exit', () => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    rmSync(work, { recursive: true, force: true });
+  };
+  const onSignal = () => void stopAll().then(() => process.exit(130));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const [cport, wport, aport] = [await freePort(), await freePort(), await freePort()];
+    process.stderr.write(`Starting a federation on this machine (${h.name}, ${h.nLayer} layers)...\n`);
+    const coord = await start('coordinator', ['coordinator', '--host', '127.0.0.1', '--port', String(cport), '--relay-port', '0', '--data-dir', join(work, 'coordinator'), '--log-level', 'warn'], env, /coordinator listening on (\S+)/, 30_000);
+    children.push(coord.child);
+    const url = coord.match[1]!.replace(/,$/, '');
+    const worker = await start('worker', ['node', '--role', 'worker', '--coordinator-url', url, '--rpc-port', String(wport), '--lan-addr', `127.0.0.1:${wport}`, '--threads', threads, '--data-dir', join(work, 'worker'), '--log-level', 'warn'], env, /worker \S+ serving/, 60_000);
+    children.push(worker.child);
+    const local = Math.floor(h.nLayer / 2);
+    const primary = await start('primary', ['node', '--role', 'primary', '--model', model, '--coordinator-url', url, '--api-host', '127.0.0.1', '--api-port', String(aport), '--wait-workers', '1', '--local-layers', String(local), '--threads', threads, '--parallel', '2', '--data-dir', join(work, 'primary'), '--log-level', 'warn'], env, /OpenAI-compatible API on (\S+)/, 120_000);
+    children.push(primary.child);
+    const api = primary.match[1]!;
+    process.stderr.write(`\n  coordinator  ${url}   (nodes: ${url}/v1/nodes)\n  worker       127.0.0.1:${wport}, holds layers ${local}-${h.nLayer - 1}\n  primary      layers 0-${local - 1}, embeddings and head\n  OpenAI API   ${api}   (curl ${api.replace(/\/v1$/, '')}/v1/models)\n\n`);
+    for (const c of children) c.proc.once('exit', (code) => !stopping && process.stderr.write(`\n${c.name} stopped unexpectedly (code ${code})\n`));
+    const modelId = ((await (await fetch(`${api}/models`)).json()) as { data: { id: string }[] }).data[0]!.id;
+    const messages: { role: string; content: string }[] = [];
+    const ask = async (text: string) => {
+      messages.push({ role: 'user', content: text });
+      const answer = await chat(api, modelId, messages, f['n-predict'] as number, f.temp as number);
+      messages.push({ role: 'assistant', content: answer });
+    };
+    if (f.prompt) {
+      await ask(f.prompt as string);
+      return 0;
+    }
+    process.stderr.write('Chat with the model (it runs across the primary and the worker). /reset starts over, /exit or Ctrl-C stops.\n');
+    const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: Boolean(process.stdin.isTTY) });
+    for (;;) {
+      let line: string;
+      try {
+        line = (await rl.question('> ')).trim();
+      } catch {
+        break;
+      }
+      if (line === '/exit' || line === '/quit') break;
+      if (line === '/reset') {
+        messages.length = 0;
+        continue;
+      }
+      if (line) await ask(line);
+    }
+    rl.close();
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await stopAll();
+  }
+}
+
+/** Stream one chat completion from the primary's API to stdout; returns the answer. */
+async function chat(api: string, model: string, messages: { role: string; content: string }[], maxTokens: number, temperature: number): Promise<string> {
+  const res = await fetch(`${api}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, messages, max_tokens: maxTokens, temperature, stream: true }),
+  });
+  if (!res.ok || !res.body) throw new Error(`the API answered ${res.status}: ${await res.text()}`);
+  let answer = '';
+  let buf = '';
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buf += decoder.decode(chunk, { stream: true });
+    let i: number;
+    while ((i = buf.indexOf('\n\n')) >= 0) {
+      const event = buf.slice(0, i);
+      buf = buf.slice(i + 2);
+      const data = event.replace(/^data: /, '');
+      if (data === '[DONE]') continue;
+      const delta = (JSON.parse(data) as { choices?: { delta?: { content?: string } }[] }).choices?.[0]?.delta?.content ?? '';
+      answer += delta;
+      process.stdout.write(delta);
+    }
+  }
+  process.stdout.write('\n');
+  return answer;
+}
