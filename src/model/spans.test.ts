@@ -91,3 +91,8 @@ test('the context limit is a clear error and the sequence stays usable', () => {
   assert.equal(whole.step([{ seq, tokens: Int32Array.of(5) }]).logits[0]!.length, 1);
   whole.closeSequence(seq);
 });
+
+test('a model larger than free memory is refused before anything is allocated', async () => {
+  const { OutOfMemoryError } = await import('./errors.ts');
+  await assert.rejects(loadModelPart(path, { gpu: 'off', nCtx: 1 << 20, nSeqMax: 256 }), (e) => e instanceof OutOfMemoryError && /does not fit in free memory/.test(e.message) && /add|smaller/.test(e.message));
+});
