@@ -95,7 +95,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   const connected: { view: NodeView; peer: Peer; addr: string; info: InfoResponse }[] = [];
   for (const w of workers) {
     try {
-      const { peer, addr } = await connectBest(w, { session, methods, logger: o.logger });
+      const { peer, addr } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}) });
       const info = (await peer.request('info', {}, undefined, { timeoutMs: 10_000 })).header as InfoResponse;
       connected.push({ view: w, peer, addr, info });
       o.logger.info('worker connected', { nodeId: w.nodeId, addr, freeMemoryBytes: info.freeMemoryBytes });
@@ -131,7 +131,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     const alive = (await client.listNodes({ role: 'worker', state: 'alive' }).catch(() => [])).filter((w) => !exclude.has(w.nodeId));
     for (const w of alive) {
       try {
-        const { peer, addr } = await connectBest(w, { session, methods, logger: o.logger });
+        const { peer, addr } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}) });
         const info = (await peer.request('info', {})).header as InfoResponse;
         if (info.freeMemoryBytes < spanBytes) {
           peer.close();

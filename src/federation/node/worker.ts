@@ -51,6 +51,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const ggml = getGgml({ gpu: o.gpu ?? 'auto', ...(o.threads ? { threads: o.threads } : {}) });
   const service = new WorkerService({
     nodeId, cacheDir: o.cacheDir, logger: o.logger, gpu: o.gpu ?? 'auto',
+    ...(o.joinToken ? { dialOptions: { joinToken: o.joinToken } } : {}),
     ...(o.modelFiles ? { modelFiles: o.modelFiles } : {}),
     ...(o.maxMemoryBytes !== undefined ? { maxMemoryBytes: o.maxMemoryBytes } : {}),
     ...(o.threads ? { threads: o.threads } : {}),
