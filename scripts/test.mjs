@@ -2,7 +2,7 @@
 // Runs the test suite: every *.test.ts under src/ and test/ (or those whose path contains one of the
 // arguments), through node's test runner with tsx, two files at a time. Node 20 does not expand globs itself.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -20,7 +20,7 @@ function find(dir) {
   return out;
 }
 
-const files = ['src', 'test'].flatMap((d) => find(join(root, d))).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x))).sort();
+const files = ['src', 'test'].filter((d) => existsSync(join(root, d))).flatMap((d) => find(join(root, d))).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x))).sort();
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(', ')}`);
   process.exit(1);
