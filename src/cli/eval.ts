@@ -14,7 +14,7 @@ export const spec: CommandSpec = {
     model: { type: 'string', arg: 'F', required: true, help: 'GGUF model file' },
     text: { type: 'string', arg: 'F', required: true, help: 'UTF-8 text file to score' },
     ctx: { type: 'number', help: "tokens per scored window (default: the model's context, at most 512)" },
-    batch: { type: 'number', default: 4, help: 'windows per graph run' },
+    batch: { type: 'number', help: 'windows per graph run (default: up to 4, fewer for large vocabularies)' },
     threads: { type: 'number', help: 'CPU threads (default: physical cores)' },
     gpu: { type: 'string', choices: GPU_MODES, default: 'off', help: 'GPU backend' },
   },
@@ -34,7 +34,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     gpu: f.gpu as never,
     ...(f.threads !== undefined ? { threads: f.threads as number } : {}),
     ...(f.ctx !== undefined ? { nCtx: f.ctx as number } : {}),
-    batch: f.batch as number,
+    ...(f.batch !== undefined ? { batch: f.batch as number } : {}),
     verbose: Boolean(f.verbose),
     onProgress: (a, b) => bar.update(a, b, `${a} / ${b} tokens`),
   });

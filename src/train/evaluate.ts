@@ -15,7 +15,7 @@ import { loadGgufWeights, modelConfigOf } from './gguf-model.ts';
 export interface EvalOptions extends GgmlOptions {
   /** Tokens per row (default: the model's context, at most 512). */
   nCtx?: number;
-  /** Rows per graph run (default 4). */
+  /** Rows per graph run (default: up to 4, fewer for large vocabularies: logits and targets take 8 n_vocab bytes a token). */
   batch?: number;
   onProgress?: (scored: number, total: number) => void;
 }
@@ -49,7 +49,7 @@ export function evaluateTokens(path: string, tokens: Int32Array, o: EvalOptions 
   try {
     const model = modelConfigOf(file, path, o.nCtx ?? 512);
     weights = loadGgufWeights(ggml, file, model);
-    const batch = o.batch ?? 4;
+    const batch = o.batch ?? Math.min(4, Math.max(1, Math.floor(2 ** 25 / (model.nVocab * model.nCtx))));
     const g = new Graph(ggml, 1 << 14);
     const ex = new Executor(ggml, 1 << 14);
     try {
