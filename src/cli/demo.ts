@@ -25,6 +25,7 @@ export const spec: CommandSpec = {
     'n-predict': { type: 'number', short: 'n', default: 200, help: 'most tokens per answer' },
     temp: { type: 'number', default: 0.7, help: 'temperature; 0 is greedy' },
     prompt: { type: 'string', arg: 'S', help: 'send this one message, print the answer and stop (no interactive chat)' },
+    mode: { type: 'string', choices: ['auto', 'chat', 'complete'], default: 'auto', help: "chat uses the model's chat template; complete continues your text (auto: complete for the bundled base model, chat otherwise)" },
   },
   examples: ['npx sharedllm demo', 'npx sharedllm demo --model ~/models/TinyLlama-1.1B-Chat.Q4_0.gguf'],
 };
@@ -118,16 +119,24 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     for (const c of children) c.proc.once('exit', (code) => !stopping && process.stderr.write(`\n${c.name} stopped unexpectedly (code ${code})\n`));
     const modelId = ((await (await fetch(`${api}/models`)).json()) as { data: { id: string }[] }).data[0]!.id;
     const messages: { role: string; content: string }[] = [];
+    const complete = f.mode === 'complete' || (f.mode === 'auto' && model === DEFAULT_MODEL);
     const ask = async (text: string) => {
+      if (complete) {
+        process.stdout.write(text);
+        await stream(`${api}/completions`, { model: modelId, prompt: text, max_tokens: f['n-predict'], temperature: f.temp, stream: true }, (c) => c.text);
+        return;
+      }
       messages.push({ role: 'user', content: text });
-      const answer = await chat(api, modelId, messages, f['n-predict'] as number, f.temp as number);
+      const answer = await stream(`${api}/chat/completions`, { model: modelId, messages, max_tokens: f['n-predict'], temperature: f.temp, stream: true }, (c) => c.delta?.content);
       messages.push({ role: 'assistant', content: answer });
     };
     if (f.prompt) {
       await ask(f.prompt as string);
       return 0;
     }
-    process.stderr.write('Chat with the model (it runs across the primary and the worker). /reset starts over, /exit or Ctrl-C stops.\n');
+    process.stderr.write(complete
+      ? 'SharedLLM-tiny is a small base model: type the start of a sentence and it continues it (it runs across the primary and the worker). /exit or Ctrl-C stops.\n'
+      : 'Chat with the model (it runs across the primary and the worker). /reset starts over, /exit or Ctrl-C stops.\n');
     const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: Boolean(process.stdin.isTTY) });
     for (;;) {
       let line: string;
@@ -152,13 +161,9 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   }
 }
 
-/** Stream one chat completion from the primary's API to stdout; returns the answer. */
-async function chat(api: string, model: string, messages: { role: string; content: string }[], maxTokens: number, temperature: number): Promise<string> {
-  const res = await fetch(`${api}/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model, messages, max_tokens: maxTokens, temperature, stream: true }),
-  });
+/** POST a streaming request to the primary's API, print each piece as it arrives; returns the whole text. */
+async function stream(url: string, body: unknown, pick: (choice: { text?: string; delta?: { content?: string } }) => string | undefined): Promise<string> {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   if (!res.ok || !res.body) throw new Error(`the API answered ${res.status}: ${await res.text()}`);
   let answer = '';
   let buf = '';
@@ -167,13 +172,12 @@ async function chat(api: string, model: string, messages: { role: string; conten
     buf += decoder.decode(chunk, { stream: true });
     let i: number;
     while ((i = buf.indexOf('\n\n')) >= 0) {
-      const event = buf.slice(0, i);
+      const data = buf.slice(0, i).replace(/^data: /, '');
       buf = buf.slice(i + 2);
-      const data = event.replace(/^data: /, '');
       if (data === '[DONE]') continue;
-      const delta = (JSON.parse(data) as { choices?: { delta?: { content?: string } }[] }).choices?.[0]?.delta?.content ?? '';
-      answer += delta;
-      process.stdout.write(delta);
+      const piece = pick((JSON.parse(data) as { choices?: { text?: string; delta?: { content?: string } }[] }).choices?.[0] ?? {}) ?? '';
+      answer += piece;
+      process.stdout.write(piece);
     }
   }
   process.stdout.write('\n');
