@@ -9,21 +9,13 @@ import { MemorySource } from './source.ts';
 import { sampleGgufBytes } from './testing/sample.ts';
 import { GGML_TYPE, GGUF_VALUE_TYPE as T } from './types.ts';
 import { encodeGguf } from './writer.ts';
+import { mulberry32 } from '../util/random.ts';
 
 const CASES = 10_000;
 const SEED = 0x5eed_1234;
 
-/** mulberry32: a small, fast, seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded PRNG (mulberry32). */
+const prng = mulberry32;
 
 // Values that tend to break parsers: zero, all ones, sign boundaries, sizes near 2^32 / 2^63 / 2^64.
 const INTERESTING: Array<[width: 1 | 2 | 4 | 8, value: bigint]> = [

@@ -5,6 +5,7 @@
 // a chapter is either all train or all held-out.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { mulberry32 } from '../util/random.ts';
 
 export interface CorpusDocument {
   /** Path relative to the corpus root (or the path as given, for file lists), '/'-separated. */
@@ -136,17 +137,8 @@ export function hashString(text: string, seed = 0x811c9dc5): number {
   return h;
 }
 
-/** mulberry32: a seeded PRNG returning floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG returning floats in [0, 1) (mulberry32). */
+export const seededRandom = mulberry32;
 
 /** Fisher-Yates shuffle in place, driven by `random`. */
 export function shuffleInPlace<T>(items: T[], random: () => number): T[] {

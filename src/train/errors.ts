@@ -1,17 +1,9 @@
 // Errors of the training layer: what was expected, what was found, and what to do about it.
 
-export class TrainError extends Error {
-  readonly expected: string;
-  readonly actual: string;
-  readonly hint: string;
-  constructor(message: string, expected: string, actual: string, hint: string) {
-    super(`${message}: expected ${expected}, got ${actual}. ${hint}`);
-    this.name = new.target.name;
-    this.expected = expected;
-    this.actual = actual;
-    this.hint = hint;
-  }
-}
+import { ModelError } from '../model/errors.ts';
+
+/** Base of the training layer's errors (same shape as the model layer's: expected, actual, hint). */
+export class TrainError extends ModelError {}
 
 /** The model and its training state would not fit in the memory available. */
 export class TrainMemoryError extends TrainError {}

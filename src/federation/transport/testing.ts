@@ -11,20 +11,17 @@ import { tempDir } from '../coordinator/testing.ts';
 import { PROTOCOL_VERSION } from '../protocol.ts';
 import { frameBytes, FrameDecoder, FrameKind } from './frame.ts';
 import type { Frame } from './frame.ts';
+import { mulberry32 } from '../../util/random.ts';
 
-/** mulberry32: small, fast, good enough to drive fuzzing reproducibly from a seed. */
+/** The project's seeded PRNG (mulberry32), with helpers to drive fuzzing reproducibly from a seed. */
 export class Rng {
-  private state: number;
+  private readonly draw: () => number;
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.draw = mulberry32(seed);
   }
   /** Uniform in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.draw();
   }
   /** Integer in [0, n). */
   int(n: number): number {

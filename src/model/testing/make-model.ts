@@ -10,6 +10,7 @@ import { openGguf } from '../../gguf/reader.ts';
 import { writeGguf } from '../../gguf/writer.ts';
 import { GGML_TYPE, ggmlTypeInfo, tensorByteSize } from '../../gguf/types.ts';
 import { type VocabName, vocabPath } from './vocab.ts';
+import { mulberry32 } from '../../util/random.ts';
 
 export interface Shape {
   arch: 'llama' | 'qwen2' | 'phi3';
@@ -156,13 +157,4 @@ export function quantize(f: Float32Array, type: number, dims: readonly number[])
   return out;
 }
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
