@@ -61,9 +61,17 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     ...(f.threads !== undefined ? { threads: f.threads as number } : {}),
     ...(f['max-memory'] !== undefined ? { maxMemoryBytes: f['max-memory'] as number } : {}),
   };
+  // A signal while still starting (e.g. waiting for the coordinator) stops at once: there is nothing to hand
+  // back yet. Once serving, it starts an orderly shutdown (leave the federation, close the API).
+  let started = false;
   const stopSignal = new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (started) return resolve();
+      process.stderr.write(`sharedllm node: ${signal} while starting; stopped\n`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
   });
 
   if (role === 'worker') {
@@ -74,6 +82,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
       ...(f['lan-addr'] ? { lanAddr: f['lan-addr'] as string } : {}), ...(f['wan-addr'] ? { wanAddr: f['wan-addr'] as string } : {}),
       ...(relayAddr ? { relayAddr } : {}), ...(f.model ? { modelFiles: [f.model as string] } : {}),
     });
+    started = true;
     process.stderr.write(`worker ${worker.nodeId} serving on port ${worker.port} (${worker.candidates.map((c) => `${c.kind} ${c.addr}`).join(', ')})\n`);
     await stopSignal;
     await worker.close();
@@ -108,6 +117,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
       router.add('GET', '/v1/federation', () => ({ body: { model: modelId, modelHash: primary.modelHash, layers: primary.h.nLayer, plan: primary.plan(), recoveries: primary.pipeline.recoveries } }));
     },
   });
+  started = true;
   process.stderr.write(`primary ${primary.nodeId}: ${modelId}, layers ${primary.plan().map((p) => `[${p.first},${p.last}) on ${p.where}`).join(', ')}\n`);
   process.stderr.write(`OpenAI-compatible API on ${api.url}/v1 (try: curl ${api.url}/v1/models)\n`);
   await stopSignal;

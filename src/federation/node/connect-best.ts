@@ -3,14 +3,16 @@
 import type { Logger } from '../coordinator/log.ts';
 import type { NodeView } from '../protocol.ts';
 import { relayUrl } from '../transport/address.ts';
-import { chooseCandidate } from '../transport/candidates.ts';
-import type { MethodSpec, Peer } from '../transport/rpc.ts';
+import { chooseCandidate, dialCandidate } from '../transport/candidates.ts';
+import type { ClientTls, MethodSpec, Peer } from '../transport/rpc.ts';
 
 export interface ConnectBestOptions {
   session: string;
   methods: Record<string, MethodSpec>;
   logger: Logger;
   joinToken?: string;
+  /** TLS to the relay, for relay candidates only (direct data-plane connections are plain TCP). */
+  relayTls?: ClientTls;
   timeoutMs?: number;
 }
 
@@ -27,6 +29,7 @@ export async function connectBest(w: NodeView, o: ConnectBestOptions): Promise<{
     logger: o.logger,
     timeoutMs: o.timeoutMs ?? 3_000,
     ...(o.joinToken ? { token: o.joinToken } : {}),
+    ...(o.relayTls ? { dial: (c, opts) => dialCandidate(c, c.kind === 'relay' ? { ...opts, tls: o.relayTls } : opts) } : {}),
   });
   o.logger.debug('path chosen', { nodeId: w.nodeId, kind: choice.candidate.kind, addr: choice.candidate.addr, rttMs: choice.rttMs, tried: choice.tried.map((t) => `${t.candidate.kind}:${t.ok ? 'ok' : (t.error ?? 'abandoned')}`).join(' ') });
   return { peer: choice.peer, addr: candidateAddr(w.nodeId, choice.candidate), kind: choice.candidate.kind, rttMs: choice.rttMs };

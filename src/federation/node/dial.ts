@@ -1,22 +1,25 @@
 // Dialing a data-plane address: 'host:port' directly, or 'relay://host:port/nodeId' through a relay.
+// Direct data-plane connections are plain TCP; `relayTls` and `joinToken` apply to relayed ones only.
 import { RELAY_SCHEME, parseRelayUrl } from '../transport/address.ts';
 import { connectViaRelay } from '../transport/relay.ts';
-import { type MethodSpec, type Peer, connect } from '../transport/rpc.ts';
+import { type ClientTls, type MethodSpec, type Peer, connect } from '../transport/rpc.ts';
 import type { Logger } from '../coordinator/log.ts';
 
 export interface DialOptions {
   session: string;
   methods?: Record<string, MethodSpec>;
-  tls?: { ca?: string; rejectUnauthorized?: boolean };
+  /** TLS to the relay (it serves TLS when the coordinator does); see relayTls() in coordinator-link.ts. */
+  relayTls?: ClientTls;
   timeoutMs?: number;
   logger?: Logger;
   joinToken?: string;
 }
 
 export async function dial(addr: string, o: DialOptions): Promise<Peer> {
+  const { relayTls, joinToken, ...base } = o;
   if (addr.startsWith(RELAY_SCHEME)) {
     const { relayAddr, nodeId } = parseRelayUrl(addr);
-    return connectViaRelay(relayAddr, nodeId, o as never);
+    return connectViaRelay(relayAddr, nodeId, { ...base, ...(relayTls ? { tls: relayTls } : {}), ...(joinToken ? { token: joinToken } : {}) });
   }
-  return connect(addr, o);
+  return connect(addr, base);
 }

@@ -16,6 +16,7 @@ import type { NodeView } from '../protocol.ts';
 import { SpanManifestRequest, SpanTensorRequest, StepError, StepResult, type SpanRef, type InfoResponse } from '../protocol-dataplane.ts';
 import type { MethodSpec, Peer } from '../transport/rpc.ts';
 import { connectBest } from './connect-best.ts';
+import { checkCoordinatorTrust, relayTls } from './coordinator-link.ts';
 import { hashFile } from './model-hash.ts';
 import { NoCapacityError, PipelineForward, type Stage } from './pipeline.ts';
 import { type Participant, planSpans } from './plan.ts';
@@ -72,6 +73,8 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   const spans = new SpanServer(o.model, modelHash);
 
   const client = new CoordinatorClient({ url: o.coordinatorUrl, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(o.coordinatorCa ? { caFile: o.coordinatorCa } : {}) });
+  await checkCoordinatorTrust(client);
+  const tlsToRelay = relayTls(o.coordinatorUrl, o.coordinatorCa);
   const lease: NodeLease = client.join({
     identity,
     logger: o.logger,
@@ -95,7 +98,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   const connected: { view: NodeView; peer: Peer; addr: string; info: InfoResponse }[] = [];
   for (const w of workers) {
     try {
-      const { peer, addr } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}) });
+      const { peer, addr } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) });
       const info = (await peer.request('info', {}, undefined, { timeoutMs: 10_000 })).header as InfoResponse;
       connected.push({ view: w, peer, addr, info });
       o.logger.info('worker connected', { nodeId: w.nodeId, addr, freeMemoryBytes: info.freeMemoryBytes });
@@ -131,7 +134,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     const alive = (await client.listNodes({ role: 'worker', state: 'alive' }).catch(() => [])).filter((w) => !exclude.has(w.nodeId));
     for (const w of alive) {
       try {
-        const { peer, addr } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}) });
+        const { peer, addr } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) });
         const info = (await peer.request('info', {})).header as InfoResponse;
         if (info.freeMemoryBytes < spanBytes) {
           peer.close();

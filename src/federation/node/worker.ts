@@ -11,6 +11,7 @@ import { softwareVersion } from '../coordinator/version.ts';
 import type { Candidate } from '../protocol.ts';
 import { parseHostPort } from '../transport/address.ts';
 import { type TransportServer, listen } from '../transport/rpc.ts';
+import { checkCoordinatorTrust, relayTls } from './coordinator-link.ts';
 import { WorkerService } from './worker-service.ts';
 
 export interface WorkerOptions {
@@ -48,10 +49,13 @@ export interface Worker {
 export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const identity = loadOrCreateIdentity(o.dataDir);
   const nodeId = identity.id;
+  const client = new CoordinatorClient({ url: o.coordinatorUrl, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(o.coordinatorCa ? { caFile: o.coordinatorCa } : {}) });
+  await checkCoordinatorTrust(client);
+  const tlsToRelay = relayTls(o.coordinatorUrl, o.coordinatorCa);
   const ggml = getGgml({ gpu: o.gpu ?? 'auto', ...(o.threads ? { threads: o.threads } : {}) });
   const service = new WorkerService({
     nodeId, cacheDir: o.cacheDir, logger: o.logger, gpu: o.gpu ?? 'auto',
-    ...(o.joinToken ? { dialOptions: { joinToken: o.joinToken } } : {}),
+    dialOptions: { ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) },
     ...(o.modelFiles ? { modelFiles: o.modelFiles } : {}),
     ...(o.maxMemoryBytes !== undefined ? { maxMemoryBytes: o.maxMemoryBytes } : {}),
     ...(o.threads ? { threads: o.threads } : {}),
@@ -69,14 +73,13 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   let relayHandle: { close(): void } | undefined;
   if (o.relayAddr) {
     const { relayRegister } = await import('../transport/relay.ts');
-    relayHandle = await relayRegister({ relayAddr: o.relayAddr, nodeId, server, ...(o.joinToken ? { token: o.joinToken } : {}), logger: o.logger } as never);
+    relayHandle = await relayRegister({ relayAddr: o.relayAddr, nodeId, server, ...(o.joinToken ? { token: o.joinToken } : {}), ...(tlsToRelay ? { tls: tlsToRelay } : {}), logger: o.logger });
     candidates.push({ kind: 'relay', addr: o.relayAddr, priority: 10 });
   }
   if (candidates.length === 0) {
     throw new CandidateError('this worker would not be reachable', '--lan-addr, --wan-addr or --relay', 'none', 'pass --lan-addr <ip>:<rpc-port> (this machine\'s LAN address), or --relay to go through the coordinator');
   }
 
-  const client = new CoordinatorClient({ url: o.coordinatorUrl, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(o.coordinatorCa ? { caFile: o.coordinatorCa } : {}) });
   let lastBeat = Date.now();
   const lease: NodeLease = client.join({
     identity,

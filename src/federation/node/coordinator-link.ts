@@ -1,0 +1,35 @@
+// What a node needs before it joins: a coordinator whose TLS certificate it trusts, and TLS settings for the
+// coordinator's relay (the coordinator CLI serves its relay with the same certificate when it serves HTTPS).
+import { readFileSync } from 'node:fs';
+import { type CoordinatorClient, CoordinatorUnreachableError } from '../coordinator/client.ts';
+import type { ClientTls } from '../transport/rpc.ts';
+
+/** Certificate failures that no retry can fix (same list as the client's hint in coordinator/client.ts). */
+const TLS_TRUST_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+]);
+
+/**
+ * Ask the coordinator once before joining. The lease retries network errors forever (the coordinator may
+ * start later), so an untrusted certificate would otherwise leave the node waiting silently: throw it
+ * instead, with the client's hint (--ca). Any other failure is left to the lease's retries.
+ */
+export async function checkCoordinatorTrust(client: CoordinatorClient): Promise<void> {
+  try {
+    await client.health();
+  } catch (e) {
+    const code = ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? '';
+    if (e instanceof CoordinatorUnreachableError && TLS_TRUST_ERRORS.has(code)) throw e;
+  }
+}
+
+/** TLS for connections to the coordinator's relay: on when the coordinator is https, trusting `caFile`. */
+export function relayTls(coordinatorUrl: string, caFile: string | undefined): ClientTls | undefined {
+  if (!coordinatorUrl.startsWith('https:')) return undefined;
+  return caFile ? { ca: readFileSync(caFile) } : {};
+}
