@@ -55,7 +55,8 @@ export interface CoordinatorClientOptions {
 }
 
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
-const TLS_TRUST_ERRORS = new Set([
+/** Certificate failures that no retry can fix (the hint says: pass --ca). */
+export const TLS_TRUST_ERRORS: ReadonlySet<string> = new Set([
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',

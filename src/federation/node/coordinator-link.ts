@@ -1,18 +1,9 @@
 // What a node needs before it joins: a coordinator whose TLS certificate it trusts, and TLS settings for the
 // coordinator's relay (the coordinator CLI serves its relay with the same certificate when it serves HTTPS).
 import { readFileSync } from 'node:fs';
-import { type CoordinatorClient, CoordinatorUnreachableError } from '../coordinator/client.ts';
+import { type CoordinatorClient, CoordinatorUnreachableError, TLS_TRUST_ERRORS } from '../coordinator/client.ts';
 import type { ClientTls } from '../transport/rpc.ts';
 
-/** Certificate failures that no retry can fix (same list as the client's hint in coordinator/client.ts). */
-const TLS_TRUST_ERRORS = new Set([
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-  'CERT_HAS_EXPIRED',
-]);
 
 /**
  * Ask the coordinator once before joining. The lease retries network errors forever (the coordinator may
