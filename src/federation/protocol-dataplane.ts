@@ -53,7 +53,8 @@ export const SpanTensorRequest = z.object({ modelHash: sha256, name: z.string().
 export const SeqRequest = SpanRef.extend({ seq: seqId });
 export const TruncateRequest = SeqRequest.extend({ n: z.number().int().min(0) });
 
-export const Hop = z.object({ addr: z.string().max(300), nodeId: z.string(), span: SpanRef });
+/** A hop of a step's route; `cert` is the hop's data-plane certificate when the federation uses TLS. */
+export const Hop = z.object({ addr: z.string().max(300), nodeId: z.string(), span: SpanRef, cert: z.string().max(8192).optional() });
 export type Hop = z.infer<typeof Hop>;
 
 /**

@@ -130,6 +130,11 @@ export const NodeRegistrationSchema = z.object({
   threads: z.number().int().positive().max(4096),
   backend: BackendSchema,
   models: z.array(ModelRefSchema).max(256),
+  /**
+   * PEM certificate (self-signed) of the node's data-plane TLS listener, present when the federation uses TLS.
+   * Covered by the registration's signature; peers trust exactly this certificate for direct connections.
+   */
+  dataPlaneCert: z.string().max(8192).optional(),
   /** Software version of the node (package.json version). */
   version: z.string().min(1).max(64),
   publicKey: PublicKeySchema,

@@ -1,10 +1,12 @@
 // A locked-down federation of real processes: coordinator over TLS (a `sharedllm certs` pair) with a join
 // token and its relay; one worker on the LAN (127.0.0.2), one reachable only through the relay (no LAN
-// address), and a primary. Nodes trust the coordinator with --ca. A node without --ca, and one with a wrong
+// address), and a primary. Nodes trust the coordinator with --ca; the LAN worker's own data plane is TLS with
+// the certificate from its signed registration. A node without --ca, and one with a wrong
 // token, stop at once with a one-line error.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { CoordinatorClient } from '../../src/federation/coordinator/client.ts';
+import { connect } from '../../src/federation/transport/rpc.ts';
 import { type CoordinatorHandle, Cluster, type NodeHandle, type PrimaryHandle, complete, freePort, getJson, modelId, testModel } from './harness.ts';
 
 const PROMPT = 'Once upon a time';
@@ -47,6 +49,19 @@ cluster.test('d) TLS: nodes trusting the certificate join and serve; a node with
   try {
     const nodes = await client.listNodes({ state: 'alive' });
     for (const n of [primary, lanWorker, relayWorker]) assert.ok(nodes.some((x) => x.nodeId === n.nodeId), `${n.nodeId} registered over TLS`);
+    // The LAN worker's data plane speaks TLS too, with the certificate it published in its signed registration:
+    // a plaintext client gets nowhere, a client trusting exactly that certificate is served.
+    const view = nodes.find((x) => x.nodeId === lanWorker.nodeId)!;
+    assert.match(view.dataPlaneCert ?? '', /BEGIN CERTIFICATE/);
+    const addr = view.candidates.find((c) => c.kind === 'lan')!.addr;
+    await assert.rejects(connect(addr, { session: 'plaintext-probe', timeoutMs: 3000 }));
+    const peer = await connect(addr, { session: 'tls-probe', timeoutMs: 5000, tls: { ca: view.dataPlaneCert! } });
+    try {
+      const info = (await peer.request('info', {})).header as { spans: unknown[] };
+      assert.ok(info.spans.length > 0, 'the LAN worker holds a span, served over TLS');
+    } finally {
+      peer.close();
+    }
   } finally {
     client.close();
   }

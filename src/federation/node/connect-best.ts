@@ -21,7 +21,7 @@ export function candidateAddr(nodeId: string, c: { kind: 'lan' | 'wan' | 'relay'
   return c.kind === 'relay' ? relayUrl(c.addr, nodeId) : c.addr;
 }
 
-export async function connectBest(w: NodeView, o: ConnectBestOptions): Promise<{ peer: Peer; addr: string; kind: string; rttMs: number }> {
+export async function connectBest(w: NodeView, o: ConnectBestOptions): Promise<{ peer: Peer; addr: string; kind: string; rttMs: number; cert?: string }> {
   const choice = await chooseCandidate(w.candidates, {
     session: o.session,
     methods: o.methods,
@@ -29,8 +29,9 @@ export async function connectBest(w: NodeView, o: ConnectBestOptions): Promise<{
     logger: o.logger,
     timeoutMs: o.timeoutMs ?? 3_000,
     ...(o.joinToken ? { token: o.joinToken } : {}),
-    ...(o.relayTls ? { dial: (c, opts) => dialCandidate(c, c.kind === 'relay' ? { ...opts, tls: o.relayTls } : opts) } : {}),
+    // Relay candidates: TLS to the relay (hop by hop); direct ones: TLS pinned to the worker's own certificate.
+    dial: (c, opts) => dialCandidate(c, c.kind === 'relay' ? (o.relayTls ? { ...opts, tls: o.relayTls } : opts) : w.dataPlaneCert ? { ...opts, tls: { ca: w.dataPlaneCert } } : opts),
   });
   o.logger.debug('path chosen', { nodeId: w.nodeId, kind: choice.candidate.kind, addr: choice.candidate.addr, rttMs: choice.rttMs, tried: choice.tried.map((t) => `${t.candidate.kind}:${t.ok ? 'ok' : (t.error ?? 'abandoned')}`).join(' ') });
-  return { peer: choice.peer, addr: candidateAddr(w.nodeId, choice.candidate), kind: choice.candidate.kind, rttMs: choice.rttMs };
+  return { peer: choice.peer, addr: candidateAddr(w.nodeId, choice.candidate), kind: choice.candidate.kind, rttMs: choice.rttMs, ...(w.dataPlaneCert && choice.candidate.kind !== 'relay' ? { cert: w.dataPlaneCert } : {}) };
 }

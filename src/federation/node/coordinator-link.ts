@@ -24,3 +24,21 @@ export function relayTls(coordinatorUrl: string, caFile: string | undefined): Cl
   if (!coordinatorUrl.startsWith('https:')) return undefined;
   return caFile ? { ca: readFileSync(caFile) } : {};
 }
+
+/**
+ * The worker's data-plane TLS pair when the federation uses TLS (an https coordinator): a self-signed
+ * certificate for its advertised hosts, made once (openssl, like `sharedllm certs`) and kept in its data
+ * dir. Peers trust exactly this certificate: it travels in the node's signed registration.
+ */
+export async function dataPlaneTls(coordinatorUrl: string, dataDir: string, hosts: string[]): Promise<{ cert: string; key: string } | undefined> {
+  if (!coordinatorUrl.startsWith('https:')) return undefined;
+  const { existsSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { createSelfSignedCert } = await import('../coordinator/certs.ts');
+  const certPath = join(dataDir, 'data-plane.crt');
+  const keyPath = join(dataDir, 'data-plane.key');
+  if (!existsSync(certPath) || !existsSync(keyPath)) {
+    await createSelfSignedCert({ hosts: hosts.length > 0 ? hosts : ['localhost'], outDir: dataDir, name: 'data-plane', overwrite: true });
+  }
+  return { cert: readFileSync(certPath, 'utf8'), key: readFileSync(keyPath, 'utf8') };
+}

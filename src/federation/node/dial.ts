@@ -10,16 +10,18 @@ export interface DialOptions {
   methods?: Record<string, MethodSpec>;
   /** TLS to the relay (it serves TLS when the coordinator does); see relayTls() in coordinator-link.ts. */
   relayTls?: ClientTls;
+  /** The peer's data-plane certificate: direct connections use TLS and trust exactly it. */
+  peerCert?: string;
   timeoutMs?: number;
   logger?: Logger;
   joinToken?: string;
 }
 
 export async function dial(addr: string, o: DialOptions): Promise<Peer> {
-  const { relayTls, joinToken, ...base } = o;
+  const { relayTls, joinToken, peerCert, ...base } = o;
   if (addr.startsWith(RELAY_SCHEME)) {
     const { relayAddr, nodeId } = parseRelayUrl(addr);
     return connectViaRelay(relayAddr, nodeId, { ...base, ...(relayTls ? { tls: relayTls } : {}), ...(joinToken ? { token: joinToken } : {}) });
   }
-  return connect(addr, base);
+  return connect(addr, peerCert ? { ...base, tls: { ca: peerCert } } : base);
 }

@@ -14,7 +14,7 @@ import type { Peer } from '../transport/rpc.ts';
 
 export type Stage =
   | { kind: 'local'; span: SpanRef; part: ModelPart }
-  | { kind: 'remote'; span: SpanRef; nodeId: string; addr: string; peer: Peer };
+  | { kind: 'remote'; span: SpanRef; nodeId: string; addr: string; peer: Peer; cert?: string };
 
 export class NoCapacityError extends ModelError {}
 
@@ -142,7 +142,7 @@ export class PipelineForward implements Forward {
   private remote(chain: Extract<Stage, { kind: 'remote' }>[], groups: { seq: number; n: number }[], hidden: Float32Array): Promise<Float32Array> {
     const stepId = this.nextStep++;
     const first = chain[0]!;
-    const route: Hop[] = chain.slice(1).map((s) => ({ addr: s.addr, nodeId: s.nodeId, span: s.span }));
+    const route: Hop[] = chain.slice(1).map((s) => ({ addr: s.addr, nodeId: s.nodeId, span: s.span, ...(s.cert ? { cert: s.cert } : {}) }));
     const nTokens = groups.reduce((a, g) => a + g.n, 0);
     const timeoutMs = this.o.stepTimeoutMs ?? 30_000 + nTokens * 200;
     return new Promise<Uint8Array>((resolve, reject) => {

@@ -95,12 +95,12 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   };
 
   const workers = await waitForWorkers(client, o);
-  const connected: { view: NodeView; peer: Peer; addr: string; info: InfoResponse }[] = [];
+  const connected: { view: NodeView; peer: Peer; addr: string; info: InfoResponse; cert?: string }[] = [];
   for (const w of workers) {
     try {
-      const { peer, addr } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) });
+      const { peer, addr, cert } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) });
       const info = (await peer.request('info', {}, undefined, { timeoutMs: 10_000 })).header as InfoResponse;
-      connected.push({ view: w, peer, addr, info });
+      connected.push({ view: w, peer, addr, info, ...(cert ? { cert } : {}) });
       o.logger.info('worker connected', { nodeId: w.nodeId, addr, freeMemoryBytes: info.freeMemoryBytes });
     } catch (e) {
       o.logger.warn('worker unreachable; leaving it out', { nodeId: w.nodeId, error: (e as Error).message });
@@ -124,7 +124,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
       const span: SpanRef = { modelHash, first: p.first, last: p.last };
       const r = (await c.peer.request('load_span', { ...span, nCtx, nSeqMax: o.nSeqMax }, undefined, { timeoutMs: 30 * 60_000 })).header as { source: string; bytes: number; loadMs: number };
       o.logger.info('span placed', { nodeId: p.id, first: p.first, last: p.last, source: r.source, bytes: r.bytes, loadMs: r.loadMs });
-      return { kind: 'remote' as const, span, nodeId: p.id, addr: c.addr, peer: c.peer };
+      return { kind: 'remote' as const, span, nodeId: p.id, addr: c.addr, peer: c.peer, ...(c.cert ? { cert: c.cert } : {}) };
     }),
   );
   for (const c of connected) if (!plan.some((p) => p.id === c.view.nodeId)) c.peer.close();
@@ -134,14 +134,14 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     const alive = (await client.listNodes({ role: 'worker', state: 'alive' }).catch(() => [])).filter((w) => !exclude.has(w.nodeId));
     for (const w of alive) {
       try {
-        const { peer, addr } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) });
+        const { peer, addr, cert } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) });
         const info = (await peer.request('info', {})).header as InfoResponse;
         if (info.freeMemoryBytes < spanBytes) {
           peer.close();
           continue;
         }
         await peer.request('load_span', { ...span, nCtx, nSeqMax: o.nSeqMax }, undefined, { timeoutMs: 30 * 60_000 });
-        return { kind: 'remote', span, nodeId: w.nodeId, addr, peer };
+        return { kind: 'remote', span, nodeId: w.nodeId, addr, peer, ...(cert ? { cert } : {}) };
       } catch (e) {
         o.logger.warn('replacement worker failed', { nodeId: w.nodeId, error: (e as Error).message });
       }

@@ -161,7 +161,7 @@ export class WorkerService {
       if (next) {
         let peer: Peer;
         try {
-          peer = await this.hop(next.addr);
+          peer = await this.hop(next.addr, next.cert);
           peer.notify('step', { ...h, span: next.span, route: h.route.slice(1) }, bytes);
         } catch (e) {
           this.nextHops.delete(next.addr);
@@ -177,10 +177,11 @@ export class WorkerService {
     }
   }
 
-  private hop(addr: string): Promise<Peer> {
+  /** The connection to a next hop, kept per address; TLS pinned to the hop's certificate when it has one. */
+  private hop(addr: string, cert: string | undefined): Promise<Peer> {
     let p = this.nextHops.get(addr);
     if (!p) {
-      p = dial(addr, { ...this.o.dialOptions, session: this.o.nodeId });
+      p = dial(addr, { ...this.o.dialOptions, session: this.o.nodeId, ...(cert ? { peerCert: cert } : {}) });
       p.then((peer) => peer.on('close', () => this.nextHops.delete(addr))).catch(() => this.nextHops.delete(addr));
       this.nextHops.set(addr, p);
     }

@@ -11,7 +11,7 @@ import { softwareVersion } from '../coordinator/version.ts';
 import type { Candidate } from '../protocol.ts';
 import { parseHostPort } from '../transport/address.ts';
 import { type TransportServer, listen } from '../transport/rpc.ts';
-import { checkCoordinatorTrust, relayTls } from './coordinator-link.ts';
+import { checkCoordinatorTrust, dataPlaneTls, relayTls } from './coordinator-link.ts';
 import { WorkerService } from './worker-service.ts';
 
 export interface WorkerOptions {
@@ -61,7 +61,10 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     ...(o.threads ? { threads: o.threads } : {}),
   });
   const bindHost = o.bindHost ?? (o.lanAddr ? parseHostPort(o.lanAddr).host : '0.0.0.0');
-  const server: TransportServer = await listen({ host: bindHost, port: o.rpcPort, methods: service.methods(), session: nodeId, logger: o.logger, ...(o.tls ? { tls: o.tls } : {}) });
+  // With an https coordinator the data plane uses TLS too (direct connections; relayed ones are TLS to the relay).
+  const advertisedHosts = [o.lanAddr, o.wanAddr].filter((a): a is string => Boolean(a)).map((a) => parseHostPort(a).host);
+  const tls = o.tls ?? (await dataPlaneTls(o.coordinatorUrl, o.dataDir, advertisedHosts));
+  const server: TransportServer = await listen({ host: bindHost, port: o.rpcPort, methods: service.methods(), session: nodeId, logger: o.logger, ...(tls ? { tls } : {}) });
   service.attach(server);
 
   const candidates: Candidate[] = [];
@@ -88,6 +91,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       nodeId, role: 'worker', name: o.name ?? `worker-${nodeId.slice(0, 6)}`, candidates,
       freeMemoryBytes: service.freeMemoryBytes(), threads: ggml.threads, backend: ggml.backendName,
       models: service.localModelHashes.map((h) => ({ hash: `sha256:${h}`, name: 'local', nLayers: 1 })), version: softwareVersion(),
+      ...(tls ? { dataPlaneCert: tls.cert } : {}),
     },
     status: () => {
       const now = Date.now();
