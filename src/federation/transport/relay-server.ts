@@ -13,9 +13,7 @@
  * connection. The relay never decodes spliced traffic.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer as createNetServer } from 'node:net';
-import type { Server as NetServer, Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import type { Socket } from 'node:net';
 import { z } from 'zod';
 import { silentLogger } from '../coordinator/log.ts';
 import type { Logger } from '../coordinator/log.ts';
@@ -26,7 +24,7 @@ import { frameBytes, FrameDecoder, FrameError, FrameKind } from './frame.ts';
 import type { Frame } from './frame.ts';
 import { Peer } from './peer.ts';
 import type { ServerTls } from './rpc.ts';
-import { tuneSocket } from './socket.ts';
+import { listenSockets, tuneSocket } from './socket.ts';
 
 export interface RelayServerOptions {
   host: string;
@@ -267,24 +265,7 @@ export async function startRelayServer(opts: RelayServerOptions): Promise<RelayS
     socket.on('data', onData);
   };
 
-  let server: NetServer;
-  if (opts.tls === undefined) {
-    server = createNetServer(onSocket);
-  } else {
-    const tlsServer = createTlsServer({ cert: opts.tls.cert, key: opts.tls.key }, onSocket);
-    tlsServer.on('tlsClientError', (error) => logger.debug('relay_tls_client_error', { error: error.message }));
-    server = tlsServer;
-  }
-  server.on('error', (error) => logger.error('relay_server_error', { error }));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : opts.port;
+  const { server, port } = await listenSockets({ host: opts.host, port: opts.port, ...(opts.tls ? { tls: opts.tls } : {}), name: 'relay', logger, onSocket });
   logger.info('relay_listening', { host: opts.host, port, tls: opts.tls !== undefined, token: opts.joinToken !== undefined });
 
   return {

@@ -8,10 +8,8 @@
  *   const peer = await connect('192.168.1.20:7701', { session: primaryId });
  *   const { header, payload } = await peer.request('worker.step', { seq: 1 }, hidden);
  */
-import { createServer as createNetServer } from 'node:net';
-import type { Server as NetServer, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { createServer as createTlsServer } from 'node:tls';
 import { silentLogger } from '../coordinator/log.ts';
 import type { Logger } from '../coordinator/log.ts';
 import { formatHostPort } from './address.ts';
@@ -19,7 +17,7 @@ import { TimeoutError } from './errors.ts';
 import type { Limits } from './frame.ts';
 import { Peer } from './peer.ts';
 import type { MethodSpec } from './methods.ts';
-import { dial, tuneSocket } from './socket.ts';
+import { dial, listenSockets, tuneSocket } from './socket.ts';
 import type { ClientTls } from './socket.ts';
 
 export { Peer, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS } from './peer.ts';
@@ -106,26 +104,8 @@ export async function listen(opts: ServerOptions): Promise<TransportServer> {
     tuneSocket(socket);
     adopt(socket, { remote: formatHostPort(socket.remoteAddress ?? 'unknown', socket.remotePort ?? 0) });
   };
-  let server: NetServer;
-  if (opts.tls === undefined) {
-    server = createNetServer(onSocket);
-  } else {
-    const tlsServer = createTlsServer({ cert: opts.tls.cert, key: opts.tls.key }, onSocket);
-    tlsServer.on('tlsClientError', (error, socket) => logger.debug('transport_tls_client_error', { remote: socket.remoteAddress, error: error.message }));
-    server = tlsServer;
-  }
+  const { server, port } = await listenSockets({ host: opts.host, port: opts.port, ...(opts.tls ? { tls: opts.tls } : {}), name: 'transport', logger, onSocket });
   server.maxConnections = opts.maxConnections ?? 1024;
-  server.on('error', (error) => logger.error('transport_server_error', { error }));
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : opts.port;
   logger.info('transport_listening', { host: opts.host, port, tls: opts.tls !== undefined });
 
   return {

@@ -3,9 +3,10 @@
  * becomes a ConnectError (with a hint) or a TimeoutError; the socket is tuned for the data plane
  * (no Nagle delay, TCP keepalive).
  */
-import { connect as netConnect, isIP } from 'node:net';
-import type { Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as netConnect, createServer as createNetServer, isIP } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
+import type { Logger } from '../coordinator/log.ts';
 import { parseHostPort } from './address.ts';
 import { ConnectError, connectHint, TimeoutError } from './errors.ts';
 
@@ -77,4 +78,36 @@ export function dial(addr: string, options: DialOptions): Promise<Socket> {
     socket.on('error', onError);
     options.signal?.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** Server-side TLS: a PEM certificate and key. */
+export interface ListenTls {
+  cert: string | Buffer;
+  key: string | Buffer;
+}
+
+/**
+ * Listen on host:port, plain TCP or TLS, and resolve once bound with the real port (port 0 picks one).
+ * `name` prefixes the log events (e.g. 'transport', 'relay').
+ */
+export async function listenSockets(opts: { host: string; port: number; tls?: ListenTls; name: string; logger: Logger; onSocket: (socket: Socket) => void }): Promise<{ server: NetServer; port: number }> {
+  const { logger, name } = opts;
+  let server: NetServer;
+  if (opts.tls === undefined) server = createNetServer(opts.onSocket);
+  else {
+    const tlsServer = createTlsServer({ cert: opts.tls.cert, key: opts.tls.key }, opts.onSocket);
+    tlsServer.on('tlsClientError', (error, socket) => logger.debug(`${name}_tls_client_error`, { remote: socket.remoteAddress, error: error.message }));
+    server = tlsServer;
+  }
+  server.on('error', (error) => logger.error(`${name}_server_error`, { error }));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : opts.port;
+  return { server, port };
 }
