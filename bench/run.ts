@@ -3,6 +3,7 @@
 //   npm run bench                      everything
 //   npm run bench -- --only engine     one section (engine, federation, train)
 //   npm run bench -- --runs 5 --threads 2
+//   --fed-threads N   threads per process in the federation section (default: cores / 3, at least 1)
 import { parseArgs } from 'node:util';
 import { defaultThreads } from '../src/ggml/runtime.ts';
 import { benchEngine } from './engine.ts';
@@ -13,6 +14,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
     runs: { type: 'string', default: '3' },
     threads: { type: 'string' },
+    'fed-threads': { type: 'string' },
     types: { type: 'string', default: 'Q8_0,Q4_0' },
   },
 });
@@ -24,7 +26,7 @@ const want = (s: string) => !values.only || values.only.split(',').includes(s);
 
 const sections: [string, () => Promise<unknown>][] = [
   ['engine', () => benchEngine({ types: values.types!.split(',') as never, runs, threads, decodeTokens: 128, promptTokens: 512 })],
-  ['federation', async () => (await import(section('federation'))).benchFederation({ runs, threads })],
+  ['federation', async () => (await import(section('federation'))).benchFederation({ runs, ...(values['fed-threads'] ? { threads: Number(values['fed-threads']) } : {}) })],
   ['train', async () => (await import(section('train'))).benchTrain({ threads })],
 ];
 

@@ -57,6 +57,10 @@ export const TruncateRequest = SeqRequest.extend({ n: z.number().int().min(0) })
 export const Hop = z.object({ addr: z.string().max(300), nodeId: z.string(), span: SpanRef, cert: z.string().max(8192).optional() });
 export type Hop = z.infer<typeof Hop>;
 
+/** How long one worker computed its span for a step (its own clock; no cross-machine comparison). */
+export const StageTime = z.object({ nodeId: z.string().max(128), computeMs: z.number().min(0).max(3_600_000) });
+export type StageTime = z.infer<typeof StageTime>;
+
 /**
  * `step` (notify): hidden states of one or more sequences, f32, n_embd x tokens, token-major, in the order of
  * `groups`. `route` lists the hops after the receiver.
@@ -68,11 +72,14 @@ export const StepMessage = z.object({
   groups: z.array(z.object({ seq: seqId, n: z.number().int().min(1).max(1 << 16) })).min(1).max(256),
   nEmbd: z.number().int().min(1).max(1 << 16),
   route: z.array(Hop).max(64),
+  /** Compute time of each hop so far, appended by every worker (optional: older peers omit it). */
+  trace: z.array(StageTime).max(64).optional(),
 });
 export type StepMessage = z.infer<typeof StepMessage>;
 
+
 /** `step_result` (notify, last worker -> primary): the hidden states after the last span. */
-export const StepResult = z.object({ stepId: z.number().int().min(0), nTokens: z.number().int() });
+export const StepResult = z.object({ stepId: z.number().int().min(0), nTokens: z.number().int(), trace: z.array(StageTime).max(64).optional() });
 /** `step_error` (notify, any worker -> primary): a hop failed; `nodeId` is the hop that failed. */
 export const StepError = z.object({ stepId: z.number().int().min(0), nodeId: z.string(), message: z.string().max(2000) });
 

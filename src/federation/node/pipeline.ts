@@ -9,8 +9,9 @@ import type { Forward } from '../../model/batcher.ts';
 import { ModelError } from '../../model/errors.ts';
 import type { ModelPart, StepResult } from '../../model/model-part.ts';
 import type { Logger } from '../coordinator/log.ts';
-import type { Hop, SpanRef } from '../protocol-dataplane.ts';
+import type { Hop, SpanRef, StageTime } from '../protocol-dataplane.ts';
 import type { Peer } from '../transport/rpc.ts';
+import { StepTimings } from './step-timings.ts';
 
 export type Stage =
   | { kind: 'local'; span: SpanRef; part: ModelPart }
@@ -34,7 +35,7 @@ export interface PipelineOptions {
 }
 
 interface PendingStep {
-  resolve: (payload: Uint8Array) => void;
+  resolve: (r: { payload: Uint8Array; trace: StageTime[] }) => void;
   reject: (e: StepFailure) => void;
   nodes: string[];
   timer: NodeJS.Timeout;
@@ -53,6 +54,8 @@ export class PipelineForward implements Forward {
   readonly banned = new Map<string, number>();
   /** Every recovery: which node failed and how long re-planning and replay took. */
   readonly recoveries: { nodeId: string; ms: number; replacement: string }[] = [];
+  /** Where recent steps spent their time (primary compute, each worker's compute, the hops). */
+  readonly timings = new StepTimings();
   private readonly o: PipelineOptions;
   private readonly history = new Map<number, number[]>();
   private readonly pending = new Map<number, PendingStep>();
@@ -69,12 +72,12 @@ export class PipelineForward implements Forward {
   }
 
   /** Data-plane methods the primary serves to its workers (results, errors); add span serving in primary.ts. */
-  onStepResult(stepId: number, payload: Uint8Array): void {
+  onStepResult(stepId: number, payload: Uint8Array, trace: StageTime[] = []): void {
     const p = this.pending.get(stepId);
     if (!p) return;
     clearTimeout(p.timer);
     this.pending.delete(stepId);
-    p.resolve(payload);
+    p.resolve({ payload, trace });
   }
 
   onStepError(stepId: number, nodeId: string, message: string): void {
@@ -120,8 +123,11 @@ export class PipelineForward implements Forward {
   }
 
   private async run(inputs: readonly SeqInput[], wantLogits = true): Promise<StepResult> {
+    const t0 = performance.now();
     const groups = inputs.map((i) => ({ seq: i.seq, n: i.tokens!.length }));
     let hidden = this.o.front.step(inputs.map((i) => ({ seq: i.seq, tokens: i.tokens! }))).hidden!;
+    let remoteWallMs = 0;
+    const remote: StageTime[] = [];
     for (let k = 0; k < this.stages.length; ) {
       const s = this.stages[k]!;
       if (s.kind === 'local') {
@@ -131,21 +137,28 @@ export class PipelineForward implements Forward {
       }
       let end = k;
       while (end < this.stages.length && this.stages[end]!.kind === 'remote') end++;
-      hidden = await this.remote(this.stages.slice(k, end) as Extract<Stage, { kind: 'remote' }>[], groups, hidden);
+      const r0 = performance.now();
+      const r = await this.remote(this.stages.slice(k, end) as Extract<Stage, { kind: 'remote' }>[], groups, hidden);
+      remoteWallMs += performance.now() - r0;
+      remote.push(...r.trace);
+      hidden = r.hidden;
       k = end;
     }
     const headIn = split(groups, hidden, this.o.front.h.nEmbd).map((x, i) => ({ ...x, logits: wantLogits ? (inputs[i]!.logits ?? 'last') : ('none' as const) }));
-    return this.o.head.step(headIn);
+    const out = this.o.head.step(headIn);
+    const totalMs = performance.now() - t0;
+    this.timings.record({ totalMs, localMs: totalMs - remoteWallMs, remoteWallMs, remote, tokens: groups.reduce((a, g) => a + g.n, 0) });
+    return out;
   }
 
   /** One traversal of a chain of workers. */
-  private remote(chain: Extract<Stage, { kind: 'remote' }>[], groups: { seq: number; n: number }[], hidden: Float32Array): Promise<Float32Array> {
+  private remote(chain: Extract<Stage, { kind: 'remote' }>[], groups: { seq: number; n: number }[], hidden: Float32Array): Promise<{ hidden: Float32Array; trace: StageTime[] }> {
     const stepId = this.nextStep++;
     const first = chain[0]!;
     const route: Hop[] = chain.slice(1).map((s) => ({ addr: s.addr, nodeId: s.nodeId, span: s.span, ...(s.cert ? { cert: s.cert } : {}) }));
     const nTokens = groups.reduce((a, g) => a + g.n, 0);
     const timeoutMs = this.o.stepTimeoutMs ?? 30_000 + nTokens * 200;
-    return new Promise<Uint8Array>((resolve, reject) => {
+    return new Promise<{ payload: Uint8Array; trace: StageTime[] }>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(stepId);
         reject(new StepFailure(undefined, `no answer from the pipeline within ${timeoutMs} ms`));
@@ -156,7 +169,7 @@ export class PipelineForward implements Forward {
       } catch (e) {
         this.onStepError(stepId, first.nodeId, (e as Error).message);
       }
-    }).then((p) => new Float32Array(p.buffer.slice(p.byteOffset, p.byteOffset + p.byteLength)));
+    }).then(({ payload: p, trace }) => ({ hidden: new Float32Array(p.buffer.slice(p.byteOffset, p.byteOffset + p.byteLength)), trace }));
   }
 
   private watch(s: Extract<Stage, { kind: 'remote' }>): void {
@@ -190,6 +203,8 @@ export class PipelineForward implements Forward {
     this.banned.set(old.nodeId, Date.now() + (this.o.banMs ?? 60_000));
     old.peer.close();
     this.o.logger.warn('worker failed; re-planning its span', { nodeId: old.nodeId, first: old.span.first, last: old.span.last, reason: f.message });
+    const now = Date.now();
+    for (const [id, until] of this.banned) if (until <= now) this.banned.delete(id); // bans end: a restarted worker may serve again
     const exclude = new Set([...this.banned.keys(), ...this.stages.filter((s) => s.kind === 'remote').map((s) => (s as { nodeId: string }).nodeId)]);
     const replacement = await this.o.replace(old.span, exclude);
     this.stages[idx] = replacement;

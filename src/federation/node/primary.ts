@@ -88,7 +88,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
 
   let pipeline: PipelineForward | undefined;
   const methods: Record<string, MethodSpec> = {
-    step_result: { schema: StepResult, maxPayloadBytes: 512 << 20, handler: ({ header, payload }) => void pipeline?.onStepResult(header.stepId, payload) },
+    step_result: { schema: StepResult, maxPayloadBytes: 512 << 20, handler: ({ header, payload }) => void pipeline?.onStepResult(header.stepId, payload, header.trace) },
     step_error: { schema: StepError, handler: ({ header }) => void pipeline?.onStepError(header.stepId, header.nodeId, header.message) },
     span_manifest: { schema: SpanManifestRequest, handler: ({ header }) => ({ header: spans.manifest(header) }) },
     span_tensor: { schema: SpanTensorRequest, handler: ({ header }) => ({ header: { ok: true }, payload: spans.tensor(header.modelHash, header.name) }) },
