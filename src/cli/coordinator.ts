@@ -34,15 +34,16 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   const joinToken = (f['join-token'] as string | undefined) ?? process.env.SHAREDLLM_JOIN_TOKEN;
   const tlsCert = f['tls-cert'] as string | undefined;
   const tlsKey = f['tls-key'] as string | undefined;
-  const coord = await startCoordinator({
-    host: f.host as string, port: f.port as number, dataDir: expandHome(f['data-dir'] as string), config: lanConfig(), logger,
-    ...(tlsCert ? { tlsCert } : {}), ...(tlsKey ? { tlsKey } : {}), ...(joinToken ? { joinToken } : {}),
-  });
+  // The relay first, so that /health can announce its port to `--relay` workers.
   const relayPort = f['relay-port'] as number;
   const { readFileSync } = await import('node:fs');
   const relay = relayPort > 0
     ? await startRelayServer({ host: f.host as string, port: relayPort, logger, ...(joinToken ? { joinToken } : {}), ...(tlsCert && tlsKey ? { tls: { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } } : {}) })
     : undefined;
+  const coord = await startCoordinator({
+    host: f.host as string, port: f.port as number, dataDir: expandHome(f['data-dir'] as string), config: lanConfig(), logger,
+    ...(tlsCert ? { tlsCert } : {}), ...(tlsKey ? { tlsKey } : {}), ...(joinToken ? { joinToken } : {}), ...(relay ? { relayPort: relay.port } : {}),
+  });
   process.stderr.write(`coordinator listening on ${coord.url}${relay ? `, relay on port ${relay.port}` : ''}${joinToken ? ' (join token required)' : ''}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

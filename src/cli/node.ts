@@ -39,7 +39,7 @@ export const spec: CommandSpec = {
     'lan-addr': { type: 'string', arg: 'IP:PORT', help: "worker: this machine's LAN address for the data plane" },
     'wan-addr': { type: 'string', arg: 'HOST:PORT', help: 'worker: a public address forwarded to the data-plane port' },
     relay: { type: 'boolean', default: false, help: "worker: also be reachable through the coordinator's relay (behind NAT)" },
-    'relay-addr': { type: 'string', arg: 'HOST:PORT', help: 'worker: the relay to use (default: coordinator host, port 8421)' },
+    'relay-addr': { type: 'string', arg: 'HOST:PORT', help: "worker: the relay to use (default with --relay: the coordinator's, its port from the coordinator)" },
     'max-memory': { type: 'bytes', arg: 'SIZE', help: 'cap memory for layers, e.g. 8GiB' },
     'log-level': { type: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], help: 'lowest level of the JSON log lines on stderr' },
   },
@@ -76,11 +76,10 @@ export async function run({ flags: f }: Parsed): Promise<number> {
 
   if (role === 'worker') {
     const { startWorker } = await import('../federation/node/worker.ts');
-    const relayAddr = (f['relay-addr'] as string | undefined) ?? (f.relay ? `${new URL(f['coordinator-url'] as string).hostname}:8421` : undefined);
     const worker = await startWorker({
       ...common, rpcPort: f['rpc-port'] as number,
       ...(f['lan-addr'] ? { lanAddr: f['lan-addr'] as string } : {}), ...(f['wan-addr'] ? { wanAddr: f['wan-addr'] as string } : {}),
-      ...(relayAddr ? { relayAddr } : {}), ...(f.model ? { modelFiles: [f.model as string] } : {}),
+      ...(f['relay-addr'] ? { relayAddr: f['relay-addr'] as string } : {}), ...(f.relay ? { relay: true } : {}), ...(f.model ? { modelFiles: [f.model as string] } : {}),
     });
     started = true;
     process.stderr.write(`worker ${worker.nodeId} serving on port ${worker.port} (${worker.candidates.map((c) => `${c.kind} ${c.addr}`).join(', ')})\n`);

@@ -225,6 +225,8 @@ export const HealthSchema = z.object({
     dead: z.number().int().nonnegative(),
     left: z.number().int().nonnegative(),
   }),
+  /** The data-plane relay next to this coordinator (RFC-0001), when it runs one; `--relay` workers use it. */
+  relay: z.object({ port: z.number().int().min(1).max(65535) }).optional(),
 });
 export type Health = z.infer<typeof HealthSchema>;
 

@@ -203,13 +203,13 @@ export class Cluster {
 
   /**
    * A worker. `host` (a loopback address such as 127.0.0.2) makes it serve and advertise host:port on the
-   * LAN; `relay` (host:port) registers it at that relay instead or as well.
+   * LAN; `relay` (host:port, or true for the coordinator's relay) registers it there instead or as well.
    */
-  async worker(name: string, o: { coordinatorUrl: string; host?: string; relay?: string; joinToken?: string; ca?: string; threads?: number; extra?: string[] }): Promise<NodeHandle & { port: number }> {
+  async worker(name: string, o: { coordinatorUrl: string; host?: string; relay?: string | true; joinToken?: string; ca?: string; threads?: number; extra?: string[] }): Promise<NodeHandle & { port: number }> {
     const port = await freePort(o.host ?? '127.0.0.1');
     const args = ['node', '--role', 'worker', '--coordinator-url', o.coordinatorUrl, '--rpc-port', String(port), '--data-dir', join(this.dir, name), '--threads', String(o.threads ?? 1), '--gpu', 'off'];
     if (o.host) args.push('--lan-addr', `${o.host}:${port}`);
-    if (o.relay) args.push('--relay', '--relay-addr', o.relay);
+    if (o.relay) args.push('--relay', ...(o.relay === true ? [] : ['--relay-addr', o.relay]));
     if (o.joinToken) args.push('--join-token', o.joinToken);
     if (o.ca) args.push('--ca', o.ca);
     args.push(...(o.extra ?? []));

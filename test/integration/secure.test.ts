@@ -32,11 +32,11 @@ cluster.setup(async () => {
   ca = join(certs, 'coordinator.crt');
   coordinator = await cluster.coordinator({ joinToken: TOKEN, tls: { cert: ca, key: join(certs, 'coordinator.key') } });
   assert.match(coordinator.url, /^https:/);
-  const relay = `127.0.0.1:${coordinator.relayPort}`;
   [reference, lanWorker, relayWorker] = await Promise.all([
     cluster.referenceText(model, PROMPT, N_TOKENS),
     cluster.worker('worker-lan', { coordinatorUrl: coordinator.url, host: '127.0.0.2', joinToken: TOKEN, ca }),
-    cluster.worker('worker-relay', { coordinatorUrl: coordinator.url, relay, joinToken: TOKEN, ca }),
+    // `--relay` alone: the worker finds the relay's (random) port in the coordinator's /health.
+    cluster.worker('worker-relay', { coordinatorUrl: coordinator.url, relay: true, joinToken: TOKEN, ca }),
   ]);
   primary = await cluster.primary('primary', { coordinatorUrl: coordinator.url, model, waitWorkers: 2, joinToken: TOKEN, ca });
 });

@@ -36,6 +36,8 @@ export interface CoordinatorOptions {
   tlsKey?: string;
   /** When set, every /v1 request must carry `Authorization: Bearer <joinToken>`. */
   joinToken?: string;
+  /** Port of a relay running beside the coordinator (announced in /health so `--relay` workers find it). */
+  relayPort?: number;
   config: FederationConfig;
   /** Default: JSON lines on stderr at level info. */
   logger?: Logger;
@@ -93,6 +95,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       now: () => clock.now(),
       ...(options.joinToken === undefined ? {} : { joinToken: options.joinToken }),
       ...(tls === undefined ? {} : { tls }),
+      ...(options.relayPort ? { relayPort: options.relayPort } : {}),
     });
     await listen(server, options.host, options.port);
 

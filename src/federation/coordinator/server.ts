@@ -8,7 +8,7 @@
  *
  * GET  /health
  *      No auth. -> 200 Health: version, protocolVersion, uptimeMs, coordinator {id, publicKey},
- *      node counts by state.
+ *      node counts by state, the relay's port when one runs beside the coordinator.
  *
  * POST /v1/nodes/register                     body: NodeRegistration (signed)
  *      Registers or re-registers a node; it becomes alive. -> 200 RegisterResponse (includes the
@@ -88,6 +88,8 @@ export interface ServerDeps {
   joinToken?: string;
   /** PEM contents; both or neither. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Port of the relay running beside the coordinator, announced in /health. */
+  relayPort?: number;
 }
 
 /** An http(s).Server serving the routes above; not listening yet. */
@@ -123,6 +125,7 @@ function buildRouter(deps: ServerDeps): Router {
       uptimeMs: Math.max(0, deps.now() - deps.startedAt),
       coordinator,
       nodes: membership.counts(),
+      ...(deps.relayPort ? { relay: { port: deps.relayPort } } : {}),
     };
     return { body };
   });

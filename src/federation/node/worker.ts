@@ -25,6 +25,8 @@ export interface WorkerOptions {
   wanAddr?: string;
   /** Also be reachable through this relay (host:port), for nodes behind NAT. */
   relayAddr?: string;
+  /** Also be reachable through the coordinator's own relay (its port comes from /health). */
+  relay?: boolean;
   maxMemoryBytes?: number;
   dataDir: string;
   cacheDir: string;
@@ -52,6 +54,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const client = new CoordinatorClient({ url: o.coordinatorUrl, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(o.coordinatorCa ? { caFile: o.coordinatorCa } : {}) });
   await checkCoordinatorTrust(client);
   const tlsToRelay = relayTls(o.coordinatorUrl, o.coordinatorCa);
+  const relayAddr = o.relayAddr ?? (o.relay ? await coordinatorRelay(client, o.coordinatorUrl, o.logger) : undefined);
   const ggml = getGgml({ gpu: o.gpu ?? 'auto', ...(o.threads ? { threads: o.threads } : {}) });
   const service = new WorkerService({
     nodeId, cacheDir: o.cacheDir, logger: o.logger, gpu: o.gpu ?? 'auto',
@@ -74,10 +77,10 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   }
   if (o.wanAddr) candidates.push({ kind: 'wan', addr: o.wanAddr, priority: 50 });
   let relayHandle: { close(): void } | undefined;
-  if (o.relayAddr) {
+  if (relayAddr) {
     const { relayRegister } = await import('../transport/relay.ts');
-    relayHandle = await relayRegister({ relayAddr: o.relayAddr, nodeId, server, ...(o.joinToken ? { token: o.joinToken } : {}), ...(tlsToRelay ? { tls: tlsToRelay } : {}), logger: o.logger });
-    candidates.push({ kind: 'relay', addr: o.relayAddr, priority: 10 });
+    relayHandle = await relayRegister({ relayAddr, nodeId, server, ...(o.joinToken ? { token: o.joinToken } : {}), ...(tlsToRelay ? { tls: tlsToRelay } : {}), logger: o.logger });
+    candidates.push({ kind: 'relay', addr: relayAddr, priority: 10 });
   }
   if (candidates.length === 0) {
     throw new CandidateError('this worker would not be reachable', '--lan-addr, --wan-addr or --relay', 'none', 'pass --lan-addr <ip>:<rpc-port> (this machine\'s LAN address), or --relay to go through the coordinator');
@@ -115,6 +118,22 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       client.close();
     },
   };
+}
+
+/** The coordinator's relay (host:port): the coordinator's host, the port its /health announces. */
+async function coordinatorRelay(client: CoordinatorClient, coordinatorUrl: string, logger: Logger): Promise<string> {
+  const host = new URL(coordinatorUrl).hostname;
+  let relay: { port: number } | undefined;
+  try {
+    relay = (await client.health()).relay;
+  } catch (e) {
+    logger.warn('coordinator unreachable; assuming its relay is on the default port 8421', { error: (e as Error).message });
+    return `${host}:8421`;
+  }
+  if (!relay) {
+    throw new CandidateError('the coordinator runs no relay', 'a relay port in the coordinator\'s /health', 'none', 'start the coordinator with --relay-port (default 8421, 0 disables it), or pass --relay-addr HOST:PORT');
+  }
+  return `${host}:${relay.port}`;
 }
 
 /** RFC-0001: a node must not advertise what it cannot serve. */
