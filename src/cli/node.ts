@@ -113,7 +113,13 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     generator: new Generator(primary.batcher, tokenizer), tokenizer, modelId, logger,
     host: f['api-host'] as string, port: f['api-port'] as number, maxConcurrent: f.parallel as number, ...(apiKey ? { apiKey } : {}),
     extraRoutes: (router) => {
-      router.add('GET', '/v1/federation', () => ({ body: { model: modelId, modelHash: primary.modelHash, layers: primary.h.nLayer, plan: primary.plan(), recoveries: primary.pipeline.recoveries } }));
+      router.add('GET', '/v1/federation', () => ({
+        body: {
+          model: modelId, modelHash: primary.modelHash, layers: primary.h.nLayer, plan: primary.plan(), recoveries: primary.pipeline.recoveries,
+          // Medians over the last 256 one-token (decode) steps: where a token's time goes.
+          decodeTimings: primary.pipeline.timings.summary((t) => t.tokens === 1),
+        },
+      }));
     },
   });
   started = true;

@@ -47,11 +47,14 @@ test('node ids are URL-safe', () => {
   for (const id of ['', '-x', 'a/b', 'a b', 'x'.repeat(65), 'é']) assert.equal(NodeIdSchema.safeParse(id).success, false, id);
 });
 
-test('heartbeat: incarnation and memory are non-negative integers', () => {
-  assert.equal(HeartbeatSchema.safeParse({ nodeId: 'w1', incarnation: 1, freeMemoryBytes: 0, load: 0.3 }).success, true);
-  assert.equal(HeartbeatSchema.safeParse({ nodeId: 'w1', incarnation: -1, freeMemoryBytes: 0, load: 0 }).success, false);
-  assert.equal(HeartbeatSchema.safeParse({ nodeId: 'w1', incarnation: 1.5, freeMemoryBytes: 0, load: 0 }).success, false);
-  assert.equal(HeartbeatSchema.safeParse({ nodeId: 'w1', incarnation: 1, freeMemoryBytes: 0, load: -1 }).success, false);
+test('heartbeat: incarnation and memory are non-negative integers; beat and signature required', () => {
+  const signed = { beat: 1, signature: `${'A'.repeat(86)}==` };
+  assert.equal(HeartbeatSchema.safeParse({ nodeId: 'w1', incarnation: 1, freeMemoryBytes: 0, load: 0.3, ...signed }).success, true);
+  assert.equal(HeartbeatSchema.safeParse({ nodeId: 'w1', incarnation: 1, freeMemoryBytes: 0, load: 0.3 }).success, false);
+  assert.equal(HeartbeatSchema.safeParse({ nodeId: 'w1', incarnation: 1, freeMemoryBytes: 0, load: 0.3, ...signed, beat: 0 }).success, false);
+  assert.equal(HeartbeatSchema.safeParse({ nodeId: 'w1', incarnation: -1, freeMemoryBytes: 0, load: 0, ...signed }).success, false);
+  assert.equal(HeartbeatSchema.safeParse({ nodeId: 'w1', incarnation: 1.5, freeMemoryBytes: 0, load: 0, ...signed }).success, false);
+  assert.equal(HeartbeatSchema.safeParse({ nodeId: 'w1', incarnation: 1, freeMemoryBytes: 0, load: -1, ...signed }).success, false);
 });
 
 test('node view = registration minus signature, plus lease fields', () => {

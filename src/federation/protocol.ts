@@ -22,12 +22,13 @@
  *   incarnation at least as high as the held one refutes suspicion. `leave` marks it `left` at once.
  * - A registration is signed with the node's ed25519 key (see signingPayload). The coordinator binds a
  *   nodeId to the first key it sees while that node is alive or suspect (409 `identity_mismatch`
- *   otherwise); nodes should use their identity fingerprint as nodeId.
+ *   otherwise); nodes should use their identity fingerprint as nodeId. Heartbeats and leaves are signed
+ *   with that key too (version 2).
  */
 import { z } from 'zod';
 
 /** Bumped on any incompatible change to the messages or rules in this file. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Every versioned route lives under this prefix (GET /health does not). */
 export const API_PREFIX = '/v1';
@@ -59,6 +60,7 @@ export const ERROR_CODES = [
   'identity_mismatch', // nodeId is held by a live node with another public key
   'invalid_signature', // signature does not verify against the given public key
   'protocol_version', // peer speaks another PROTOCOL_VERSION
+  'stale_heartbeat', // heartbeat `beat` not above the last one accepted: a replay
   'manifest_conflict', // manifest content hash already published by another key
   'internal', // bug or I/O failure on the coordinator (logged with a stack)
 ] as const;
@@ -159,13 +161,21 @@ export type RegisterResponse = z.infer<typeof RegisterResponseSchema>;
 // ---------------------------------------------------------------------------------------------------
 // Heartbeat: POST /v1/nodes/:id/heartbeat   (nodeId must equal :id)
 
+/**
+ * Signed with the key the node registered with, so that nobody else (even with the join token) can keep a
+ * dead node alive or change what it reports. `beat` increases with every heartbeat of a registration; the
+ * coordinator refuses one that does not (a replay).
+ */
 export const HeartbeatSchema = z.object({
   nodeId: NodeIdSchema,
   incarnation: IncarnationSchema,
   freeMemoryBytes: Bytes,
   load: Load,
+  beat: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  signature: SignatureSchema,
 });
 export type Heartbeat = z.infer<typeof HeartbeatSchema>;
+export type HeartbeatBody = Omit<Heartbeat, 'beat' | 'signature'>;
 
 export const HeartbeatResponseSchema = z.object({
   nodeId: NodeIdSchema,
@@ -178,8 +188,10 @@ export type HeartbeatResponse = z.infer<typeof HeartbeatResponseSchema>;
 // ---------------------------------------------------------------------------------------------------
 // Leave: POST /v1/nodes/:id/leave   (nodeId must equal :id)
 
-export const LeaveSchema = z.object({ nodeId: NodeIdSchema, incarnation: IncarnationSchema });
+/** Signed like a heartbeat: only the node itself can announce that it leaves. */
+export const LeaveSchema = z.object({ nodeId: NodeIdSchema, incarnation: IncarnationSchema, signature: SignatureSchema });
 export type Leave = z.infer<typeof LeaveSchema>;
+export type LeaveBody = Omit<Leave, 'signature'>;
 export const LeaveResponseSchema = z.object({ nodeId: NodeIdSchema, state: NodeStateSchema });
 export type LeaveResponse = z.infer<typeof LeaveResponseSchema>;
 

@@ -18,6 +18,7 @@ interface Federation {
   layers: number;
   plan: { nodeId: string; first: number; last: number; where: string }[];
   recoveries: { nodeId: string; ms: number; replacement: string }[];
+  decodeTimings: { steps: number; totalMs: number; localMs: number; workerMs: Record<string, number>; hopsMs: number };
 }
 
 const cluster = new Cluster();
@@ -70,6 +71,11 @@ cluster.test('a) each worker holds its planned layers, and the text equals a sin
     }
   }
   assert.equal(await complete(primary.url, id, PROMPT, N_TOKENS), reference);
+  // Where the decode steps' time went: every worker reported its compute in the step trace.
+  const { decodeTimings: dt } = await federation();
+  assert.ok(dt.steps >= N_TOKENS - 1, `decode steps recorded: ${JSON.stringify(dt)}`);
+  assert.deepEqual(Object.keys(dt.workerMs).sort(), workers.map((w) => w.nodeId).sort());
+  t.diagnostic(`decode step ${dt.totalMs.toFixed(1)} ms: primary ${dt.localMs.toFixed(1)}, workers ${Object.values(dt.workerMs).map((x) => x.toFixed(1)).join(' + ')}, hops ${dt.hopsMs.toFixed(1)}`);
 });
 
 cluster.test('g) the official openai client streams a chat from the primary', async () => {

@@ -7,7 +7,7 @@ import type { RunningCoordinator } from './coordinator.ts';
 import { createEphemeralIdentity } from './identity.ts';
 import type { JoinOptions } from './lease.ts';
 import { silentLogger } from './log.ts';
-import { makeRegistration, tempDir, waitFor } from './testing.ts';
+import { makeHeartbeat, makeLeave, makeRegistration, tempDir, waitFor } from './testing.ts';
 
 // Fast heartbeats and retries, but no node expires by accident on a loaded machine.
 const config = { ...localTestConfig(), suspectTimeoutMs: 60_000, deadTimeoutMs: 60_000 };
@@ -34,15 +34,16 @@ function joinOptions(nodeId: string, overrides: Partial<JoinOptions> = {}): Join
 }
 
 test('typed calls: register, heartbeat, list with filters, errors carry status, code and hint', async () => {
-  const registration = makeRegistration({ nodeId: 'typed-w1', incarnation: 1 });
+  const node = createEphemeralIdentity();
+  const registration = makeRegistration({ nodeId: 'typed-w1', incarnation: 1 }, node);
   const answer = await client.register(registration);
   assert.equal(answer.state, 'alive');
   assert.equal(answer.coordinator.publicKey, coordinator.identity.publicKey);
-  assert.equal((await client.heartbeat({ nodeId: 'typed-w1', incarnation: 1, freeMemoryBytes: 5, load: 0.1 })).state, 'alive');
+  assert.equal((await client.heartbeat(makeHeartbeat(node, { nodeId: 'typed-w1', incarnation: 1, freeMemoryBytes: 5, load: 0.1 }))).state, 'alive');
   assert.ok((await client.listNodes({ role: 'worker', state: 'alive' })).some((node) => node.nodeId === 'typed-w1'));
   assert.deepEqual(await client.listNodes({ role: 'primary' }), []);
 
-  await assert.rejects(client.heartbeat({ nodeId: 'typed-ghost', incarnation: 1, freeMemoryBytes: 5, load: 0 }), (error: unknown) => {
+  await assert.rejects(client.heartbeat(makeHeartbeat(node, { nodeId: 'typed-ghost', incarnation: 1, freeMemoryBytes: 5, load: 0 })), (error: unknown) => {
     assert.ok(error instanceof CoordinatorError);
     assert.equal(error.status, 404);
     assert.equal(error.code, 'unknown_node');
@@ -62,7 +63,8 @@ test('an unreachable coordinator is a CoordinatorUnreachableError', async () => 
 
 test('join: registers, heartbeats, re-registers with incarnation + 1 after unknown_node, leaves', async () => {
   let free = 1_000;
-  const lease = client.join(joinOptions('lease-w1', { incarnation: 10, status: () => ({ freeMemoryBytes: free, load: 0.5 }) }));
+  const options = joinOptions('lease-w1', { incarnation: 10, status: () => ({ freeMemoryBytes: free, load: 0.5 }) });
+  const lease = client.join(options);
   await lease.registered;
   assert.equal(lease.incarnation, 10);
 
@@ -71,7 +73,7 @@ test('join: registers, heartbeats, re-registers with incarnation + 1 after unkno
   assert.equal((await client.getNode('lease-w1')).load, 0.5);
 
   // Someone marks the node left behind its back: the next heartbeat gets unknown_node.
-  await client.leave({ nodeId: 'lease-w1', incarnation: 10 });
+  await client.leave(makeLeave(options.identity, { nodeId: 'lease-w1', incarnation: 10 }));
   await waitFor('re-registration', async () => (await client.getNode('lease-w1')).state === 'alive');
   assert.equal(lease.incarnation, 11);
   assert.equal(lease.registrations, 2);

@@ -7,7 +7,8 @@ import { createSelfSignedCert } from './certs.ts';
 import { CoordinatorClient, CoordinatorUnreachableError } from './client.ts';
 import { CoordinatorStartError, startCoordinator } from './coordinator.ts';
 import { silentLogger } from './log.ts';
-import { makeManifest, makeRegistration, tempDir, waitFor } from './testing.ts';
+import { createEphemeralIdentity } from './identity.ts';
+import { makeHeartbeat, makeManifest, makeRegistration, tempDir, waitFor } from './testing.ts';
 
 // Timers slow enough that nothing expires between two requests of a test on a loaded machine.
 const config = { ...localTestConfig(), suspectTimeoutMs: 60_000, deadTimeoutMs: 60_000 };
@@ -18,7 +19,8 @@ test('restarting with the same data dir keeps nodes (now suspect), manifests and
   try {
     const first = await startCoordinator({ ...base, dataDir: dir.path });
     const client = new CoordinatorClient({ url: first.url });
-    await client.register(makeRegistration({ nodeId: 'keep-w1', incarnation: 4 }));
+    const key = createEphemeralIdentity();
+    await client.register(makeRegistration({ nodeId: 'keep-w1', incarnation: 4 }, key));
     const manifest = makeManifest();
     await client.publishManifest(manifest);
     client.close();
@@ -33,7 +35,7 @@ test('restarting with the same data dir keeps nodes (now suspect), manifests and
       assert.equal(node.incarnation, 4);
       assert.deepEqual(await again.listManifests(), [manifest]);
       // the node checks in again and is alive
-      const beat = await again.heartbeat({ nodeId: 'keep-w1', incarnation: 4, freeMemoryBytes: 1, load: 0 });
+      const beat = await again.heartbeat(makeHeartbeat(key, { nodeId: 'keep-w1', incarnation: 4, freeMemoryBytes: 1, load: 0 }));
       assert.equal(beat.state, 'alive');
     } finally {
       again.close();

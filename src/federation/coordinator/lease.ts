@@ -66,6 +66,7 @@ class Lease implements NodeLease {
   private readonly config: NonNullable<JoinOptions['config']>;
   private readonly logger: Logger;
   private heartbeatIntervalMs: number;
+  private beat = 0;
   private stopped = false;
   private wake: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -99,7 +100,7 @@ class Lease implements NodeLease {
 
   async leave(): Promise<void> {
     await this.stop();
-    await this.client.leave({ nodeId: this.nodeId, incarnation: this.incarnation });
+    await this.client.leave(signBody(this.options.identity, { nodeId: this.nodeId, incarnation: this.incarnation }));
     this.logger.info('lease_left', { nodeId: this.nodeId, incarnation: this.incarnation });
   }
 
@@ -159,7 +160,10 @@ class Lease implements NodeLease {
 
   private async heartbeat(): Promise<void> {
     const status = this.sample();
-    await this.client.heartbeat({ nodeId: this.nodeId, incarnation: this.incarnation, freeMemoryBytes: status.freeMemoryBytes, load: status.load });
+    // Beats only increase (the coordinator refuses replays); wall-clock based so a restarted process continues upward.
+    this.beat = Math.max(this.beat + 1, Date.now());
+    const body = { nodeId: this.nodeId, incarnation: this.incarnation, freeMemoryBytes: status.freeMemoryBytes, load: status.load, beat: this.beat };
+    await this.client.heartbeat(signBody(this.options.identity, body));
   }
 
   private sample(): { freeMemoryBytes: number; load: number } {

@@ -15,7 +15,7 @@
  * a FakeClock and no sleeps. The rules as seen from the wire are documented in protocol.ts.
  */
 import type { FederationConfig } from '../config.ts';
-import type { Heartbeat, Leave, NodeListQuery, NodeRegistration, NodeState } from '../protocol.ts';
+import type { HeartbeatBody, LeaveBody, NodeListQuery, NodeRegistration, NodeState } from '../protocol.ts';
 import type { Clock } from './clock.ts';
 import type { Logger } from './log.ts';
 import { silentLogger } from './log.ts';
@@ -120,7 +120,7 @@ export class Membership {
   }
 
   /** Renews the lease; a suspect node becomes alive again (refutation). */
-  heartbeat(beat: Heartbeat): NodeRecord {
+  heartbeat(beat: HeartbeatBody): NodeRecord {
     const now = this.clock.now();
     const record = this.store.getNode(beat.nodeId);
     if (record === undefined) throw unknownError(beat.nodeId, 'not registered');
@@ -139,7 +139,7 @@ export class Membership {
   }
 
   /** Marks the node left (idempotent). A leave from an older incarnation is stale. */
-  leave(message: Leave): NodeRecord {
+  leave(message: LeaveBody): NodeRecord {
     const now = this.clock.now();
     const record = this.store.getNode(message.nodeId);
     if (record === undefined) throw unknownError(message.nodeId, 'not registered');

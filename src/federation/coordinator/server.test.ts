@@ -12,7 +12,7 @@ import { createEphemeralIdentity } from './identity.ts';
 import { silentLogger } from './log.ts';
 import type { LogFields, Logger } from './log.ts';
 import { MemoryStore } from './memory-store.ts';
-import { makeManifest, makeRegistration, tempDir } from './testing.ts';
+import { makeHeartbeat, makeLeave, makeManifest, makeRegistration, tempDir } from './testing.ts';
 
 const TOKEN = 'correct horse battery staple';
 // Fast heartbeats, but no node expires between two requests of a test on a loaded machine.
@@ -55,7 +55,8 @@ function assertError(answer: Answer, status: number, code: string): void {
 }
 
 test('register, heartbeat, list, get, health', async () => {
-  const registration = makeRegistration({ nodeId: 'flow-w1', incarnation: 3 });
+  const node = createEphemeralIdentity();
+  const registration = makeRegistration({ nodeId: 'flow-w1', incarnation: 3 }, node);
   const registered = await call('POST', '/v1/nodes/register', { body: registration });
   assert.equal(registered.status, 200);
   assert.equal(registered.headers.get(PROTOCOL_HEADER), String(PROTOCOL_VERSION));
@@ -68,7 +69,7 @@ test('register, heartbeat, list, get, health', async () => {
     coordinator: coordinator.identity,
   });
 
-  const beat = await call('POST', '/v1/nodes/flow-w1/heartbeat', { body: { nodeId: 'flow-w1', incarnation: 3, freeMemoryBytes: 1234, load: 0.75 } });
+  const beat = await call('POST', '/v1/nodes/flow-w1/heartbeat', { body: makeHeartbeat(node, { nodeId: 'flow-w1', incarnation: 3, freeMemoryBytes: 1234, load: 0.75 }) });
   assert.equal(beat.status, 200);
   assert.deepEqual(beat.body, { nodeId: 'flow-w1', incarnation: 3, state: 'alive', heartbeatIntervalMs: config.heartbeatIntervalMs });
 
@@ -79,7 +80,8 @@ test('register, heartbeat, list, get, health', async () => {
   assert.equal(view.publicKey, registration.publicKey);
   assert.equal('signature' in ((await call('GET', '/v1/nodes/flow-w1')).body as object), false);
 
-  await call('POST', '/v1/nodes/register', { body: makeRegistration({ nodeId: 'flow-p1', role: 'primary' }) });
+  const primaryKey = createEphemeralIdentity();
+  await call('POST', '/v1/nodes/register', { body: makeRegistration({ nodeId: 'flow-p1', role: 'primary' }, primaryKey) });
   const workers = NodeListSchema.parse((await call('GET', '/v1/nodes?role=worker&state=alive')).body);
   assert.ok(workers.nodes.some((node) => node.nodeId === 'flow-w1'));
   assert.ok(workers.nodes.every((node) => node.role === 'worker' && node.state === 'alive'));
@@ -91,7 +93,7 @@ test('register, heartbeat, list, get, health', async () => {
   assert.ok(health.nodes.total >= 2 && health.nodes.alive >= 2);
   assert.deepEqual(health.coordinator, coordinator.identity);
 
-  const left = await call('POST', '/v1/nodes/flow-p1/leave', { body: { nodeId: 'flow-p1', incarnation: 1 } });
+  const left = await call('POST', '/v1/nodes/flow-p1/leave', { body: makeLeave(primaryKey, { nodeId: 'flow-p1', incarnation: 1 }) });
   assert.deepEqual(left.body, { nodeId: 'flow-p1', state: 'left' });
 });
 
@@ -148,15 +150,36 @@ test('registration: bad signature, other protocol version, stale incarnation, id
 });
 
 test('heartbeat and leave: unknown node 404, stale 409, path/body mismatch 400', async () => {
+  const node = createEphemeralIdentity();
   const hb = { nodeId: 'hb-w1', incarnation: 2, freeMemoryBytes: 1, load: 0 };
-  const unknown = await call('POST', '/v1/nodes/hb-w1/heartbeat', { body: hb });
+  const unknown = await call('POST', '/v1/nodes/hb-w1/heartbeat', { body: makeHeartbeat(node, hb) });
   assertError(unknown, 404, 'unknown_node');
   assert.match(ErrorBodySchema.parse(unknown.body).error.hint ?? '', /register again/);
-  await call('POST', '/v1/nodes/register', { body: makeRegistration({ nodeId: 'hb-w1', incarnation: 2 }) });
-  assertError(await call('POST', '/v1/nodes/hb-w1/heartbeat', { body: { ...hb, incarnation: 1 } }), 409, 'stale_incarnation');
-  assertError(await call('POST', '/v1/nodes/other/heartbeat', { body: hb }), 400, 'bad_request');
-  assertError(await call('POST', '/v1/nodes/hb-w1/leave', { body: { nodeId: 'hb-w1', incarnation: 1 } }), 409, 'stale_incarnation');
-  assertError(await call('POST', '/v1/nodes/ghost/leave', { body: { nodeId: 'ghost', incarnation: 1 } }), 404, 'unknown_node');
+  await call('POST', '/v1/nodes/register', { body: makeRegistration({ nodeId: 'hb-w1', incarnation: 2 }, node) });
+  assertError(await call('POST', '/v1/nodes/hb-w1/heartbeat', { body: makeHeartbeat(node, { ...hb, incarnation: 1 }) }), 409, 'stale_incarnation');
+  assertError(await call('POST', '/v1/nodes/other/heartbeat', { body: makeHeartbeat(node, hb) }), 400, 'bad_request');
+  assertError(await call('POST', '/v1/nodes/hb-w1/leave', { body: makeLeave(node, { nodeId: 'hb-w1', incarnation: 1 }) }), 409, 'stale_incarnation');
+  assertError(await call('POST', '/v1/nodes/ghost/leave', { body: makeLeave(node, { nodeId: 'ghost', incarnation: 1 }) }), 404, 'unknown_node');
+});
+
+test('heartbeat and leave must be signed by the node\'s registered key; a replayed heartbeat is refused', async () => {
+  const node = createEphemeralIdentity();
+  const intruder = createEphemeralIdentity();
+  await call('POST', '/v1/nodes/register', { body: makeRegistration({ nodeId: 'sig-w1', incarnation: 1 }, node) });
+  const hb = { nodeId: 'sig-w1', incarnation: 1, freeMemoryBytes: 1, load: 0 };
+  // Someone with the join token but another key cannot keep the node alive, change its report, or make it leave.
+  assertError(await call('POST', '/v1/nodes/sig-w1/heartbeat', { body: makeHeartbeat(intruder, hb) }), 400, 'invalid_signature');
+  assertError(await call('POST', '/v1/nodes/sig-w1/leave', { body: makeLeave(intruder, { nodeId: 'sig-w1', incarnation: 1 }) }), 400, 'invalid_signature');
+  const signed = makeHeartbeat(node, hb);
+  assertError(await call('POST', '/v1/nodes/sig-w1/heartbeat', { body: { ...signed, freeMemoryBytes: 999 } }), 400, 'invalid_signature');
+  assertError(await call('POST', '/v1/nodes/sig-w1/heartbeat', { body: { ...hb } }), 400, 'invalid_body');
+  assert.equal((await call('POST', '/v1/nodes/sig-w1/heartbeat', { body: signed })).status, 200);
+  assertError(await call('POST', '/v1/nodes/sig-w1/heartbeat', { body: signed }), 409, 'stale_heartbeat');
+  assert.equal((await call('POST', '/v1/nodes/sig-w1/heartbeat', { body: makeHeartbeat(node, hb) })).status, 200);
+  // Registering again starts a new run of beats (a restarted node).
+  await call('POST', '/v1/nodes/register', { body: makeRegistration({ nodeId: 'sig-w1', incarnation: 2 }, node) });
+  assert.equal((await call('POST', '/v1/nodes/sig-w1/heartbeat', { body: makeHeartbeat(node, { ...hb, incarnation: 2, beat: 1 }) })).status, 200);
+  assert.equal((await call('POST', '/v1/nodes/sig-w1/leave', { body: makeLeave(node, { nodeId: 'sig-w1', incarnation: 2 }) })).status, 200);
 });
 
 test('manifests: publish (201), replace by the same publisher (200), conflict (409), bad signature (400), list and get', async () => {

@@ -15,13 +15,15 @@
  *      heartbeat interval to use). 400 invalid_body | protocol_version | invalid_signature;
  *      409 stale_incarnation (an older process) | identity_mismatch (id held by a live node, other key).
  *
- * POST /v1/nodes/:id/heartbeat                body: Heartbeat (nodeId must equal :id)
+ * POST /v1/nodes/:id/heartbeat                body: Heartbeat (signed; nodeId must equal :id)
  *      Renews the lease, updates free memory and load; refutes suspicion. -> 200 HeartbeatResponse.
  *      404 unknown_node: not registered, dead, left, or a newer incarnation -> register again.
- *      409 stale_incarnation.
+ *      400 invalid_signature (not signed by the key the node registered with); 409 stale_incarnation |
+ *      stale_heartbeat (its `beat` is not above the last one accepted since the node registered: a replay).
  *
- * POST /v1/nodes/:id/leave                    body: Leave (nodeId must equal :id)
- *      Marks the node left (graceful shutdown). -> 200 LeaveResponse. 404 unknown_node; 409 stale.
+ * POST /v1/nodes/:id/leave                    body: Leave (signed; nodeId must equal :id)
+ *      Marks the node left (graceful shutdown). -> 200 LeaveResponse. 404 unknown_node; 409 stale;
+ *      400 invalid_signature.
  *
  * GET  /v1/nodes[?role=primary|worker][&state=alive|suspect|dead|left]
  *      -> 200 NodeList, sorted by nodeId. 400 bad_request on an unknown role or state.
@@ -46,6 +48,7 @@ import { z } from 'zod';
 import type { FederationConfig } from '../config.ts';
 import {
   API_PREFIX,
+  signingPayload,
   HeartbeatSchema,
   LeaveSchema,
   ManifestSchema,
@@ -67,7 +70,7 @@ import type {
 } from '../protocol.ts';
 import { checkBearer, createRequestListener, HttpError, Router } from './http.ts';
 import type { RequestContext } from './http.ts';
-import { verifyBody } from './identity.ts';
+import { verifyBody, verifySignature } from './identity.ts';
 import type { Identity } from './identity.ts';
 import type { Logger } from './log.ts';
 import { MembershipError } from './membership.ts';
@@ -116,6 +119,8 @@ function buildRouter(deps: ServerDeps): Router {
   const { membership, store, identity, config } = deps;
   const coordinator = { id: identity.id, publicKey: identity.publicKey };
   const router = new Router();
+  /** Per node, the last heartbeat accepted since it registered (in memory: a restart simply accepts the next). */
+  const lastBeat = new Map<string, { incarnation: number; beat: number }>();
 
   router.add('GET', '/health', () => {
     const body: Health = {
@@ -151,6 +156,7 @@ function buildRouter(deps: ServerDeps): Router {
       );
     }
     const { record } = membershipCall(() => membership.register(raw as NodeRegistration));
+    lastBeat.delete(record.nodeId); // a new registration starts a new run of beats
     const body: RegisterResponse = {
       nodeId: record.nodeId,
       incarnation: record.incarnation,
@@ -163,9 +169,16 @@ function buildRouter(deps: ServerDeps): Router {
   });
 
   router.add('POST', `${API_PREFIX}/nodes/:id/heartbeat`, async (ctx) => {
-    const beat = parseBody(HeartbeatSchema, await ctx.json(), 'heartbeat');
+    const raw = await ctx.json();
+    const beat = parseBody(HeartbeatSchema, raw, 'heartbeat');
     checkSameNode(ctx, beat.nodeId);
+    checkSignedByNode(membership, raw, beat.nodeId, 'heartbeat');
+    const last = lastBeat.get(beat.nodeId);
+    if (last && last.incarnation === beat.incarnation && beat.beat <= last.beat) {
+      throw new HttpError(409, 'stale_heartbeat', `heartbeat ${beat.beat} of ${beat.nodeId} is not newer than ${last.beat}`, 'a replayed or reordered heartbeat; a node sends increasing beats');
+    }
     const record = membershipCall(() => membership.heartbeat(beat));
+    lastBeat.set(beat.nodeId, { incarnation: beat.incarnation, beat: beat.beat });
     const body: HeartbeatResponse = {
       nodeId: record.nodeId,
       incarnation: record.incarnation,
@@ -176,8 +189,10 @@ function buildRouter(deps: ServerDeps): Router {
   });
 
   router.add('POST', `${API_PREFIX}/nodes/:id/leave`, async (ctx) => {
-    const message = parseBody(LeaveSchema, await ctx.json(), 'leave');
+    const raw = await ctx.json();
+    const message = parseBody(LeaveSchema, raw, 'leave');
     checkSameNode(ctx, message.nodeId);
+    checkSignedByNode(membership, raw, message.nodeId, 'leave');
     const record = membershipCall(() => membership.leave(message));
     const body: LeaveResponse = { nodeId: record.nodeId, state: record.state };
     return { body };
@@ -248,6 +263,16 @@ function parseBody<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
     throw new HttpError(400, 'invalid_body', `invalid ${what}: ${z.prettifyError(result.error)}`, 'the message schemas are in src/federation/protocol.ts');
   }
   return result.data;
+}
+
+/** A heartbeat or leave must be signed by the key the node registered with (unknown nodes: 404, to re-register). */
+function checkSignedByNode(membership: Membership, raw: unknown, nodeId: string, what: string): void {
+  const record = membership.get(nodeId);
+  if (record === undefined) throw new HttpError(404, 'unknown_node', `node '${nodeId}' is not registered`, 'register again (POST /v1/nodes/register)');
+  const body = raw as Record<string, unknown>;
+  if (!verifySignature(record.registration.publicKey, signingPayload(body), String(body['signature']))) {
+    throw new HttpError(400, 'invalid_signature', `${what} of ${nodeId} is not signed by the key it registered with`, 'sign signingPayload(body) with the node\'s identity (identity.ts signBody)');
+  }
 }
 
 function checkSameNode(ctx: RequestContext, bodyNodeId: string): void {

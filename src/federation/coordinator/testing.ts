@@ -6,10 +6,22 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION } from '../protocol.ts';
-import type { Manifest, NodeRegistration, UnsignedManifest, UnsignedNodeRegistration } from '../protocol.ts';
+import type { Heartbeat, HeartbeatBody, Leave, LeaveBody, Manifest, NodeRegistration, UnsignedManifest, UnsignedNodeRegistration } from '../protocol.ts';
 import { createEphemeralIdentity, signBody } from './identity.ts';
 import type { Identity } from './identity.ts';
 import type { NodeRecord } from './store.ts';
+
+let beats = 0;
+
+/** A heartbeat signed by `identity` (the node's registered key); `beat` increases on every call unless given. */
+export function makeHeartbeat(identity: Identity, body: HeartbeatBody & { beat?: number }): Heartbeat {
+  return signBody(identity, { ...body, beat: body.beat ?? ++beats });
+}
+
+/** A leave signed by `identity`. */
+export function makeLeave(identity: Identity, body: LeaveBody): Leave {
+  return signBody(identity, body);
+}
 
 /** A signed registration for `identity` (a fresh one by default); overrides apply before signing. */
 export function makeRegistration(overrides: Partial<UnsignedNodeRegistration> = {}, identity: Identity = createEphemeralIdentity()): NodeRegistration {
