@@ -34,6 +34,7 @@ export const spec: CommandSpec = {
     'wait-workers': { type: 'number', default: 0, help: 'primary: wait for this many workers before planning the layer split' },
     'wait-timeout': { type: 'number', default: 30, help: 'primary: seconds to wait for --wait-workers' },
     'local-layers': { type: 'number', help: 'primary: run exactly this many layers here (default: in proportion to free memory)' },
+    'rebalance-interval': { type: 'number', default: 30, help: 'primary: seconds between tries to move layers it took over from a failed worker back to a worker' },
     // worker
     'rpc-port': { type: 'number', default: 50052, help: 'worker: data-plane port' },
     'lan-addr': { type: 'string', arg: 'IP:PORT', help: "worker: this machine's LAN address for the data plane" },
@@ -96,7 +97,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   const bars = new Map<string, ProgressBar>();
   const primary = await startPrimary({
     ...common, model: f.model as string, nSeqMax: f.parallel as number,
-    waitWorkers: f['wait-workers'] as number, waitMs: (f['wait-timeout'] as number) * 1000,
+    waitWorkers: f['wait-workers'] as number, waitMs: (f['wait-timeout'] as number) * 1000, rebalanceMs: (f['rebalance-interval'] as number) * 1000,
     ...(f['ctx-size'] !== undefined ? { nCtx: f['ctx-size'] as number } : {}),
     ...(f['local-layers'] !== undefined ? { localLayers: f['local-layers'] as number } : {}),
     onProgress: (what, d, t) => {

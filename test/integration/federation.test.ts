@@ -39,7 +39,7 @@ cluster.setup(async () => {
   const [ref, a, b] = await Promise.all([cluster.referenceText(model, PROMPT, N_TOKENS), start('worker-a', '127.0.0.2'), start('worker-b', '127.0.0.3')]);
   reference = ref;
   workers = [a, b];
-  primary = await cluster.primary('primary', { coordinatorUrl: coordinator.url, model, waitWorkers: 2 });
+  primary = await cluster.primary('primary', { coordinatorUrl: coordinator.url, model, waitWorkers: 2, extra: ['--rebalance-interval', '1'] });
   assert.ok(new Set(reference.split(/\s+/)).size > 4, `the reference text should be varied, got ${JSON.stringify(reference)}`);
 });
 
@@ -144,6 +144,22 @@ cluster.test('b) a worker killed mid-generation: the request completes with the 
   assert.ok(r, `a recovery from ${victim.nodeId}: ${JSON.stringify(after.recoveries)}`);
   assert.ok(!after.plan.some((s) => s.nodeId === victim.nodeId), 'the dead worker left the plan');
   t.diagnostic(`recovery from SIGKILL of ${victim.nodeId} (${midStream ? 'during the stream' : 'on the next request'}): ${Math.round(r.ms)} ms to re-plan and replay, layers [${before.plan[1]!.first},${before.plan[1]!.last}) now on ${r.replacement}`);
+});
+
+cluster.test('h) layers the primary took over go back to a worker that joins later', async (t) => {
+  const taken = (await federation()).plan.slice(1).filter((s) => s.where === 'primary');
+  assert.ok(taken.length > 0, 'after b) the primary runs the failed worker\'s layers itself');
+  const joined = await cluster.worker('worker-c', { coordinatorUrl: coordinator.url, host: '127.0.0.4' });
+  const t0 = Date.now();
+  const plan = await until('the span moved to the new worker', async () => {
+    const p = (await federation()).plan;
+    return p.slice(1).some((s) => s.where === 'primary') ? undefined : p;
+  });
+  const span = plan.find((s) => s.nodeId === joined.nodeId);
+  assert.ok(span, `the new worker holds layers: ${JSON.stringify(plan)}`);
+  assert.deepEqual([span.first, span.last], [taken[0]!.first, taken[0]!.last]);
+  assert.equal(await complete(primary.url, id, PROMPT, N_TOKENS), reference);
+  t.diagnostic(`layers [${span.first},${span.last}) moved back to ${joined.nodeId} ${Date.now() - t0} ms after it started`);
 });
 
 /** The `data:` payloads of a server-sent-events response. */

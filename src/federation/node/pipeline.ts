@@ -3,7 +3,8 @@
 //
 // Failure: when a hop fails, the primary bans that worker, re-plans its span onto another worker or itself,
 // replays every open sequence's tokens to rebuild the KV caches, and retries the step. Greedy output is the
-// same as an undisturbed run.
+// same as an undisturbed run. Spans the primary took over go back to a worker when one has room again
+// (`rebalance`, called on a timer by the primary): the same rebuild, with steps held meanwhile.
 import type { SeqInput } from '../../model/batch.ts';
 import type { Forward } from '../../model/batcher.ts';
 import { ModelError } from '../../model/errors.ts';
@@ -28,8 +29,11 @@ export interface PipelineOptions {
   head: ModelPart;
   session: string;
   logger: Logger;
-  /** Find a new holder for a span: another worker (loaded, connected) or a local part; throw NoCapacityError if none. */
-  replace(span: SpanRef, exclude: ReadonlySet<string>): Promise<Stage>;
+  /**
+   * Find a new holder for a span: another worker (loaded, connected) or, unless `remoteOnly`, a local part;
+   * throw NoCapacityError if none.
+   */
+  replace(span: SpanRef, exclude: ReadonlySet<string>, opts?: { remoteOnly?: boolean }): Promise<Stage>;
   stepTimeoutMs?: number;
   banMs?: number;
 }
@@ -62,6 +66,8 @@ export class PipelineForward implements Forward {
   private nextStep = 1;
   private nextSeq = 1;
   private recovering: Promise<void> | undefined;
+  /** Steps running now (a migration waits for them before it swaps a stage). */
+  private readonly active = new Set<Promise<unknown>>();
 
   constructor(o: PipelineOptions) {
     this.o = o;
@@ -111,15 +117,60 @@ export class PipelineForward implements Forward {
   async step(inputs: readonly SeqInput[]): Promise<StepResult> {
     for (let attempt = 0; ; attempt++) {
       await this.recovering;
+      const running = this.run(inputs);
+      this.active.add(running);
       try {
-        const r = await this.run(inputs);
+        const r = await running;
         for (const i of inputs) this.history.get(i.seq)?.push(...(i.tokens ?? []));
         return r;
       } catch (e) {
         if (!(e instanceof StepFailure) || attempt >= 3) throw e;
         await this.recover(e);
+      } finally {
+        this.active.delete(running);
       }
     }
+  }
+
+  /**
+   * Move spans this node took over during failover back to workers with room (the coordinator is asked
+   * again); steps wait while a span moves. Returns how many moved. Call it from time to time.
+   */
+  async rebalance(): Promise<number> {
+    if (this.recovering || !this.stages.some((s) => s.kind === 'local')) return 0;
+    let moved = 0;
+    this.recovering = (async () => {
+      await Promise.allSettled([...this.active]);
+      for (let idx = 0; idx < this.stages.length; idx++) {
+        const old = this.stages[idx]!;
+        if (old.kind !== 'local') continue;
+        const t0 = performance.now();
+        const next = await this.o.replace(old.span, this.excluded(), { remoteOnly: true }).catch(() => undefined);
+        if (next?.kind !== 'remote') continue;
+        this.stages[idx] = next;
+        this.watch(next);
+        try {
+          await this.rebuild(next);
+        } catch (e) {
+          // The worker failed while taking the span: keep it here (caches rebuilt again), try later.
+          this.o.logger.warn('moving a span back failed; it stays here', { nodeId: next.nodeId, error: (e as Error).message });
+          this.banned.set(next.nodeId, Date.now() + (this.o.banMs ?? 60_000));
+          this.stages[idx] = old;
+          next.peer.close();
+          await this.rebuild(old);
+          continue;
+        }
+        old.part.dispose();
+        moved++;
+        this.o.logger.info('span moved back to a worker', { nodeId: next.nodeId, first: next.span.first, last: next.span.last, ms: Math.round(performance.now() - t0), sequences: this.history.size });
+      }
+    })()
+      .catch((e: unknown) => this.o.logger.error('rebalance failed', { error: (e as Error).message }))
+      .finally(() => {
+        this.recovering = undefined;
+      });
+    await this.recovering;
+    return moved;
   }
 
   private async run(inputs: readonly SeqInput[], wantLogits = true): Promise<StepResult> {
@@ -203,26 +254,34 @@ export class PipelineForward implements Forward {
     this.banned.set(old.nodeId, Date.now() + (this.o.banMs ?? 60_000));
     old.peer.close();
     this.o.logger.warn('worker failed; re-planning its span', { nodeId: old.nodeId, first: old.span.first, last: old.span.last, reason: f.message });
-    const now = Date.now();
-    for (const [id, until] of this.banned) if (until <= now) this.banned.delete(id); // bans end: a restarted worker may serve again
-    const exclude = new Set([...this.banned.keys(), ...this.stages.filter((s) => s.kind === 'remote').map((s) => (s as { nodeId: string }).nodeId)]);
-    const replacement = await this.o.replace(old.span, exclude);
+    const replacement = await this.o.replace(old.span, this.excluded());
     this.stages[idx] = replacement;
     if (replacement.kind === 'remote') this.watch(replacement);
-    // Rebuild every open sequence's caches: reset all stages, then replay its tokens (one prefill step).
+    await this.rebuild(replacement);
+    const ms = performance.now() - t0;
+    const name = replacement.kind === 'remote' ? replacement.nodeId : 'primary (local)';
+    this.recoveries.push({ nodeId: old.nodeId, ms, replacement: name });
+    this.o.logger.info('recovered', { failed: old.nodeId, replacement: name, ms: Math.round(ms), sequences: this.history.size });
+  }
+
+  /** Workers not to use: banned ones (bans end: a restarted worker may serve again) and those in the pipeline. */
+  private excluded(): Set<string> {
+    const now = Date.now();
+    for (const [id, until] of this.banned) if (until <= now) this.banned.delete(id);
+    return new Set([...this.banned.keys(), ...this.stages.flatMap((s) => (s.kind === 'remote' ? [s.nodeId] : []))]);
+  }
+
+  /** Rebuild every open sequence's caches after `fresh` joined: reset all stages, replay its tokens (one prefill step). */
+  private async rebuild(fresh: Stage): Promise<void> {
     for (const [seq, tokens] of this.history) {
       for (const s of [this.o.front, this.o.head]) s.truncate(seq, 0);
       for (const s of this.stages) {
-        if (s === replacement) await this.openOn(s, seq);
+        if (s === fresh) await this.openOn(s, seq);
         else if (s.kind === 'local') s.part.truncate(seq, 0);
         else await s.peer.request('truncate_seq', { ...s.span, seq, n: 0 });
       }
       if (tokens.length > 0) await this.run([{ seq, tokens: Int32Array.from(tokens) }], false);
     }
-    const ms = performance.now() - t0;
-    const name = replacement.kind === 'remote' ? replacement.nodeId : 'primary (local)';
-    this.recoveries.push({ nodeId: old.nodeId, ms, replacement: name });
-    this.o.logger.info('recovered', { failed: old.nodeId, replacement: name, ms: Math.round(ms), sequences: this.history.size });
   }
 
   /** After a timeout: the first hop that does not answer a ping is the one that failed. */

@@ -42,6 +42,8 @@ export interface PrimaryOptions {
   /** Wait for at least this many workers before planning (0: start with whoever is there). */
   waitWorkers: number;
   waitMs: number;
+  /** How often to try moving layers taken over during failover back to a worker (default 30 s). */
+  rebalanceMs?: number;
   logger: Logger;
   onProgress?: (what: string, done: number, total: number) => void;
 }
@@ -129,7 +131,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   );
   for (const c of connected) if (!plan.some((p) => p.id === c.view.nodeId)) c.peer.close();
 
-  const replace = async (span: SpanRef, exclude: ReadonlySet<string>): Promise<Stage> => {
+  const replace = async (span: SpanRef, exclude: ReadonlySet<string>, opts: { remoteOnly?: boolean } = {}): Promise<Stage> => {
     const spanBytes = (span.last - span.first) * layerBytes;
     const alive = (await client.listNodes({ role: 'worker', state: 'alive' }).catch(() => [])).filter((w) => !exclude.has(w.nodeId));
     for (const w of alive) {
@@ -146,7 +148,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
         o.logger.warn('replacement worker failed', { nodeId: w.nodeId, error: (e as Error).message });
       }
     }
-    if (ggml.memory().free > spanBytes) {
+    if (!opts.remoteOnly && ggml.memory().free > spanBytes) {
       return { kind: 'local', span, part: await load({ embeddings: false, first: span.first, last: span.last, head: false }) };
     }
     throw new NoCapacityError('no capacity left for layers', `a worker or local memory for ${span.last - span.first} layers`, 'none', 'add a worker (sharedllm node --role worker ...) or free memory on this machine');
@@ -154,6 +156,8 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
 
   pipeline = new PipelineForward({ front, stages, head, session, logger: o.logger, replace });
   const batcher = new Batcher(pipeline, 512, Math.max(1, stages.length + 1));
+  const rebalance = setInterval(() => void pipeline?.rebalance(), Math.max(1_000, o.rebalanceMs ?? 30_000));
+  rebalance.unref();
   return {
     nodeId,
     h,
@@ -165,6 +169,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
       ...pipeline!.stages.map((s) => ({ nodeId: s.kind === 'remote' ? s.nodeId : nodeId, first: s.span.first, last: s.span.last, where: s.kind === 'remote' ? s.addr : 'primary' })),
     ],
     async close() {
+      clearInterval(rebalance);
       await lease.leave().catch(() => undefined);
       pipeline!.dispose();
       front.dispose();
