@@ -18,6 +18,8 @@
 // per process the stages computed 30-60% slower than the same layers in one process (a worker's 11
 // layers: 24 ms in-process, 32 ms in the pipeline; the head: 2.5 ms vs 5-15 ms) while the hops cost
 // 0.7 ms each; with 1 thread per process the stages cost what they cost in one process.
+// `--fed-cpus 0-1` pins every process's threads one per core (`sharedllm node --cpus`): with 2 threads per
+// process that removes most of the loss (see Ggml.setCpus for the figures).
 //
 // Each setup also prints where a decode step's time goes, from the pipeline's own timings: the primary's
 // compute (embeddings, its layers, the head), each worker's compute as the worker reports it, and the
@@ -30,6 +32,7 @@ import { cachedModel } from '../src/model/testing/cached-model.ts';
 import { argmax } from '../src/model/testing/compare.ts';
 import { Cluster } from '../test/integration/harness.ts';
 import { availableParallelism } from 'node:os';
+import { getGgml } from '../src/ggml/runtime.ts';
 import type { TimingSummary } from '../src/federation/node/step-timings.ts';
 import { fmt, log, median, table } from './stats.ts';
 
@@ -37,6 +40,8 @@ export interface FederationBenchOptions {
   runs: number;
   /** Threads per process (default: cores / 3, at least 1; see above). */
   threads?: number;
+  /** Pin every process's threads to these cores (`sharedllm node --cpus`), e.g. [0, 1]. */
+  cpus?: number[];
   /** Tokens decoded per single-sequence run (default 64). */
   decodeTokens?: number;
   /** Steps per sequence in the concurrent runs (default 32). */
@@ -113,13 +118,13 @@ interface Setup {
   close(): Promise<void>;
 }
 
-async function federationOf(model: string, nWorkers: number, threads: number): Promise<Setup> {
+async function federationOf(model: string, nWorkers: number, threads: number, cpus: number[] | undefined): Promise<Setup> {
   const cluster = new Cluster();
   try {
     const coordinator = await cluster.coordinator({ relayPort: 0 });
     const hosts = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
     // Workers load their spans from their own copy of the file (no streaming: setup time only).
-    await Promise.all(hosts.slice(0, nWorkers).map((host, i) => cluster.worker(`worker-${i}`, { coordinatorUrl: coordinator.url, host, threads, extra: ['--model', model] })));
+    await Promise.all(hosts.slice(0, nWorkers).map((host, i) => cluster.worker(`worker-${i}`, { coordinatorUrl: coordinator.url, host, threads, extra: ['--model', model, ...(cpus ? ['--cpus', cpus.join(',')] : [])] })));
     const primary: Primary = await startPrimary({
       model, coordinatorUrl: coordinator.url, dataDir: `${cluster.dir}/primary`, cacheDir: `${cluster.dir}/cache-primary`,
       nSeqMax: CONCURRENT, nCtx: N_CTX, waitWorkers: nWorkers, waitMs: 120_000, logger: silentLogger, gpu: 'off', threads,
@@ -145,13 +150,17 @@ export async function benchFederation(o: FederationBenchOptions): Promise<Record
   const threads = o.threads ?? Math.max(1, Math.floor(availableParallelism() / 3));
   log(`\n## federation: TinyLlama-1.1B shape (22 layers), Q8_0, loopback, ${threads} thread${threads > 1 ? 's' : ''} per process ` +
     `(${availableParallelism()} cores; the single node gets the same)`);
+  if (o.cpus) {
+    getGgml({ gpu: 'off', threads, cpus: o.cpus });
+    log(`threads pinned to cores ${o.cpus.join(',')} in every process (a persistent threadpool, threads sleep between graphs)`);
+  }
   const model = cachedModel({ shape: 'tinyllama', nLayer: 22, type: 'Q8_0', seed: 1 });
   const { part } = await loadModelPart(model, { gpu: 'off', threads: threads, nCtx: N_CTX, nSeqMax: CONCURRENT });
   const single: Setup = { name: 'single node', forward: localForward(part), batcher: new Batcher(localForward(part)), plan: '[0,22) here', close: async () => part.dispose() };
   const setups: Setup[] = [single];
   try {
-    setups.push(await federationOf(model, 1, threads));
-    setups.push(await federationOf(model, 2, threads));
+    setups.push(await federationOf(model, 1, threads, o.cpus));
+    setups.push(await federationOf(model, 2, threads, o.cpus));
     for (const s of setups) log(`${s.name}: ${s.plan}`);
 
     // Warm-up (first graphs, page cache), and the greedy tokens must agree everywhere.

@@ -4,6 +4,7 @@
 //   npm run bench -- --only engine     one section (engine, federation, train)
 //   npm run bench -- --runs 5 --threads 2
 //   --fed-threads N   threads per process in the federation section (default: cores / 3, at least 1)
+//   --fed-cpus 0-1    and pin every process's threads to these cores (sharedllm node --cpus)
 import { parseArgs } from 'node:util';
 import { defaultThreads } from '../src/ggml/runtime.ts';
 import { benchEngine } from './engine.ts';
@@ -15,6 +16,7 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     threads: { type: 'string' },
     'fed-threads': { type: 'string' },
+    'fed-cpus': { type: 'string' },
     types: { type: 'string', default: 'Q8_0,Q4_0' },
   },
 });
@@ -26,7 +28,11 @@ const want = (s: string) => !values.only || values.only.split(',').includes(s);
 
 const sections: [string, () => Promise<unknown>][] = [
   ['engine', () => benchEngine({ types: values.types!.split(',') as never, runs, threads, decodeTokens: 128, promptTokens: 512 })],
-  ['federation', async () => (await import(section('federation'))).benchFederation({ runs, ...(values['fed-threads'] ? { threads: Number(values['fed-threads']) } : {}) })],
+  ['federation', async () => (await import(section('federation'))).benchFederation({
+    runs,
+    ...(values['fed-threads'] ? { threads: Number(values['fed-threads']) } : {}),
+    ...(values['fed-cpus'] ? { cpus: (await import('../src/cli/node.ts')).parseCpuList(values['fed-cpus']) } : {}),
+  })],
   ['train', async () => (await import(section('train'))).benchTrain({ threads })],
 ];
 

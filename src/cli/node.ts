@@ -23,6 +23,7 @@ export const spec: CommandSpec = {
     ca: { type: 'string', arg: 'F', help: "trust this PEM certificate for an https coordinator (e.g. the one `sharedllm certs` made)" },
     'data-dir': { type: 'string', arg: 'D', default: '~/.sharedllm/<role>-<port>', help: "where this node's identity key lives" },
     threads: { type: 'number', help: 'CPU threads (default: physical cores)' },
+    cpus: { type: 'string', arg: 'LIST', help: 'pin the compute threads one per core, e.g. 0-3 or 0,2 (for several nodes sharing one machine)' },
     gpu: { type: 'string', choices: GPU_MODES, default: 'auto', help: 'use a GPU backend when installed and present' },
     // primary
     model: { type: 'string', arg: 'F', help: 'primary: the GGUF model to serve; worker: a local copy to load spans from (saves streaming)' },
@@ -56,6 +57,10 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   const joinToken = (f['join-token'] as string | undefined) ?? process.env.SHAREDLLM_JOIN_TOKEN;
   const portTag = role === 'primary' ? f['api-port'] : f['rpc-port'];
   const dataDir = expandHome((f['data-dir'] as string).replace('<role>-<port>', `${role}-${portTag}`));
+  if (f.cpus !== undefined) {
+    const { getGgml } = await import('../ggml/runtime.ts');
+    getGgml({ gpu: f.gpu as 'auto' | 'off', ...(f.threads !== undefined ? { threads: f.threads as number } : {}), cpus: parseCpuList(f.cpus as string) });
+  }
   const common = {
     coordinatorUrl: f['coordinator-url'] as string, dataDir, cacheDir: defaultCacheDir(), logger, gpu: f.gpu as 'auto' | 'off',
     ...(joinToken ? { joinToken } : {}), ...(f.ca ? { coordinatorCa: f.ca as string } : {}),
@@ -133,4 +138,16 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   return 0;
 }
 
-
+/** `0-3,6` -> [0, 1, 2, 3, 6]. */
+export function parseCpuList(text: string): number[] {
+  const out: number[] = [];
+  for (const part of text.split(',')) {
+    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
+    if (!m) throw new UsageError(`--cpus: '${part}' is not a core number or range`, 'node');
+    const a = Number(m[1]);
+    const b = m[2] === undefined ? a : Number(m[2]);
+    if (b < a || b - a > 511) throw new UsageError(`--cpus: bad range '${part}'`, 'node');
+    for (let c = a; c <= b; c++) out.push(c);
+  }
+  return out;
+}

@@ -95,6 +95,7 @@ const BASE = {
   ggml_backend_reg_get: 'void * ggml_backend_reg_get(size_t i)',
   ggml_backend_reg_name: 'const char * ggml_backend_reg_name(void * reg)',
   ggml_backend_reg_get_proc_address: 'void * ggml_backend_reg_get_proc_address(void * reg, const char * name)',
+  ggml_threadpool_params_init: 'void ggml_threadpool_params_init(void * p, int n_threads)',
   ggml_backend_dev_count: 'size_t ggml_backend_dev_count()',
   ggml_backend_dev_get: 'void * ggml_backend_dev_get(size_t i)',
   ggml_backend_dev_name: 'const char * ggml_backend_dev_name(void * dev)',
@@ -143,12 +144,17 @@ export type GgmlLib = { [K in keyof typeof BASE]: Fn } & {
   /** Functions found through a backend registry's proc-address table (CPU threads, extra buffer types). */
   setThreads: ((backend: Ptr, n: number) => void) | undefined;
   extraBufts: ((dev: Ptr) => Ptr[]) | undefined;
+  /** The CPU backend's persistent threadpool (ggml-cpu.h), when the loaded variant exports it. */
+  threadpool: { create(params: Buffer): Ptr | null; free(tp: Ptr): void; attach(backend: Ptr, tp: Ptr | null): void } | undefined;
   bins: BinsDir;
 };
 
 koffi.struct('ggml_init_params', { mem_size: 'size_t', mem_buffer: 'void *', no_alloc: 'bool' });
 const setThreadsProto = koffi.proto('void ggml_backend_set_n_threads_t(void * backend, int n)');
 const extraBuftsProto = koffi.proto('void ** ggml_backend_dev_get_extra_bufts_t(void * dev)');
+const tpNewProto = koffi.proto('void * ggml_threadpool_new_t(void * params)');
+const tpFreeProto = koffi.proto('void ggml_threadpool_free_t(void * tp)');
+const tpAttachProto = koffi.proto('void ggml_backend_cpu_set_threadpool_t(void * backend, void * tp)');
 
 /** Load libggml-base + libggml from a bins folder and every backend next to them. */
 export function loadGgml(bins: BinsDir): GgmlLib {
@@ -182,6 +188,16 @@ export function loadGgml(bins: BinsDir): GgmlLib {
 export function bindCpuProcs(lib: GgmlLib, cpuReg: Ptr): void {
   const st = lib.ggml_backend_reg_get_proc_address(cpuReg, 'ggml_backend_set_n_threads');
   if (st) lib.setThreads = (backend, n) => koffi.call(st, setThreadsProto, backend, n) as void;
+  const tpNew = lib.ggml_backend_reg_get_proc_address(cpuReg, 'ggml_threadpool_new');
+  const tpFree = lib.ggml_backend_reg_get_proc_address(cpuReg, 'ggml_threadpool_free');
+  const tpAttach = lib.ggml_backend_reg_get_proc_address(cpuReg, 'ggml_backend_cpu_set_threadpool');
+  if (tpNew && tpFree && tpAttach) {
+    lib.threadpool = {
+      create: (params) => koffi.call(tpNew, tpNewProto, params) as Ptr | null,
+      free: (tp) => koffi.call(tpFree, tpFreeProto, tp) as void,
+      attach: (backend, tp) => koffi.call(tpAttach, tpAttachProto, backend, tp) as void,
+    };
+  }
   const eb = lib.ggml_backend_reg_get_proc_address(cpuReg, 'ggml_backend_dev_get_extra_bufts');
   if (eb) {
     lib.extraBufts = (dev) => {
