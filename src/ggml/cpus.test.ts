@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { availableParallelism } from 'node:os';
 import { test } from 'node:test';
-import { parseCpuList } from '../cli/node.ts';
 import { loadModelPart } from '../model/load.ts';
 import { cachedModel } from '../model/testing/cached-model.ts';
 import { SHAPES } from '../model/testing/make-model.ts';
@@ -44,10 +43,4 @@ test('logits are identical with threads pinned and unpinned; bad lists refused',
     ggml.setCpus(undefined);
     part.dispose();
   }
-});
-
-test('--cpus lists: ranges and single cores; nonsense refused', () => {
-  assert.deepEqual(parseCpuList('0-3,6'), [0, 1, 2, 3, 6]);
-  assert.deepEqual(parseCpuList(' 2 '), [2]);
-  for (const bad of ['', 'a', '3-1', '1-', '0-9999']) assert.throws(() => parseCpuList(bad), /--cpus/, bad);
 });
