@@ -1,6 +1,7 @@
 // The primary node: registers with the coordinator, finds workers, plans layer spans in proportion to free
 // memory (its own and theirs), loads them (workers from their own copy or streamed from here), and serves the
 // model through a pipeline with failover. The OpenAI API on top is started by the CLI (src/cli/node.ts).
+import { randomBytes } from 'node:crypto';
 import { getGgml } from '../../ggml/runtime.ts';
 import { openGguf } from '../../gguf/reader.ts';
 import { Batcher } from '../../model/batcher.ts';
@@ -62,7 +63,9 @@ export interface Primary {
 export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   const identity = loadOrCreateIdentity(o.dataDir);
   const nodeId = identity.id;
-  const session = `${nodeId}-${process.pid}-${Date.now()}`;
+  // Unguessable: a worker serves a step for the sequences of the session the step names, so only this primary
+  // and the workers on its routes (who see it in step headers) can address this primary's caches.
+  const session = `${nodeId}-${randomBytes(12).toString('hex')}`;
   const modelHash = hashFile(o.model, o.cacheDir, (d, t) => o.onProgress?.('hashing model', d, t));
   const file = openGguf(o.model);
   const h = readHParams(file.metadata, o.model);
