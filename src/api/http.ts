@@ -12,8 +12,8 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { HttpError, readBody } from '../federation/coordinator/http.ts';
-import type { RequestContext, RouteHandler, Router } from '../federation/coordinator/http.ts';
+import { HttpError, readBody, requestContext } from '../federation/coordinator/http.ts';
+import type { RouteHandler, Router } from '../federation/coordinator/http.ts';
 import type { Logger } from '../federation/coordinator/log.ts';
 import { ApiError, toErrorBody, toHttpError } from './errors.ts';
 import { SseBody, writeSse } from './sse.ts';
@@ -77,15 +77,7 @@ async function handle(options: ApiListenerOptions, req: IncomingMessage, res: Se
     path = url.pathname;
     if (options.apiKey !== undefined && !options.publicPaths.has(url.pathname)) checkApiKey(req, options.apiKey);
     const { handler, params } = matchRoute(options.router, method, url.pathname);
-    const ctx: RequestContext = {
-      req,
-      method,
-      url,
-      params,
-      query: Object.fromEntries(url.searchParams),
-      json: () => readJsonBody(req, options.maxBodyBytes),
-    };
-    const result = await handler(ctx);
+    const result = await handler(requestContext(req, method, url, params, () => readJsonBody(req, options.maxBodyBytes)));
     const status = result.status ?? 200;
     if (result.body instanceof SseBody) {
       await writeSse(res, result.body, signal, (error) => {

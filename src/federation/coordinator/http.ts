@@ -37,6 +37,11 @@ export interface RequestContext {
   json(): Promise<unknown>;
 }
 
+/** The context a route handler gets; `json` is the listener's body reader (its limits and rules). */
+export function requestContext(req: IncomingMessage, method: string, url: URL, params: Record<string, string>, json: () => Promise<unknown>): RequestContext {
+  return { req, method, url, params, query: Object.fromEntries(url.searchParams), json };
+}
+
 export interface RouteResult {
   /** Default 200. */
   status?: number;
@@ -191,15 +196,7 @@ async function handle(options: ListenerOptions, req: IncomingMessage, res: Serve
   try {
     options.guard?.(req, url);
     const { handler, params } = options.router.match(method, url.pathname);
-    const ctx: RequestContext = {
-      req,
-      method,
-      url,
-      params,
-      query: Object.fromEntries(url.searchParams),
-      json: () => readJson(req, options.maxBodyBytes),
-    };
-    const result = await handler(ctx);
+    const result = await handler(requestContext(req, method, url, params, () => readJson(req, options.maxBodyBytes)));
     sendJson(res, result.status ?? 200, result.body);
     options.logger.debug('http_request', { method, path: url.pathname, status: result.status ?? 200, ms: Date.now() - started });
   } catch (error) {
