@@ -25,7 +25,7 @@
 // compute (embeddings, its layers, the head), each worker's compute as the worker reports it, and the
 // hops (the remote wall time minus the workers' compute: loopback, framing, validation, event loops).
 import { startPrimary, type Primary } from '../src/federation/node/primary.ts';
-import { silentLogger } from '../src/federation/coordinator/log.ts';
+import { silentLogger } from '../src/util/log.ts';
 import { Batcher, type Forward, localForward } from '../src/model/batcher.ts';
 import { loadModelPart } from '../src/model/load.ts';
 import { cachedModel } from '../src/model/testing/cached-model.ts';

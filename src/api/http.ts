@@ -14,7 +14,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HttpError, readBody, requestContext } from '../federation/coordinator/http.ts';
 import type { RouteHandler, Router } from '../federation/coordinator/http.ts';
-import type { Logger } from '../federation/coordinator/log.ts';
+import type { Logger } from '../util/log.ts';
 import { ApiError, toErrorBody, toHttpError } from './errors.ts';
 import { SseBody, writeSse } from './sse.ts';
 

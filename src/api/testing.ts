@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { silentLogger } from '../federation/coordinator/log.ts';
+import { silentLogger } from '../util/log.ts';
 import { Batcher, type Forward, localForward } from '../model/batcher.ts';
 import { Generator } from '../model/generator.ts';
 import { loadModelPart } from '../model/load.ts';

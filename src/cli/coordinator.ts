@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { homedir } from 'node:os';
 import { type CommandSpec, type Parsed } from './args.ts';
 import { startCoordinator } from '../federation/coordinator/coordinator.ts';
-import { createJsonLogger } from '../federation/coordinator/log.ts';
+import { createJsonLogger } from '../util/log.ts';
 import { lanConfig } from '../federation/config.ts';
 import { startRelayServer } from '../federation/transport/relay.ts';
 

@@ -4,7 +4,7 @@ import { type CommandSpec, type Parsed, UsageError } from './args.ts';
 import { expandHome } from './coordinator.ts';
 import { ProgressBar, formatBytes } from './progress.ts';
 import { GPU_MODES } from '../ggml/find.ts';
-import { createJsonLogger } from '../federation/coordinator/log.ts';
+import { createJsonLogger } from '../util/log.ts';
 import { defaultCacheDir } from '../federation/node/model-hash.ts';
 
 export const ROLES = ['primary', 'worker'] as const;

@@ -4,9 +4,9 @@ import { localTestConfig } from '../config.ts';
 import { CoordinatorClient, CoordinatorError, CoordinatorUnreachableError } from './client.ts';
 import { startCoordinator } from './coordinator.ts';
 import type { RunningCoordinator } from './coordinator.ts';
-import { createEphemeralIdentity } from './identity.ts';
+import { createEphemeralIdentity } from '../identity.ts';
 import type { JoinOptions } from './lease.ts';
-import { silentLogger } from './log.ts';
+import { silentLogger } from '../../util/log.ts';
 import { makeHeartbeat, makeLeave, makeRegistration, tempDir, waitFor } from './testing.ts';
 
 // Fast heartbeats and retries, but no node expires by accident on a loaded machine.

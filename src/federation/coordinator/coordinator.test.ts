@@ -6,8 +6,8 @@ import { localTestConfig } from '../config.ts';
 import { createSelfSignedCert } from './certs.ts';
 import { CoordinatorClient, CoordinatorUnreachableError } from './client.ts';
 import { CoordinatorStartError, startCoordinator } from './coordinator.ts';
-import { silentLogger } from './log.ts';
-import { createEphemeralIdentity } from './identity.ts';
+import { silentLogger } from '../../util/log.ts';
+import { createEphemeralIdentity } from '../identity.ts';
 import { makeHeartbeat, makeManifest, makeRegistration, tempDir, waitFor } from './testing.ts';
 
 // Timers slow enough that nothing expires between two requests of a test on a loaded machine.

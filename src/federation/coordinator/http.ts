@@ -8,7 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PROTOCOL_HEADER, PROTOCOL_VERSION } from '../protocol.ts';
 import type { ErrorBody, ErrorCode } from '../protocol.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../../util/log.ts';
 
 export class HttpError extends Error {
   constructor(

@@ -15,10 +15,10 @@ import { PROTOCOL_VERSION } from '../protocol.ts';
 import type { NodeRegistration, RegisterResponse, UnsignedNodeRegistration } from '../protocol.ts';
 import type { CoordinatorClient } from './client.ts';
 import { CoordinatorError } from './client-errors.ts';
-import { signBody } from './identity.ts';
-import type { Identity } from './identity.ts';
-import { silentLogger } from './log.ts';
-import type { Logger } from './log.ts';
+import { signBody } from '../identity.ts';
+import type { Identity } from '../identity.ts';
+import { silentLogger } from '../../util/log.ts';
+import type { Logger } from '../../util/log.ts';
 
 export interface JoinOptions {
   identity: Identity;

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { localTestConfig } from '../config.ts';
-import { FakeClock } from './clock.ts';
-import { createEphemeralIdentity } from './identity.ts';
+import { FakeClock } from '../../util/clock.ts';
+import { createEphemeralIdentity } from '../identity.ts';
 import { Membership, MembershipError } from './membership.ts';
 import type { MembershipErrorCode } from './membership.ts';
 import { MemoryStore } from './memory-store.ts';

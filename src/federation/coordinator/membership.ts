@@ -16,9 +16,9 @@
  */
 import type { FederationConfig } from '../config.ts';
 import type { HeartbeatBody, LeaveBody, NodeListQuery, NodeRegistration, NodeState } from '../protocol.ts';
-import type { Clock } from './clock.ts';
-import type { Logger } from './log.ts';
-import { silentLogger } from './log.ts';
+import type { Clock } from '../../util/clock.ts';
+import type { Logger } from '../../util/log.ts';
+import { silentLogger } from '../../util/log.ts';
 import type { CoordinatorStore, NodeRecord } from './store.ts';
 
 export type MembershipErrorCode = 'unknown_node' | 'stale_incarnation' | 'identity_mismatch';

@@ -8,9 +8,9 @@ import { localTestConfig } from '../config.ts';
 import { ErrorBodySchema, HealthSchema, NodeListSchema, NodeViewSchema, PROTOCOL_HEADER, PROTOCOL_VERSION } from '../protocol.ts';
 import { startCoordinator } from './coordinator.ts';
 import type { RunningCoordinator } from './coordinator.ts';
-import { createEphemeralIdentity } from './identity.ts';
-import { silentLogger } from './log.ts';
-import type { LogFields, Logger } from './log.ts';
+import { createEphemeralIdentity } from '../identity.ts';
+import { silentLogger } from '../../util/log.ts';
+import type { LogFields, Logger } from '../../util/log.ts';
 import { MemoryStore } from './memory-store.ts';
 import { makeHeartbeat, makeLeave, makeManifest, makeRegistration, tempDir } from './testing.ts';
 

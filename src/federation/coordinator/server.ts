@@ -70,9 +70,9 @@ import type {
 } from '../protocol.ts';
 import { checkBearer, createRequestListener, HttpError, Router } from './http.ts';
 import type { RequestContext } from './http.ts';
-import { verifyBody, verifySignature } from './identity.ts';
-import type { Identity } from './identity.ts';
-import type { Logger } from './log.ts';
+import { verifyBody, verifySignature } from '../identity.ts';
+import type { Identity } from '../identity.ts';
+import type { Logger } from '../../util/log.ts';
 import { MembershipError } from './membership.ts';
 import type { Membership } from './membership.ts';
 import type { CoordinatorStore, NodeRecord } from './store.ts';

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROTOCOL_VERSION } from '../protocol.ts';
 import type { Heartbeat, HeartbeatBody, Leave, LeaveBody, Manifest, NodeRegistration, UnsignedManifest, UnsignedNodeRegistration } from '../protocol.ts';
-import { createEphemeralIdentity, signBody } from './identity.ts';
-import type { Identity } from './identity.ts';
+import { createEphemeralIdentity, signBody } from '../identity.ts';
+import type { Identity } from '../identity.ts';
 import type { NodeRecord } from './store.ts';
 
 let beats = 0;

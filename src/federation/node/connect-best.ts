@@ -1,6 +1,6 @@
 // Reaching a worker by the best of its RFC-0001 candidates: all are probed at once (connect + HELLO + PING),
 // and the best that answers wins: LAN first, then WAN, then relay; the losing connections are closed.
-import type { Logger } from '../coordinator/log.ts';
+import type { Logger } from '../../util/log.ts';
 import type { NodeView } from '../protocol.ts';
 import { relayUrl } from '../transport/address.ts';
 import { chooseCandidate, dialCandidate } from '../transport/candidates.ts';

@@ -3,7 +3,7 @@
 import { RELAY_SCHEME, parseRelayUrl } from '../transport/address.ts';
 import { connectViaRelay } from '../transport/relay.ts';
 import { type ClientTls, type MethodSpec, type Peer, connect } from '../transport/rpc.ts';
-import type { Logger } from '../coordinator/log.ts';
+import type { Logger } from '../../util/log.ts';
 
 export interface DialOptions {
   session: string;

@@ -9,7 +9,7 @@ import type { SeqInput } from '../../model/batch.ts';
 import type { Forward } from '../../model/batcher.ts';
 import { ModelError } from '../../model/errors.ts';
 import type { ModelPart, StepResult } from '../../model/model-part.ts';
-import type { Logger } from '../coordinator/log.ts';
+import type { Logger } from '../../util/log.ts';
 import type { Hop, SpanRef, StageTime } from '../protocol-dataplane.ts';
 import type { Peer } from '../transport/rpc.ts';
 import { StepTimings } from './step-timings.ts';

@@ -11,7 +11,7 @@ import type { ModelPart } from '../../model/model-part.ts';
 import { cachedModel } from '../../model/testing/cached-model.ts';
 import { SHAPES } from '../../model/testing/make-model.ts';
 import { mulberry32 } from '../../util/random.ts';
-import { silentLogger } from '../coordinator/log.ts';
+import { silentLogger } from '../../util/log.ts';
 import { StepError, StepResult } from '../protocol-dataplane.ts';
 import { type Peer, type TransportServer, connect, listen } from '../transport/rpc.ts';
 import { hashFile } from './model-hash.ts';

@@ -10,7 +10,7 @@ import type { z } from 'zod';
 import { getGgml } from '../../ggml/runtime.ts';
 import { loadModelPart } from '../../model/load.ts';
 import type { ModelPart } from '../../model/model-part.ts';
-import type { Logger } from '../coordinator/log.ts';
+import type { Logger } from '../../util/log.ts';
 import {
   FreeSpanRequest, InfoRequest, type InfoResponse, LoadSpanRequest, SeqRequest, type SpanRef, StepMessage, TruncateRequest,
 } from '../protocol-dataplane.ts';

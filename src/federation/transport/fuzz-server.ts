@@ -5,7 +5,7 @@
  * FUZZ_RELAY_TOKEN). Run: node --import tsx src/federation/transport/fuzz-server.ts
  */
 import { z } from 'zod';
-import type { Logger } from '../coordinator/log.ts';
+import type { Logger } from '../../util/log.ts';
 import { FUZZ_ECHO_MAX_PAYLOAD, FUZZ_RELAY_TOKEN } from './fuzz-corpus.ts';
 import { startRelayServer } from './relay-server.ts';
 import { listen } from './rpc.ts';

@@ -15,8 +15,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { z } from 'zod';
-import { silentLogger } from '../coordinator/log.ts';
-import type { Logger } from '../coordinator/log.ts';
+import { silentLogger } from '../../util/log.ts';
+import type { Logger } from '../../util/log.ts';
 import { RelayAcceptSchema, RelayOpenSchema, RelayRegisterSchema } from '../protocol.ts';
 import type { RelayRegistered, TransportError } from '../protocol.ts';
 import { formatHostPort } from './address.ts';

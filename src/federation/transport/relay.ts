@@ -12,8 +12,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { silentLogger } from '../coordinator/log.ts';
-import type { Logger } from '../coordinator/log.ts';
+import { silentLogger } from '../../util/log.ts';
+import type { Logger } from '../../util/log.ts';
 import { RelayDialSchema, RelayRegisteredSchema, TransportErrorSchema } from '../protocol.ts';
 import { relayUrl } from './address.ts';
 import { ConnectError, TimeoutError } from './errors.ts';

@@ -10,8 +10,8 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { silentLogger } from '../coordinator/log.ts';
-import type { Logger } from '../coordinator/log.ts';
+import { silentLogger } from '../../util/log.ts';
+import type { Logger } from '../../util/log.ts';
 import { formatHostPort } from './address.ts';
 import { TimeoutError } from './errors.ts';
 import type { Limits } from './frame.ts';

@@ -6,7 +6,7 @@
 import { connect as netConnect, createServer as createNetServer, isIP } from 'node:net';
 import type { Server as NetServer, Socket } from 'node:net';
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
-import type { Logger } from '../coordinator/log.ts';
+import type { Logger } from '../../util/log.ts';
 import { parseHostPort } from './address.ts';
 import { ConnectError, connectHint, TimeoutError } from './errors.ts';
 

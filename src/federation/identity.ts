@@ -8,7 +8,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import type { KeyObject } from 'node:crypto';
 import { chmodSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { signingPayload } from '../protocol.ts';
+import { signingPayload } from './protocol.ts';
 
 /** Default file name of the private key inside a data directory. */
 export const IDENTITY_FILE = 'identity.key';

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { signingPayload } from '../protocol.ts';
+import { signingPayload } from './protocol.ts';
 import { createEphemeralIdentity, fingerprint, IDENTITY_FILE, IdentityError, loadOrCreateIdentity, signBody, verifyBody, verifySignature } from './identity.ts';
-import { tempDir } from './testing.ts';
+import { tempDir } from './coordinator/testing.ts';
 
 test('loadOrCreateIdentity creates a 0600 key once and loads the same identity afterwards', () => {
   const dir = tempDir();
