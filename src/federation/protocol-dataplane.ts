@@ -1,12 +1,18 @@
-// Data-plane messages between a primary and its workers (part of the wire contract; re-exported by
-// protocol.ts). Each is the JSON header of an RPC frame; tensors travel as the frame's binary payload.
+// The data-plane contract between a primary and its workers: ONE table, `DATAPLANE`, of method ->
+// {request, response} zod schemas (part of the wire contract; re-exported by protocol.ts). Each message is the
+// JSON header of an RPC frame; tensors travel as the frame's binary payload. The serving side builds its
+// handlers with `defineMethods` and the calling side uses `call` / `notify` (dataplane.ts): both validate
+// what they receive against this table, so no caller casts a header.
+//
+// Compatibility: as in protocol.ts, additive (optional) fields are free; anything else (a removed or re-typed
+// field, a new required field, a changed meaning) bumps DATAPLANE_VERSION, which both ends check in HELLO.
 //
 // A step crosses the pipeline once: the primary sends `step` to the first worker with the route of the
 // remaining hops; each worker runs its span and sends `step` on to the next; the last sends `step_result`
 // back to the primary over the connection the primary opened to it (found by the primary's session id).
 import { z } from 'zod';
 
-export const DATAPLANE_VERSION = 1;
+export const DATAPLANE_VERSION = 2;
 
 const seqId = z.number().int().min(0).max(2 ** 31);
 const layer = z.number().int().min(0).max(4096);
@@ -32,7 +38,11 @@ export const LoadSpanRequest = SpanRef.extend({
   nCtx: z.number().int().min(16).max(1 << 20),
   nSeqMax: z.number().int().min(1).max(256).default(8),
 });
-export const LoadSpanResponse = z.object({ source: z.enum(['local', 'cache', 'stream']), bytes: z.number(), loadMs: z.number() });
+export const LoadSpanResponse = z.object({ source: z.enum(['local', 'cache', 'stream']), bytes: z.number().min(0), loadMs: z.number().min(0) });
+export type LoadSpanResponse = z.infer<typeof LoadSpanResponse>;
+
+/** The answer of methods that only acknowledge. */
+export const OkResponse = z.object({ ok: z.literal(true) });
 
 /** `free_span`: drop a span and every sequence on it. */
 export const FreeSpanRequest = SpanRef;
@@ -83,4 +93,51 @@ export const StepResult = z.object({ stepId: z.number().int().min(0), nTokens: z
 /** `step_error` (notify, any worker -> primary): a hop failed; `nodeId` is the hop that failed. */
 export const StepError = z.object({ stepId: z.number().int().min(0), nodeId: z.string(), message: z.string().max(2000) });
 
-export const DATAPLANE_METHODS = ['info', 'load_span', 'free_span', 'span_manifest', 'span_tensor', 'open_seq', 'close_seq', 'truncate_seq', 'step', 'step_result', 'step_error'] as const;
+/** Largest hidden-state payload of one step (512 MiB: a long prefill of a wide model). */
+export const MAX_STEP_PAYLOAD_BYTES = 512 << 20;
+
+/**
+ * What each method carries. `response` is the answer's header schema; a method without one is a
+ * notification (one-way, no answer). `maxPayloadBytes` caps the request's binary payload (default: the
+ * connection's limit). `servedBy` says which role serves it.
+ */
+export interface MethodContract {
+  request: z.ZodType;
+  response?: z.ZodType;
+  maxPayloadBytes?: number;
+  servedBy: 'worker' | 'primary';
+}
+
+export const DATAPLANE = {
+  /** What a worker holds and can take. */
+  info: { request: InfoRequest, response: InfoResponse, servedBy: 'worker' },
+  /** Hold a span (from a local file, the disk cache, or streamed from the caller). */
+  load_span: { request: LoadSpanRequest, response: LoadSpanResponse, servedBy: 'worker' },
+  free_span: { request: FreeSpanRequest, response: OkResponse, servedBy: 'worker' },
+  open_seq: { request: SeqRequest, response: OkResponse, servedBy: 'worker' },
+  close_seq: { request: SeqRequest, response: OkResponse, servedBy: 'worker' },
+  truncate_seq: { request: TruncateRequest, response: OkResponse, servedBy: 'worker' },
+  /** Hidden states in, passed on along the route (payload: f32, n_embd x tokens). */
+  step: { request: StepMessage, maxPayloadBytes: MAX_STEP_PAYLOAD_BYTES, servedBy: 'worker' },
+  /** A worker streaming a span asks the primary what to fetch, then each tensor (answer payload: its bytes). */
+  span_manifest: { request: SpanManifestRequest, response: SpanManifestResponse, servedBy: 'primary' },
+  span_tensor: { request: SpanTensorRequest, response: OkResponse, maxPayloadBytes: 0, servedBy: 'primary' },
+  /** The last hop's output (payload: f32, n_embd x tokens), and a hop's failure. */
+  step_result: { request: StepResult, maxPayloadBytes: MAX_STEP_PAYLOAD_BYTES, servedBy: 'primary' },
+  step_error: { request: StepError, maxPayloadBytes: 0, servedBy: 'primary' },
+} as const satisfies Record<string, MethodContract>;
+
+export type DataPlane = typeof DATAPLANE;
+export type DataPlaneMethod = keyof DataPlane;
+/** Methods answered with a header (request/response). */
+export type RequestMethod = { [M in DataPlaneMethod]: DataPlane[M] extends { response: z.ZodType } ? M : never }[DataPlaneMethod];
+/** One-way methods. */
+export type NotifyMethod = Exclude<DataPlaneMethod, RequestMethod>;
+/** A method's request header as the caller writes it (defaults may be left out). */
+export type RequestOf<M extends DataPlaneMethod> = z.input<DataPlane[M]['request']>;
+/** A method's request header as the handler receives it (parsed, defaults applied). */
+export type ParsedRequestOf<M extends DataPlaneMethod> = z.output<DataPlane[M]['request']>;
+/** A request method's answer header. */
+export type ResponseOf<M extends RequestMethod> = DataPlane[M] extends { response: infer R extends z.ZodType } ? z.output<R> : never;
+
+export const DATAPLANE_METHODS = Object.keys(DATAPLANE) as DataPlaneMethod[];

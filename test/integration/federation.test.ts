@@ -5,8 +5,8 @@
 // The tests run in order on one cluster (the last one kills a worker).
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
-import type { InfoResponse } from '../../src/federation/protocol-dataplane.ts';
 import type { NodeView } from '../../src/federation/protocol.ts';
+import { call } from '../../src/federation/dataplane.ts';
 import { connect } from '../../src/federation/transport/rpc.ts';
 import { type CoordinatorHandle, Cluster, type NodeHandle, type PrimaryHandle, complete, getJson, modelId, testModel, until } from './harness.ts';
 
@@ -60,7 +60,7 @@ cluster.test('a) each worker holds its planned layers, and the text equals a sin
     // Ask the worker itself, over its data-plane port.
     const peer = await connect(`${w.host}:${w.port}`, { session: 'integration-test' });
     try {
-      const info = (await peer.request('info', {})).header as InfoResponse;
+      const { header: info } = await call(peer, 'info', {});
       assert.equal(info.nodeId, w.nodeId);
       assert.equal(info.spans.length, 1);
       assert.deepEqual({ ...info.spans[0], nCtx: 0, bytes: 0 }, { modelHash: fed.modelHash, first: planned.first, last: planned.last, nCtx: 0, bytes: 0 });

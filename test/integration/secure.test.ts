@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { CoordinatorClient } from '../../src/federation/coordinator/client.ts';
+import { call } from '../../src/federation/dataplane.ts';
 import { connect } from '../../src/federation/transport/rpc.ts';
 import { type CoordinatorHandle, Cluster, type NodeHandle, type PrimaryHandle, complete, freePort, getJson, modelId, testModel } from './harness.ts';
 
@@ -57,7 +58,7 @@ cluster.test('d) TLS: nodes trusting the certificate join and serve; a node with
     await assert.rejects(connect(addr, { session: 'plaintext-probe', timeoutMs: 3000 }));
     const peer = await connect(addr, { session: 'tls-probe', timeoutMs: 5000, tls: { ca: view.dataPlaneCert! } });
     try {
-      const info = (await peer.request('info', {})).header as { spans: unknown[] };
+      const { header: info } = await call(peer, 'info', {});
       assert.ok(info.spans.length > 0, 'the LAN worker holds a span, served over TLS');
     } finally {
       peer.close();

@@ -11,6 +11,7 @@ import { ModelError } from '../../model/errors.ts';
 import type { ModelPart, StepResult } from '../../model/model-part.ts';
 import type { Logger } from '../../util/log.ts';
 import type { Hop, SpanRef, StageTime } from '../protocol-dataplane.ts';
+import { call, notify } from '../dataplane.ts';
 import type { Peer } from '../transport/rpc.ts';
 import { StepTimings } from './step-timings.ts';
 
@@ -110,7 +111,7 @@ export class PipelineForward implements Forward {
     this.o.head.closeSequence(seq);
     for (const s of this.stages) {
       if (s.kind === 'local') s.part.closeSequence(seq);
-      else await s.peer.request('close_seq', { ...s.span, seq }).catch(() => undefined);
+      else await call(s.peer, 'close_seq', { ...s.span, seq }).catch(() => undefined);
     }
   }
 
@@ -216,7 +217,7 @@ export class PipelineForward implements Forward {
       }, timeoutMs);
       this.pending.set(stepId, { resolve, reject, nodes: chain.map((s) => s.nodeId), timer });
       try {
-        first.peer.notify('step', { session: this.o.session, stepId, span: first.span, groups, nEmbd: this.o.front.h.nEmbd, route }, new Uint8Array(hidden.buffer, hidden.byteOffset, hidden.byteLength));
+        notify(first.peer, 'step', { session: this.o.session, stepId, span: first.span, groups, nEmbd: this.o.front.h.nEmbd, route }, new Uint8Array(hidden.buffer, hidden.byteOffset, hidden.byteLength));
       } catch (e) {
         this.onStepError(stepId, first.nodeId, (e as Error).message);
       }
@@ -233,7 +234,7 @@ export class PipelineForward implements Forward {
     if (s.kind === 'local') {
       if (s.part.hasSequence(seq)) s.part.closeSequence(seq);
       s.part.openSequence(seq);
-    } else await s.peer.request('open_seq', { ...s.span, seq }, undefined, { timeoutMs: 10_000 }).catch((e) => {
+    } else await call(s.peer, 'open_seq', { ...s.span, seq }, { timeoutMs: 10_000 }).catch((e: unknown) => {
       throw new StepFailure(s.nodeId, (e as Error).message);
     });
   }
@@ -278,7 +279,7 @@ export class PipelineForward implements Forward {
       for (const s of this.stages) {
         if (s === fresh) await this.openOn(s, seq);
         else if (s.kind === 'local') s.part.truncate(seq, 0);
-        else await s.peer.request('truncate_seq', { ...s.span, seq, n: 0 });
+        else await call(s.peer, 'truncate_seq', { ...s.span, seq, n: 0 });
       }
       if (tokens.length > 0) await this.run([{ seq, tokens: Int32Array.from(tokens) }], false);
     }

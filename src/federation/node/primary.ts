@@ -14,7 +14,8 @@ import type { NodeLease } from '../coordinator/lease.ts';
 import type { Logger } from '../../util/log.ts';
 import { softwareVersion } from '../coordinator/version.ts';
 import type { NodeView } from '../protocol.ts';
-import { SpanManifestRequest, SpanTensorRequest, StepError, StepResult, type SpanRef, type InfoResponse } from '../protocol-dataplane.ts';
+import { call, defineMethods } from '../dataplane.ts';
+import type { InfoResponse, SpanRef } from '../protocol-dataplane.ts';
 import type { MethodSpec, Peer } from '../transport/rpc.ts';
 import { connectBest } from './connect-best.ts';
 import { checkCoordinatorTrust, relayTls } from './coordinator-link.ts';
@@ -92,19 +93,19 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   await lease.registered;
 
   let pipeline: PipelineForward | undefined;
-  const methods: Record<string, MethodSpec> = {
-    step_result: { schema: StepResult, maxPayloadBytes: 512 << 20, handler: ({ header, payload }) => void pipeline?.onStepResult(header.stepId, payload, header.trace) },
-    step_error: { schema: StepError, handler: ({ header }) => void pipeline?.onStepError(header.stepId, header.nodeId, header.message) },
-    span_manifest: { schema: SpanManifestRequest, handler: ({ header }) => ({ header: spans.manifest(header) }) },
-    span_tensor: { schema: SpanTensorRequest, handler: ({ header }) => ({ header: { ok: true }, payload: spans.tensor(header.modelHash, header.name) }) },
-  };
+  const methods: Record<string, MethodSpec> = defineMethods({
+    step_result: (h, { payload }) => void pipeline?.onStepResult(h.stepId, payload, h.trace),
+    step_error: (h) => void pipeline?.onStepError(h.stepId, h.nodeId, h.message),
+    span_manifest: (h) => ({ header: spans.manifest(h) }),
+    span_tensor: (h) => ({ header: { ok: true }, payload: spans.tensor(h.modelHash, h.name) }),
+  });
 
   const workers = await waitForWorkers(client, o);
   const connected: { view: NodeView; peer: Peer; addr: string; info: InfoResponse; cert?: string }[] = [];
   for (const w of workers) {
     try {
       const { peer, addr, cert } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) });
-      const info = (await peer.request('info', {}, undefined, { timeoutMs: 10_000 })).header as InfoResponse;
+      const { header: info } = await call(peer, 'info', {}, { timeoutMs: 10_000 });
       connected.push({ view: w, peer, addr, info, ...(cert ? { cert } : {}) });
       o.logger.info('worker connected', { nodeId: w.nodeId, addr, freeMemoryBytes: info.freeMemoryBytes });
     } catch (e) {
@@ -127,7 +128,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     plan.slice(1).map(async (p) => {
       const c = connected.find((x) => x.view.nodeId === p.id)!;
       const span: SpanRef = { modelHash, first: p.first, last: p.last };
-      const r = (await c.peer.request('load_span', { ...span, nCtx, nSeqMax: o.nSeqMax }, undefined, { timeoutMs: 30 * 60_000 })).header as { source: string; bytes: number; loadMs: number };
+      const { header: r } = await call(c.peer, 'load_span', { ...span, nCtx, nSeqMax: o.nSeqMax }, { timeoutMs: 30 * 60_000 });
       o.logger.info('span placed', { nodeId: p.id, first: p.first, last: p.last, source: r.source, bytes: r.bytes, loadMs: r.loadMs });
       return { kind: 'remote' as const, span, nodeId: p.id, addr: c.addr, peer: c.peer, ...(c.cert ? { cert: c.cert } : {}) };
     }),
@@ -140,12 +141,12 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     for (const w of alive) {
       try {
         const { peer, addr, cert } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) });
-        const info = (await peer.request('info', {})).header as InfoResponse;
+        const { header: info } = await call(peer, 'info', {}, { timeoutMs: 10_000 });
         if (info.freeMemoryBytes < spanBytes) {
           peer.close();
           continue;
         }
-        await peer.request('load_span', { ...span, nCtx, nSeqMax: o.nSeqMax }, undefined, { timeoutMs: 30 * 60_000 });
+        await call(peer, 'load_span', { ...span, nCtx, nSeqMax: o.nSeqMax }, { timeoutMs: 30 * 60_000 });
         return { kind: 'remote', span, nodeId: w.nodeId, addr, peer, ...(cert ? { cert } : {}) };
       } catch (e) {
         o.logger.warn('replacement worker failed', { nodeId: w.nodeId, error: (e as Error).message });

@@ -9,6 +9,7 @@ import type { GgufValue } from '../../gguf/value.ts';
 import { writeGguf } from '../../gguf/writer.ts';
 import { ModelError } from '../../model/errors.ts';
 import type { SpanManifestResponse, SpanRef } from '../protocol-dataplane.ts';
+import { call } from '../dataplane.ts';
 import type { Peer } from '../transport/rpc.ts';
 import { sha256 } from './model-hash.ts';
 
@@ -78,13 +79,12 @@ export function spanCachePath(cacheDir: string, span: SpanRef): string {
 export async function fetchSpan(peer: Peer, span: SpanRef, cacheDir: string, onProgress?: (done: number, total: number) => void): Promise<string> {
   const out = spanCachePath(cacheDir, span);
   if (existsSync(out)) return out;
-  const { header } = await peer.request('span_manifest', span, undefined, { timeoutMs: 120_000 });
-  const manifest = header as SpanManifestResponse;
+  const { header: manifest } = await call(peer, 'span_manifest', span, { timeoutMs: 120_000 });
   const total = manifest.tensors.reduce((n, t) => n + t.byteSize, 0);
   const data = new Map<string, Uint8Array>();
   let done = 0;
   for (const t of manifest.tensors) {
-    const { payload } = await peer.request('span_tensor', { modelHash: span.modelHash, name: t.name }, undefined, { timeoutMs: 300_000 });
+    const { payload } = await call(peer, 'span_tensor', { modelHash: span.modelHash, name: t.name }, { timeoutMs: 300_000 });
     if (payload.byteLength !== t.byteSize) throw new SpanSourceError(`tensor ${t.name} has the wrong size`, String(t.byteSize), String(payload.byteLength), 'the transfer was cut; retry');
     const got = sha256(payload);
     if (got !== t.sha256) throw new SpanSourceError(`tensor ${t.name} failed its hash check`, t.sha256, got, 'the data was corrupted in transit or the primary changed its file; retry');

@@ -12,7 +12,7 @@ import { cachedModel } from '../../model/testing/cached-model.ts';
 import { SHAPES } from '../../model/testing/make-model.ts';
 import { mulberry32 } from '../../util/random.ts';
 import { silentLogger } from '../../util/log.ts';
-import { StepError, StepResult } from '../protocol-dataplane.ts';
+import { call, defineMethods, notify } from '../dataplane.ts';
 import { type Peer, type TransportServer, connect, listen } from '../transport/rpc.ts';
 import { hashFile } from './model-hash.ts';
 import { WorkerService } from './worker-service.ts';
@@ -30,10 +30,10 @@ async function primary(session: string) {
   const results = new Map<number, (r: { hidden?: Float32Array; error?: string }) => void>();
   const peer: Peer = await connect(`127.0.0.1:${server.port}`, {
     session,
-    methods: {
-      step_result: { schema: StepResult, handler: ({ header, payload }) => void results.get(header.stepId)?.({ hidden: new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength)) }) },
-      step_error: { schema: StepError, handler: ({ header }) => void results.get(header.stepId)?.({ error: header.message }) },
-    },
+    methods: defineMethods({
+      step_result: (h, { payload }) => void results.get(h.stepId)?.({ hidden: new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength)) }),
+      step_error: (h) => void results.get(h.stepId)?.({ error: h.message }),
+    }),
   });
   let nextStep = 1;
   return {
@@ -41,7 +41,7 @@ async function primary(session: string) {
     step(seq: number, hidden: Float32Array): Promise<{ hidden?: Float32Array; error?: string }> {
       const stepId = nextStep++;
       const done = new Promise<{ hidden?: Float32Array; error?: string }>((resolve) => results.set(stepId, resolve));
-      peer.notify('step', { session, stepId, span, groups: [{ seq, n: hidden.length / N_EMBD }], nEmbd: N_EMBD, route: [] }, new Uint8Array(hidden.buffer));
+      notify(peer, 'step', { session, stepId, span, groups: [{ seq, n: hidden.length / N_EMBD }], nEmbd: N_EMBD, route: [] }, new Uint8Array(hidden.buffer));
       return done;
     },
   };
@@ -75,10 +75,10 @@ after(async () => {
 test('two primaries share a span; their sequence 1s keep separate caches; leaving frees sequences, then the span', async () => {
   const a = await primary('primary-a');
   const b = await primary('primary-b');
-  const load = (p: Peer) => p.request('load_span', { ...span, nCtx: 64, nSeqMax: 2 }).then((r) => (r.header as { source: string }).source);
+  const load = (p: Peer) => call(p, 'load_span', { ...span, nCtx: 64, nSeqMax: 2 }).then((r) => r.header.source);
   assert.equal(await load(a.peer), 'local');
   assert.equal(await load(b.peer), 'cache', 'the second primary shares the loaded weights');
-  for (const p of [a, b]) await p.peer.request('open_seq', { ...span, seq: 1 });
+  for (const p of [a, b]) await call(p.peer, 'open_seq', { ...span, seq: 1 });
 
   // The same sequence number, different histories: each must match its own local run.
   const ra = reference.openSequence();
@@ -105,14 +105,14 @@ test('two primaries share a span; their sequence 1s keep separate caches; leavin
 test('free_span from the only user frees at once; from one of two users keeps it', async () => {
   const a = await primary('primary-c');
   const b = await primary('primary-d');
-  for (const p of [a, b]) await p.peer.request('load_span', { ...span, nCtx: 64, nSeqMax: 2 });
-  await a.peer.request('free_span', span);
+  for (const p of [a, b]) await call(p.peer, 'load_span', { ...span, nCtx: 64, nSeqMax: 2 });
+  await call(a.peer, 'free_span', span);
   assert.equal(service.spans.size, 1);
-  await b.peer.request('free_span', span);
+  await call(b.peer, 'free_span', span);
   assert.equal(service.spans.size, 0);
   // A span loaded with a smaller context than asked for is refused with a hint, not silently shared.
-  await a.peer.request('load_span', { ...span, nCtx: 32, nSeqMax: 2 });
-  await assert.rejects(b.peer.request('load_span', { ...span, nCtx: 64, nSeqMax: 2 }), /smaller context/);
+  await call(a.peer, 'load_span', { ...span, nCtx: 32, nSeqMax: 2 });
+  await assert.rejects(call(b.peer, 'load_span', { ...span, nCtx: 64, nSeqMax: 2 }), /smaller context/);
   a.peer.close();
   b.peer.close();
 });

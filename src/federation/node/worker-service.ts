@@ -6,14 +6,12 @@
 // mapped to an id of our own. When a primary's last connection closes, its sequences are freed at once (a
 // primary that loses a worker bans it and re-plans, it never comes back to those caches), and a span no
 // primary uses any more is freed after `spanIdleMs` (a primary restarting within that time finds it loaded).
-import type { z } from 'zod';
 import { getGgml } from '../../ggml/runtime.ts';
 import { loadModelPart } from '../../model/load.ts';
 import type { ModelPart } from '../../model/model-part.ts';
 import type { Logger } from '../../util/log.ts';
-import {
-  FreeSpanRequest, InfoRequest, type InfoResponse, LoadSpanRequest, SeqRequest, type SpanRef, StepMessage, TruncateRequest,
-} from '../protocol-dataplane.ts';
+import { defineMethods, notify } from '../dataplane.ts';
+import type { InfoResponse, LoadSpanResponse, ParsedRequestOf, SpanRef, StepMessage } from '../protocol-dataplane.ts';
 import type { MethodSpec, Peer, TransportServer } from '../transport/rpc.ts';
 import { type DialOptions, dial } from './dial.ts';
 import { hashFile } from './model-hash.ts';
@@ -83,23 +81,19 @@ export class WorkerService {
   }
 
   methods(): Record<string, MethodSpec> {
-    const m = <S extends z.ZodType>(schema: S, handler: (h: z.infer<S>, payload: Uint8Array, peer: Peer) => unknown): MethodSpec => ({
-      schema,
-      handler: async ({ header, payload, peer }) => (await handler(header as z.infer<S>, payload, peer)) as never,
-    });
-    return {
-      info: m(InfoRequest, () => ({ header: this.info() })),
-      load_span: m(LoadSpanRequest, async (h, _p, peer) => {
+    return defineMethods({
+      info: () => ({ header: this.info() }),
+      load_span: async (h, { peer }) => {
         const r = await this.loadSpan(h, peer);
         this.use(this.span(h), peer);
         return { header: r };
-      }),
-      free_span: m(FreeSpanRequest, (h, _p, peer) => {
+      },
+      free_span: (h, { peer }) => {
         const s = this.spans.get(key(h));
         if (s) this.release(s, sessionOf(peer), 0);
         return { header: { ok: true } };
-      }),
-      open_seq: m(SeqRequest, (h, _p, peer) => {
+      },
+      open_seq: (h, { peer }) => {
         const s = this.span(h);
         this.use(s, peer);
         const mine = this.seqIds.get(sessionOf(peer)) ?? this.seqIds.set(sessionOf(peer), new Map()).get(sessionOf(peer))!;
@@ -107,20 +101,20 @@ export class WorkerService {
         if (old) s.part.closeSequence(old.id);
         mine.set(seqKey(h, h.seq), { span: key(h), id: s.part.openSequence() });
         return { header: { ok: true } };
-      }),
-      close_seq: m(SeqRequest, (h, _p, peer) => {
+      },
+      close_seq: (h, { peer }) => {
         const mine = this.seqIds.get(sessionOf(peer));
         const e = mine?.get(seqKey(h, h.seq));
         if (e) this.spans.get(e.span)?.part.closeSequence(e.id);
         mine?.delete(seqKey(h, h.seq));
         return { header: { ok: true } };
-      }),
-      truncate_seq: m(TruncateRequest, (h, _p, peer) => {
+      },
+      truncate_seq: (h, { peer }) => {
         this.span(h).part.truncate(this.seqId(sessionOf(peer), h, h.seq), h.n);
         return { header: { ok: true } };
-      }),
-      step: { schema: StepMessage, maxPayloadBytes: 512 << 20, handler: ({ header, payload }) => void this.step(header as StepMessage, payload) },
-    };
+      },
+      step: (h, { payload }) => void this.step(h, payload),
+    });
   }
 
   info(): InfoResponse {
@@ -186,7 +180,7 @@ export class WorkerService {
     return s;
   }
 
-  private async loadSpan(h: z.infer<typeof LoadSpanRequest>, peer: Peer): Promise<{ source: 'local' | 'cache' | 'stream'; bytes: number; loadMs: number }> {
+  private async loadSpan(h: ParsedRequestOf<'load_span'>, peer: Peer): Promise<LoadSpanResponse> {
     const t0 = Date.now();
     const existing = this.spans.get(key(h));
     if (existing) {
@@ -240,18 +234,18 @@ export class WorkerService {
         let peer: Peer;
         try {
           peer = await this.hop(next.addr, next.cert);
-          peer.notify('step', { ...h, span: next.span, route: h.route.slice(1), trace }, bytes);
+          notify(peer, 'step', { ...h, span: next.span, route: h.route.slice(1), trace }, bytes);
         } catch (e) {
           this.nextHops.delete(next.addr);
-          primary?.notify('step_error', { stepId: h.stepId, nodeId: next.nodeId, message: `cannot reach ${next.addr}: ${(e as Error).message}` });
+          if (primary) notify(primary, 'step_error', { stepId: h.stepId, nodeId: next.nodeId, message: `cannot reach ${next.addr}: ${(e as Error).message}`.slice(0, 2000) });
         }
         return;
       }
       if (!primary) throw new Error(`the primary (session ${h.session}) is not connected`);
-      primary.notify('step_result', { stepId: h.stepId, nTokens: off / h.nEmbd, trace }, bytes);
+      notify(primary, 'step_result', { stepId: h.stepId, nTokens: off / h.nEmbd, trace }, bytes);
     } catch (e) {
       this.o.logger.warn('step failed', { error: (e as Error).message });
-      primary?.notify('step_error', { stepId: h.stepId, nodeId: this.o.nodeId, message: (e as Error).message });
+      if (primary) notify(primary, 'step_error', { stepId: h.stepId, nodeId: this.o.nodeId, message: (e as Error).message.slice(0, 2000) });
     }
   }
 

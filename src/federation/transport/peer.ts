@@ -56,7 +56,7 @@ const MAX_ID = 0xffffffff;
 interface Pending {
   method: string;
   ping: boolean;
-  resolve: (answer: { header: any; payload: Uint8Array }) => void;
+  resolve: (answer: { header: unknown; payload: Uint8Array }) => void;
   reject: (error: Error) => void;
 }
 
@@ -139,7 +139,7 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
     }
   }
 
-  request(method: string, header: unknown, payload: Uint8Array = EMPTY, opts: RequestOptions = {}): Promise<{ header: any; payload: Uint8Array }> {
+  request(method: string, header: unknown, payload: Uint8Array = EMPTY, opts: RequestOptions = {}): Promise<{ header: unknown; payload: Uint8Array }> {
     return this.call(FrameKind.REQUEST, method, header, payload, opts);
   }
 
@@ -166,7 +166,7 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
   // -------------------------------------------------------------------------------------------------
   // Outgoing
 
-  private call(kind: FrameKind, method: string, header: unknown, payload: Uint8Array, opts: RequestOptions): Promise<{ header: any; payload: Uint8Array }> {
+  private call(kind: FrameKind, method: string, header: unknown, payload: Uint8Array, opts: RequestOptions): Promise<{ header: unknown; payload: Uint8Array }> {
     if (this.closedWith !== undefined) return Promise.reject(this.closedWith);
     if (opts.signal?.aborted === true) return Promise.reject(opts.signal.reason as Error);
     const id = this.allocateId();
@@ -182,7 +182,7 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
       const what = kind === FrameKind.PING ? `PING to ${this.remote}` : `request ${method} to ${this.remote}`;
       const timer = setTimeout(() => settle(new TimeoutError(what, timeoutMs)), timeoutMs);
       const onAbort = () => settle((opts.signal?.reason as Error | undefined) ?? new Error('aborted'));
-      const settle = (error: Error | undefined, answer?: { header: any; payload: Uint8Array }) => {
+      const settle = (error: Error | undefined, answer?: { header: unknown; payload: Uint8Array }) => {
         if (this.pending.get(id) !== entry) return;
         this.pending.delete(id);
         clearTimeout(timer);

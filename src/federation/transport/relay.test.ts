@@ -118,7 +118,7 @@ test('join token: registration and opening both need it', async () => {
       await assert.rejects(connectViaRelay(relayAddr, 'n1', { session: 'c' }), (error: unknown) => error instanceof ConnectError && error.code === 'unauthorized');
       await assert.rejects(connectViaRelay(relayAddr, 'n1', { session: 'c', token: 'nope' }), (error: unknown) => error instanceof ConnectError && error.code === 'unauthorized');
       const peer = await connectViaRelay(relayAddr, 'n1', { session: 'c', token: 'secret-token' });
-      assert.equal((await peer.request('echo', { n: 1 })).header.n, 1);
+      assert.equal(z.object({ n: z.number() }).parse((await peer.request('echo', { n: 1 })).header).n, 1);
       peer.close();
       const alias = await connectViaRelay(relayAddr, 'n1', { session: 'c', joinToken: 'secret-token' });
       alias.close();
@@ -170,7 +170,7 @@ test('a node re-registers by itself after the relay restarts', async () => {
     second = await startRelayServer({ host: '127.0.0.1', port });
     await waitFor('re-registered', () => second!.stats().nodes.includes('sticky'));
     const peer = await connectViaRelay(relayAddr, 'sticky', { session: 'c' });
-    assert.equal((await peer.request('echo', { n: 3 })).header.n, 3);
+    assert.equal(z.object({ n: z.number() }).parse((await peer.request('echo', { n: 3 })).header).n, 3);
     peer.close();
   } finally {
     await registration.close();

@@ -12,6 +12,7 @@ import type { MethodSpec, Peer, TransportServer } from './rpc.ts';
 import { helloFrame, RawClient, Rng } from './testing.ts';
 
 const EchoSchema = z.object({ n: z.number().int(), delayMs: z.number().int().nonnegative().optional() });
+const EchoAnswer = z.object({ n: z.number().int(), bytes: z.number().int() });
 
 interface Fixture {
   server: TransportServer;
@@ -158,9 +159,10 @@ test('concurrent requests complete out of order and each gets its own answer', a
     const order: number[] = [];
     const requests = Array.from({ length: 40 }, (_, n) =>
       peer.request('echo', { n, delayMs: (40 - n) * 2 }, Buffer.from(`payload-${n}`)).then((answer) => {
-        order.push(answer.header.n);
+        const { n: echoed } = EchoAnswer.parse(answer.header);
+        order.push(echoed);
         assert.equal(Buffer.from(answer.payload).toString(), `payload-${n}`);
-        return answer.header.n as number;
+        return echoed;
       }),
     );
     assert.deepEqual(await Promise.all(requests), Array.from({ length: 40 }, (_, n) => n));
@@ -229,7 +231,7 @@ test('payloads of 1 MiB and more cross intact, both ways, several at once', asyn
     const payloads = sizes.map((size) => rng.bytes(size));
     const answers = await Promise.all(payloads.map((payload, n) => peer.request('echo', { n }, payload)));
     answers.forEach((answer, n) => {
-      assert.equal(answer.header.bytes, sizes[n]);
+      assert.equal(EchoAnswer.parse(answer.header).bytes, sizes[n]);
       assert.equal(digest(answer.payload), digest(payloads[n]!));
     });
     const floats = new Float32Array(960 * 300).map((_, i) => Math.sin(i)); // a prefill's hidden states
