@@ -24,13 +24,13 @@
 // Each setup also prints where a decode step's time goes, from the pipeline's own timings: the primary's
 // compute (embeddings, its layers, the head), each worker's compute as the worker reports it, and the
 // hops (the remote wall time minus the workers' compute: loopback, framing, validation, event loops).
+import { Cluster, stopChildrenOnSignals } from '../src/cli/cluster.ts';
 import { startPrimary, type Primary } from '../src/federation/node/primary.ts';
 import { silentLogger } from '../src/util/log.ts';
 import { Batcher, type Forward, localForward } from '../src/model/batcher.ts';
 import { loadModelPart } from '../src/model/load.ts';
 import { cachedModel } from '../src/model/testing/cached-model.ts';
 import { argmax } from '../src/model/testing/compare.ts';
-import { Cluster } from '../test/integration/harness.ts';
 import { availableParallelism } from 'node:os';
 import { getGgml } from '../src/ggml/runtime.ts';
 import type { TimingSummary } from '../src/federation/node/step-timings.ts';
@@ -119,12 +119,12 @@ interface Setup {
 }
 
 async function federationOf(model: string, nWorkers: number, threads: number, cpus: number[] | undefined): Promise<Setup> {
-  const cluster = new Cluster();
+  const cluster = new Cluster({ prefix: 'sharedllm-bench-' });
   try {
     const coordinator = await cluster.coordinator({ relayPort: 0 });
     const hosts = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
     // Workers load their spans from their own copy of the file (no streaming: setup time only).
-    await Promise.all(hosts.slice(0, nWorkers).map((host, i) => cluster.worker(`worker-${i}`, { coordinatorUrl: coordinator.url, host, threads, extra: ['--model', model, ...(cpus ? ['--cpus', cpus.join(',')] : [])] })));
+    await Promise.all(hosts.slice(0, nWorkers).map((host, i) => cluster.worker(`worker-${i}`, { coordinatorUrl: coordinator.url, host, threads, model, extra: cpus ? ['--cpus', cpus.join(',')] : [] })));
     const primary: Primary = await startPrimary({
       model, coordinatorUrl: coordinator.url, dataDir: `${cluster.dir}/primary`, cacheDir: `${cluster.dir}/cache-primary`,
       nSeqMax: CONCURRENT, nCtx: N_CTX, waitWorkers: nWorkers, waitMs: 120_000, logger: silentLogger, gpu: 'off', threads,
@@ -148,6 +148,8 @@ export async function benchFederation(o: FederationBenchOptions): Promise<Record
   const nDecode = o.decodeTokens ?? 64;
   const steps = o.concurrentSteps ?? 32;
   const threads = o.threads ?? Math.max(1, Math.floor(availableParallelism() / 3));
+  // Ctrl-C during a run must not leave the worker processes behind.
+  stopChildrenOnSignals();
   log(`\n## federation: TinyLlama-1.1B shape (22 layers), Q8_0, loopback, ${threads} thread${threads > 1 ? 's' : ''} per process ` +
     `(${availableParallelism()} cores; the single node gets the same)`);
   if (o.cpus) {

@@ -1,19 +1,15 @@
 // `sharedllm demo`: a whole federation on this machine in one command: a coordinator, a worker holding half of
 // the model's layers, and a primary serving the OpenAI API, as separate processes on free ports; then a chat in
 // the terminal through that API. Ctrl-C (or /exit) stops every process it started.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { fileURLToPath } from 'node:url';
 import { type CommandSpec, type Parsed, UsageError } from './args.ts';
+import { Cluster, ROOT } from './cluster.ts';
 import { openModelFile } from '../model/load.ts';
 import { readHParams } from '../model/hparams.ts';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const DEFAULT_MODEL = join(root, 'models', 'sharedllm-tiny.gguf');
+export const DEFAULT_MODEL = join(ROOT, 'models', 'sharedllm-tiny.gguf');
 
 export const spec: CommandSpec = {
   name: 'demo',
@@ -30,44 +26,8 @@ export const spec: CommandSpec = {
   examples: ['npx sharedllm demo', 'npx sharedllm demo --model ~/models/TinyLlama-1.1B-Chat.Q4_0.gguf'],
 };
 
-function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, host, () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => res(port));
-    });
-  });
-}
-
-interface Child {
-  name: string;
-  proc: ChildProcess;
-  log: string[];
-}
-
-function start(name: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs: number): Promise<{ child: Child; match: RegExpMatchArray }> {
-  const proc = spawn(process.execPath, [join(root, 'bin', 'sharedllm.js'), ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  const child: Child = { name, proc, log: [] };
-  return new Promise((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`${name} did not start within ${timeoutMs / 1000}s:\n${child.log.slice(-10).join('')}`)), timeoutMs);
-    proc.stderr!.setEncoding('utf8');
-    proc.stderr!.on('data', (chunk: string) => {
-      child.log.push(chunk);
-      if (child.log.length > 200) child.log.shift();
-      const m = child.log.join('').match(ready);
-      if (m) {
-        clearTimeout(timer);
-        res({ child, match: m });
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`${name} exited (code ${code}) while starting:\n${child.log.slice(-10).join('')}`));
-    });
-  });
-}
+/** A model of any size may take a while to load (or stream to the worker) before the API answers. */
+const DEMO_READY_TIMEOUT_MS = 120_000;
 
 export async function run({ flags: f }: Parsed): Promise<number> {
   const model = resolve(f.model === 'models/sharedllm-tiny.gguf' ? DEFAULT_MODEL : (f.model as string));
@@ -75,48 +35,29 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   const file = openModelFile(model);
   const h = readHParams(file.metadata, model);
   file.dispose();
-  const work = mkdtempSync(join(tmpdir(), 'sharedllm-demo-'));
-  const env = { ...process.env, SHAREDLLM_CACHE: join(work, 'cache') };
-  const threads = String(f.threads);
-  const children: Child[] = [];
+  // The temp folder's name marks the demo's processes (its test finds them by it).
+  const cluster = new Cluster({ prefix: 'sharedllm-demo-', logLevel: 'warn', readyTimeoutMs: DEMO_READY_TIMEOUT_MS });
+  const threads = f.threads as number;
   let stopping = false;
   const stopAll = async () => {
     if (stopping) return;
     stopping = true;
     // Primary first (it tells the coordinator it leaves), then the worker, then the coordinator.
-    for (const c of [...children].reverse()) {
-      if (c.proc.exitCode !== null) continue;
-      c.proc.kill('SIGTERM');
-      await new Promise<void>((r) => {
-        const t = setTimeout(() => {
-          c.proc.kill('SIGKILL');
-          r();
-        }, 5000);
-        c.proc.once('exit', () => {
-          clearTimeout(t);
-          r();
-        });
-      });
-    }
-    rmSync(work, { recursive: true, force: true });
+    await cluster.close();
   };
   const onSignal = () => void stopAll().then(() => process.exit(130));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const [cport, wport, aport] = [await freePort(), await freePort(), await freePort()];
     process.stderr.write(`Starting a federation on this machine (${h.name}, ${h.nLayer} layers)...\n`);
-    const coord = await start('coordinator', ['coordinator', '--host', '127.0.0.1', '--port', String(cport), '--relay-port', '0', '--data-dir', join(work, 'coordinator'), '--log-level', 'warn'], env, /coordinator listening on (\S+)/, 30_000);
-    children.push(coord.child);
-    const url = coord.match[1]!.replace(/,$/, '');
-    const worker = await start('worker', ['node', '--role', 'worker', '--coordinator-url', url, '--rpc-port', String(wport), '--lan-addr', `127.0.0.1:${wport}`, '--threads', threads, '--data-dir', join(work, 'worker'), '--log-level', 'warn'], env, /worker \S+ serving/, 60_000);
-    children.push(worker.child);
+    const coordinator = await cluster.coordinator({ relayPort: 0 });
+    const url = coordinator.url;
+    const worker = await cluster.worker('worker', { coordinatorUrl: url, host: '127.0.0.1', threads, gpu: 'auto' });
     const local = Math.floor(h.nLayer / 2);
-    const primary = await start('primary', ['node', '--role', 'primary', '--model', model, '--coordinator-url', url, '--api-host', '127.0.0.1', '--api-port', String(aport), '--wait-workers', '1', '--local-layers', String(local), '--threads', threads, '--parallel', '2', '--data-dir', join(work, 'primary'), '--log-level', 'warn'], env, /OpenAI-compatible API on (\S+)/, 120_000);
-    children.push(primary.child);
-    const api = primary.match[1]!;
-    process.stderr.write(`\n  coordinator  ${url}   (nodes: ${url}/v1/nodes)\n  worker       127.0.0.1:${wport}, holds layers ${local}-${h.nLayer - 1}\n  primary      layers 0-${local - 1}, embeddings and head\n  OpenAI API   ${api}   (curl ${api.replace(/\/v1$/, '')}/v1/models)\n\n`);
-    for (const c of children) c.proc.once('exit', (code) => !stopping && process.stderr.write(`\n${c.name} stopped unexpectedly (code ${code})\n`));
+    const primary = await cluster.primary('primary', { coordinatorUrl: url, model, waitWorkers: 1, localLayers: local, threads, gpu: 'auto', parallel: 2 });
+    const api = `${primary.url}/v1`;
+    process.stderr.write(`\n  coordinator  ${url}   (nodes: ${url}/v1/nodes)\n  worker       127.0.0.1:${worker.port}, holds layers ${local}-${h.nLayer - 1}\n  primary      layers 0-${local - 1}, embeddings and head\n  OpenAI API   ${api}   (curl ${primary.url}/v1/models)\n\n`);
+    for (const p of cluster.procs) void p.exited.then((e) => !stopping && process.stderr.write(`\n${p.name} stopped unexpectedly (code ${e.code ?? e.signal})\n`));
     const modelId = ((await (await fetch(`${api}/models`)).json()) as { data: { id: string }[] }).data[0]!.id;
     const messages: { role: string; content: string }[] = [];
     const complete = f.mode === 'complete' || (f.mode === 'auto' && model === DEFAULT_MODEL);

@@ -5,6 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { POLL_DEFAULTS, pollUntil } from '../../util/poll.ts';
 import { PROTOCOL_VERSION } from '../protocol.ts';
 import type { Heartbeat, HeartbeatBody, Leave, LeaveBody, Manifest, NodeRegistration, UnsignedManifest, UnsignedNodeRegistration } from '../protocol.ts';
 import { createEphemeralIdentity, signBody } from '../identity.ts';
@@ -83,13 +84,9 @@ export function tempDir(prefix = 'sharedllm-test-'): { path: string; cleanup: ()
 }
 
 /**
- * Polls `check` every 10 ms until it returns true; throws after `timeoutMs` naming `what`.
- * For waiting on background loops in tests; never use it to assert timings.
+ * Waits until `check` returns true (src/util/poll.ts pollUntil, the one "poll until"); throws after
+ * `timeoutMs` naming `what`. For waiting on background loops in tests; never use it to assert timings.
  */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number = POLL_DEFAULTS.timeoutMs): Promise<void> {
+  await pollUntil(what, check, { timeoutMs });
 }

@@ -12,6 +12,7 @@ import { cachedModel } from '../../model/testing/cached-model.ts';
 import { SHAPES } from '../../model/testing/make-model.ts';
 import { mulberry32 } from '../../util/random.ts';
 import { silentLogger } from '../../util/log.ts';
+import { pollUntil } from '../../util/poll.ts';
 import { call, defineMethods, notify } from '../dataplane.ts';
 import { type Peer, type TransportServer, connect, listen } from '../transport/rpc.ts';
 import { hashFile } from './model-hash.ts';
@@ -52,11 +53,6 @@ function randomHidden(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n * N_EMBD }, () => rnd() * 2 - 1);
 }
 
-async function until(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(cond(), what);
-}
-
 before(async () => {
   service = new WorkerService({ nodeId: 'worker-1', cacheDir: dir, modelFiles: [model], threads: 1, gpu: 'off', logger: silentLogger, spanIdleMs: 100 });
   server = await listen({ host: '127.0.0.1', port: 0, methods: service.methods(), session: 'worker-1' });
@@ -94,12 +90,12 @@ test('two primaries share a span; their sequence 1s keep separate caches; leavin
   assert.match((await b.step(7, randomHidden(1, 5))).error ?? '', /unknown sequence/);
 
   a.peer.close();
-  await until('primary A\'s sequence freed', () => service.info().openSequences === 1);
+  await pollUntil('primary A\'s sequence freed', () => service.info().openSequences === 1);
   assert.equal(service.spans.size, 1, 'primary B still uses the span');
   assert.equal((await b.step(1, randomHidden(1, 6))).error, undefined, 'B goes on after A left');
 
   b.peer.close();
-  await until('span freed after the last primary left', () => service.spans.size === 0);
+  await pollUntil('span freed after the last primary left', () => service.spans.size === 0);
 });
 
 test('free_span from the only user frees at once; from one of two users keeps it', async () => {
