@@ -18,8 +18,21 @@ const { values } = parseArgs({
     'fed-threads': { type: 'string' },
     'fed-cpus': { type: 'string' },
     types: { type: 'string', default: 'Q8_0,Q4_0' },
+    help: { type: 'boolean', short: 'h' },
   },
 });
+if (values.help) {
+  // The header comment above is the usage text.
+  console.log(`Usage: npm run bench -- [options]
+  --only S          sections to run, comma-separated: engine, federation, train (default: all)
+  --runs N          runs per measurement, medians reported (default 3)
+  --threads N       compute threads for engine and train (default: this machine's default)
+  --fed-threads N   threads per process in the federation section (default: cores / 3, at least 1)
+  --fed-cpus LIST   pin every federation process's threads to these cores, e.g. 0-1
+  --types LIST      quantisations for the engine section (default Q8_0,Q4_0)
+A benchmark, not a test: it prints medians and ratios against the reference measured in the same run.`);
+  process.exit(0);
+}
 const runs = Number(values.runs);
 const threads = values.threads ? Number(values.threads) : defaultThreads();
 /** Sections are separate files, loaded only when run. */
