@@ -41,10 +41,10 @@
  *      Stores the manifest. -> 201 Manifest when new, 200 when it replaces one from the same publisher.
  *      400 invalid_signature; 409 manifest_conflict (content hash published by another key).
  */
-import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import { z } from 'zod';
+import { createServer, Router } from '../../http/index.ts';
+import type { RequestContext } from '../../http/index.ts';
 import type { FederationConfig } from '../config.ts';
 import {
   API_PREFIX,
@@ -68,8 +68,7 @@ import type {
   NodeView,
   RegisterResponse,
 } from '../protocol.ts';
-import { checkBearer, createRequestListener, HttpError, Router } from './http.ts';
-import type { RequestContext } from './http.ts';
+import { checkJoinToken, CoordinatorError, createCoordinatorListener } from './http.ts';
 import { verifyBody, verifySignature } from '../identity.ts';
 import type { Identity } from '../identity.ts';
 import type { Logger } from '../../util/log.ts';
@@ -98,16 +97,16 @@ export interface ServerDeps {
 /** An http(s).Server serving the routes above; not listening yet. */
 export function createCoordinatorServer(deps: ServerDeps): Server {
   const joinToken = deps.joinToken;
-  const listener = createRequestListener({
+  const listener = createCoordinatorListener({
     router: buildRouter(deps),
     logger: deps.logger,
     maxBodyBytes: deps.config.maxBodyBytes,
     guard: (req, url) => {
       const versioned = url.pathname === API_PREFIX || url.pathname.startsWith(`${API_PREFIX}/`);
-      if (joinToken !== undefined && versioned) checkBearer(req, joinToken);
+      if (joinToken !== undefined && versioned) checkJoinToken(req, joinToken);
     },
   });
-  const server = deps.tls === undefined ? createHttpServer(listener) : createHttpsServer({ cert: deps.tls.cert, key: deps.tls.key }, listener);
+  const server = createServer(listener, deps.tls);
   server.requestTimeout = Math.max(deps.config.requestTimeoutMs * 2, 10_000);
   // Keep idle connections open well past one heartbeat interval, so a node's kept-alive socket is
   // not closed by the server just as the next heartbeat is sent on it.
@@ -139,7 +138,7 @@ function buildRouter(deps: ServerDeps): Router {
     const raw = await ctx.json();
     const registration = parseBody(NodeRegistrationSchema, raw, 'registration');
     if (registration.protocolVersion !== PROTOCOL_VERSION) {
-      throw new HttpError(
+      throw new CoordinatorError(
         400,
         'protocol_version',
         `node speaks protocol ${registration.protocolVersion}, this coordinator speaks ${PROTOCOL_VERSION}`,
@@ -148,7 +147,7 @@ function buildRouter(deps: ServerDeps): Router {
     }
     // Verify over the body as received: fields this version strips are still covered by the signature.
     if (!verifyBody(raw as Record<string, unknown>, 'publicKey')) {
-      throw new HttpError(
+      throw new CoordinatorError(
         400,
         'invalid_signature',
         `registration of ${registration.nodeId} is not signed by its publicKey`,
@@ -175,7 +174,7 @@ function buildRouter(deps: ServerDeps): Router {
     checkSignedByNode(membership, raw, beat.nodeId, 'heartbeat');
     const last = lastBeat.get(beat.nodeId);
     if (last && last.incarnation === beat.incarnation && beat.beat <= last.beat) {
-      throw new HttpError(409, 'stale_heartbeat', `heartbeat ${beat.beat} of ${beat.nodeId} is not newer than ${last.beat}`, 'a replayed or reordered heartbeat; a node sends increasing beats');
+      throw new CoordinatorError(409, 'stale_heartbeat', `heartbeat ${beat.beat} of ${beat.nodeId} is not newer than ${last.beat}`, 'a replayed or reordered heartbeat; a node sends increasing beats');
     }
     const record = membershipCall(() => membership.heartbeat(beat));
     lastBeat.set(beat.nodeId, { incarnation: beat.incarnation, beat: beat.beat });
@@ -201,7 +200,7 @@ function buildRouter(deps: ServerDeps): Router {
   router.add('GET', `${API_PREFIX}/nodes`, (ctx) => {
     const query = NodeListQuerySchema.safeParse(ctx.query);
     if (!query.success) {
-      throw new HttpError(400, 'bad_request', `bad query: ${z.prettifyError(query.error)}`, 'role is primary|worker; state is alive|suspect|dead|left');
+      throw new CoordinatorError(400, 'bad_request', `bad query: ${z.prettifyError(query.error)}`, 'role is primary|worker; state is alive|suspect|dead|left');
     }
     const body: NodeList = { nodes: membership.list(query.data).map(toNodeView) };
     return { body };
@@ -210,7 +209,7 @@ function buildRouter(deps: ServerDeps): Router {
   router.add('GET', `${API_PREFIX}/nodes/:id`, (ctx) => {
     const nodeId = ctx.params['id'] ?? '';
     const record = NodeIdSchema.safeParse(nodeId).success ? membership.get(nodeId) : undefined;
-    if (record === undefined) throw new HttpError(404, 'not_found', `no node '${nodeId}'`, 'GET /v1/nodes lists the known nodes');
+    if (record === undefined) throw new CoordinatorError(404, 'not_found', `no node '${nodeId}'`, 'GET /v1/nodes lists the known nodes');
     const body: NodeView = toNodeView(record);
     return { body };
   });
@@ -223,7 +222,7 @@ function buildRouter(deps: ServerDeps): Router {
   router.add('GET', `${API_PREFIX}/manifests/:hash`, (ctx) => {
     const hash = ctx.params['hash'] ?? '';
     const entry = store.getManifest(hash);
-    if (entry === undefined) throw new HttpError(404, 'not_found', `no manifest with content hash '${hash}'`, 'GET /v1/manifests lists them');
+    if (entry === undefined) throw new CoordinatorError(404, 'not_found', `no manifest with content hash '${hash}'`, 'GET /v1/manifests lists them');
     const body: Manifest = entry.manifest;
     return { body };
   });
@@ -232,7 +231,7 @@ function buildRouter(deps: ServerDeps): Router {
     const raw = await ctx.json();
     const manifest = parseBody(ManifestSchema, raw, 'manifest');
     if (!verifyBody(raw as Record<string, unknown>, 'publisherKey')) {
-      throw new HttpError(
+      throw new CoordinatorError(
         400,
         'invalid_signature',
         `manifest ${manifest.contentHash} is not signed by its publisherKey`,
@@ -241,7 +240,7 @@ function buildRouter(deps: ServerDeps): Router {
     }
     const existing = store.getManifest(manifest.contentHash);
     if (existing !== undefined && existing.manifest.publisherKey !== manifest.publisherKey) {
-      throw new HttpError(
+      throw new CoordinatorError(
         409,
         'manifest_conflict',
         `content hash ${manifest.contentHash} is already published by another key`,
@@ -260,7 +259,7 @@ function buildRouter(deps: ServerDeps): Router {
 function parseBody<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const result = schema.safeParse(value);
   if (!result.success) {
-    throw new HttpError(400, 'invalid_body', `invalid ${what}: ${z.prettifyError(result.error)}`, 'the message schemas are in src/federation/protocol.ts');
+    throw new CoordinatorError(400, 'invalid_body', `invalid ${what}: ${z.prettifyError(result.error)}`, 'the message schemas are in src/federation/protocol.ts');
   }
   return result.data;
 }
@@ -268,17 +267,17 @@ function parseBody<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
 /** A heartbeat or leave must be signed by the key the node registered with (unknown nodes: 404, to re-register). */
 function checkSignedByNode(membership: Membership, raw: unknown, nodeId: string, what: string): void {
   const record = membership.get(nodeId);
-  if (record === undefined) throw new HttpError(404, 'unknown_node', `node '${nodeId}' is not registered`, 'register again (POST /v1/nodes/register)');
+  if (record === undefined) throw new CoordinatorError(404, 'unknown_node', `node '${nodeId}' is not registered`, 'register again (POST /v1/nodes/register)');
   const body = raw as Record<string, unknown>;
   if (!verifySignature(record.registration.publicKey, signingPayload(body), String(body['signature']))) {
-    throw new HttpError(400, 'invalid_signature', `${what} of ${nodeId} is not signed by the key it registered with`, 'sign signingPayload(body) with the node\'s identity (identity.ts signBody)');
+    throw new CoordinatorError(400, 'invalid_signature', `${what} of ${nodeId} is not signed by the key it registered with`, 'sign signingPayload(body) with the node\'s identity (identity.ts signBody)');
   }
 }
 
 function checkSameNode(ctx: RequestContext, bodyNodeId: string): void {
   const pathNodeId = ctx.params['id'];
   if (pathNodeId !== bodyNodeId) {
-    throw new HttpError(400, 'bad_request', `path names node '${pathNodeId}' but the body names '${bodyNodeId}'`, 'use the same node id in the path and the body');
+    throw new CoordinatorError(400, 'bad_request', `path names node '${pathNodeId}' but the body names '${bodyNodeId}'`, 'use the same node id in the path and the body');
   }
 }
 
@@ -289,7 +288,7 @@ function membershipCall<T>(call: () => T): T {
   } catch (error) {
     if (!(error instanceof MembershipError)) throw error;
     const status = error.code === 'unknown_node' ? 404 : 409;
-    throw new HttpError(status, error.code, `${error.message} (expected ${error.expected}, got ${error.actual})`, error.hint);
+    throw new CoordinatorError(status, error.code, `${error.message} (expected ${error.expected}, got ${error.actual})`, error.hint);
   }
 }
 
