@@ -1,10 +1,12 @@
 /**
- * The coordinator's HTTP API. Bodies are JSON, validated at the edge with the schemas of protocol.ts
- * (unknown fields ignored). Every non-2xx answer is `{ error: { code, message, hint? } }` (ErrorBody).
- * Every answer carries the header `x-sharedllm-protocol: <PROTOCOL_VERSION>`.
+ * The coordinator's HTTP API. Bodies are JSON, validated at the edge with the schemas of protocol.ts.
+ * Unknown fields are accepted but dropped: only what the schemas know is ever stored or served (an open
+ * coordinator must not become free storage). Every non-2xx answer is `{ error: { code, message, hint? } }`
+ * (ErrorBody). Every answer carries the header `x-sharedllm-protocol: <PROTOCOL_VERSION>`.
  * When the coordinator has a join token, every /v1 request needs `Authorization: Bearer <token>`
  * (401 `unauthorized` otherwise). POST bodies need `Content-Type: application/json` (415) and are at
- * most config.maxBodyBytes (413).
+ * most config.maxBodyBytes; registrations at most config.maxRegistrationBytes and manifests at most
+ * config.maxManifestBytes (413 `payload_too_large` naming the setting).
  *
  * GET  /health
  *      No auth. -> 200 Health: version, protocolVersion, uptimeMs, coordinator {id, publicKey},
@@ -12,7 +14,9 @@
  *
  * POST /v1/nodes/register                     body: NodeRegistration (signed)
  *      Registers or re-registers a node; it becomes alive. -> 200 RegisterResponse (includes the
- *      heartbeat interval to use). 400 invalid_body | protocol_version | invalid_signature;
+ *      heartbeat interval to use). The signature is checked over the body as sent (a newer node's
+ *      additive fields included); the stored registration keeps the known fields only.
+ *      400 invalid_body | protocol_version | invalid_signature; 413 above maxRegistrationBytes;
  *      409 stale_incarnation (an older process) | identity_mismatch (id held by a live node, other key).
  *
  * POST /v1/nodes/:id/heartbeat                body: Heartbeat (signed; nodeId must equal :id)
@@ -38,8 +42,10 @@
  *      -> 200 Manifest. 404 not_found.
  *
  * POST /v1/manifests                          body: Manifest (signed by publisherKey)
- *      Stores the manifest. -> 201 Manifest when new, 200 when it replaces one from the same publisher.
- *      400 invalid_signature; 409 manifest_conflict (content hash published by another key).
+ *      Stores the manifest (known fields only) and answers with what it stored. -> 201 Manifest when new,
+ *      200 when it replaces one from the same publisher. The signature must verify over the stored
+ *      fields: 400 invalid_signature, or 400 invalid_body when it covers fields this version does not
+ *      know; 413 above maxManifestBytes; 409 manifest_conflict (content hash published by another key).
  */
 import type { Server } from 'node:http';
 import { z } from 'zod';
@@ -64,7 +70,6 @@ import type {
   Manifest,
   ManifestList,
   NodeList,
-  NodeRegistration,
   NodeView,
   RegisterResponse,
 } from '../protocol.ts';
@@ -135,7 +140,8 @@ function buildRouter(deps: ServerDeps): Router {
   });
 
   router.add('POST', `${API_PREFIX}/nodes/register`, async (ctx) => {
-    const raw = await ctx.json();
+    const raw = await ctx.json({ maxBytes: config.maxRegistrationBytes, label: 'registration', setting: 'config.maxRegistrationBytes' });
+    // The parsed registration holds only the fields this version knows: that is what gets stored.
     const registration = parseBody(NodeRegistrationSchema, raw, 'registration');
     if (registration.protocolVersion !== PROTOCOL_VERSION) {
       throw new CoordinatorError(
@@ -145,7 +151,8 @@ function buildRouter(deps: ServerDeps): Router {
         'run the same SharedLLM version on the node and the coordinator',
       );
     }
-    // Verify over the body as received: fields this version strips are still covered by the signature.
+    // Verify over the body as received: a newer node's additive fields are covered by its signature (the
+    // registration is never re-served with its signature, so storing it without them loses nothing).
     if (!verifyBody(raw as Record<string, unknown>, 'publicKey')) {
       throw new CoordinatorError(
         400,
@@ -154,7 +161,7 @@ function buildRouter(deps: ServerDeps): Router {
         'sign signingPayload(body) with the key in publicKey (identity.ts signBody)',
       );
     }
-    const { record } = membershipCall(() => membership.register(raw as NodeRegistration));
+    const { record } = membershipCall(() => membership.register(registration));
     lastBeat.delete(record.nodeId); // a new registration starts a new run of beats
     const body: RegisterResponse = {
       nodeId: record.nodeId,
@@ -228,16 +235,9 @@ function buildRouter(deps: ServerDeps): Router {
   });
 
   router.add('POST', `${API_PREFIX}/manifests`, async (ctx) => {
-    const raw = await ctx.json();
+    const raw = await ctx.json({ maxBytes: config.maxManifestBytes, label: 'manifest', setting: 'config.maxManifestBytes' });
     const manifest = parseBody(ManifestSchema, raw, 'manifest');
-    if (!verifyBody(raw as Record<string, unknown>, 'publisherKey')) {
-      throw new CoordinatorError(
-        400,
-        'invalid_signature',
-        `manifest ${manifest.contentHash} is not signed by its publisherKey`,
-        'sign signingPayload(manifest) with the publisher key',
-      );
-    }
+    checkManifestSignature(raw, manifest);
     const existing = store.getManifest(manifest.contentHash);
     if (existing !== undefined && existing.manifest.publisherKey !== manifest.publisherKey) {
       throw new CoordinatorError(
@@ -247,9 +247,10 @@ function buildRouter(deps: ServerDeps): Router {
         'publish under the original key, or check the content hash',
       );
     }
-    store.putManifest({ manifest: raw as Manifest, storedAt: deps.now() });
+    // The parsed manifest: unknown fields are dropped, so they are neither stored nor served.
+    store.putManifest({ manifest, storedAt: deps.now() });
     deps.logger.info('manifest_stored', { contentHash: manifest.contentHash, modelId: manifest.modelId, replaced: existing !== undefined });
-    return { status: existing === undefined ? 201 : 200, body: raw as Manifest };
+    return { status: existing === undefined ? 201 : 200, body: manifest };
   });
 
   return router;
@@ -262,6 +263,30 @@ function parseBody<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
     throw new CoordinatorError(400, 'invalid_body', `invalid ${what}: ${z.prettifyError(result.error)}`, 'the message schemas are in src/federation/protocol.ts');
   }
   return result.data;
+}
+
+/**
+ * A manifest is stored and served as parsed (known fields only) and everyone who reads it checks its
+ * signature, so the signature must verify over exactly those fields. One signed over fields this version
+ * does not know is refused, naming them, rather than stored in a form that no longer verifies.
+ */
+function checkManifestSignature(raw: unknown, manifest: Manifest): void {
+  if (verifyBody(manifest, 'publisherKey')) return;
+  const unknown = typeof raw === 'object' && raw !== null ? Object.keys(raw).filter((key) => !(key in manifest)) : [];
+  if (unknown.length > 0 && verifyBody(raw as Record<string, unknown>, 'publisherKey')) {
+    throw new CoordinatorError(
+      400,
+      'invalid_body',
+      `manifest ${manifest.contentHash} is signed over fields this coordinator does not store: ${unknown.slice(0, 8).map((key) => key.slice(0, 64)).join(', ')}`,
+      `the coordinator keeps only the fields of protocol version ${PROTOCOL_VERSION}'s ManifestSchema; sign signingPayload(manifest) without the others`,
+    );
+  }
+  throw new CoordinatorError(
+    400,
+    'invalid_signature',
+    `manifest ${manifest.contentHash} is not signed by its publisherKey`,
+    'sign signingPayload(manifest) with the publisher key',
+  );
 }
 
 /** A heartbeat or leave must be signed by the key the node registered with (unknown nodes: 404, to re-register). */
