@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HttpError } from '../federation/coordinator/http.ts';
+import { HttpError } from '../http/index.ts';
 import { ContextLimitError, OutOfMemoryError } from '../model/errors.ts';
 import { ApiError, toErrorBody, toHttpError } from './errors.ts';
 import { formatPath } from './schemas.ts';

@@ -1,17 +1,17 @@
 /**
  * Errors of the OpenAI-compatible API, in OpenAI's shape: `{ error: { message, type, param, code } }`.
  *
- * There is one error type for the whole HTTP layer: the coordinator's HttpError (routes throw it, one
- * handler turns it into a response). ApiError extends it with the fields OpenAI clients read (`type`,
- * `param`, `code`), so errors from the shared Router and body reader (plain HttpErrors) and errors from
- * this API (ApiErrors) go through the same path: `toErrorBody` below.
+ * There is one error type for the whole HTTP layer: src/http's HttpError (routes throw it, one listener
+ * turns it into a response). ApiError extends it with the fields OpenAI clients read (`type`, `param`,
+ * `code`), so errors from the shared Router and body reader (plain HttpErrors) and errors from this API
+ * (ApiErrors) go through the same path: `toErrorBody` below (http.ts's ErrorMapper).
  *
  * Types by status follow llama.cpp's server (an OpenAI-compatible server clients already know):
  * 400 invalid_request_error, 401 authentication_error, 403 permission_error, 404 not_found_error,
  * 429 rate_limit_error, 500 server_error, 503 unavailable_error.
  */
-import { HttpError } from '../federation/coordinator/http.ts';
-import type { ErrorCode } from '../federation/protocol.ts';
+import { HttpError } from '../http/index.ts';
+import type { HttpLayerCode } from '../http/index.ts';
 import { ChatPromptError } from '../model/chat-prompt.ts';
 import { ContextLimitError, ModelError, OutOfMemoryError } from '../model/errors.ts';
 import { SamplerError } from '../model/sampler.ts';
@@ -75,8 +75,8 @@ export function errorTypeFor(status: number): string {
   return TYPES_BY_STATUS[status] ?? (status >= 500 ? 'server_error' : 'invalid_request_error');
 }
 
-/** The coordinator protocol's nearest code, so an ApiError is a well-formed HttpError too. */
-function protocolCode(status: number): ErrorCode {
+/** The HTTP layer's nearest code, so an ApiError is a well-formed HttpError too. */
+function protocolCode(status: number): HttpLayerCode {
   switch (status) {
     case 400:
       return 'bad_request';

@@ -18,7 +18,7 @@
 import { setMaxListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Router } from '../federation/coordinator/http.ts';
+import { Router } from '../http/index.ts';
 import type { Logger } from '../util/log.ts';
 import { silentLogger } from '../util/log.ts';
 import type { Generator } from '../model/generator.ts';

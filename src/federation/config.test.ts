@@ -27,3 +27,10 @@ test('validateConfig names the setting, the expected and the actual value', () =
   assert.throws(() => validateConfig({ ...lanConfig(), suspectTimeoutMs: 3_000 }), /suspectTimeoutMs must be at least 2x heartbeatIntervalMs/);
   assert.throws(() => validateConfig({ ...lanConfig(), retryMaxDelayMs: 1 }), ConfigError);
 });
+
+test('the stored-body caps fit under maxBodyBytes, or validateConfig says so', () => {
+  for (const preset of [lanConfig(), wanConfig(), localTestConfig()]) {
+    assert.ok(preset.maxManifestBytes <= preset.maxRegistrationBytes && preset.maxRegistrationBytes <= preset.maxBodyBytes);
+  }
+  assert.throws(() => validateConfig({ ...lanConfig(), maxManifestBytes: 2 * lanConfig().maxBodyBytes }), /maxManifestBytes must be at most maxBodyBytes/);
+});

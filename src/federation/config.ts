@@ -34,6 +34,12 @@ export interface FederationConfig {
   retryMaxDelayMs: number;
   /** Largest request body the coordinator accepts (413 above it). */
   maxBodyBytes: number;
+  /** Largest node registration the coordinator accepts (413 naming this setting above it). The schema's
+   *  own bounds (256 models, 16 candidates, an 8 KiB certificate) come to about 100 KiB of ASCII. */
+  maxRegistrationBytes: number;
+  /** Largest manifest the coordinator accepts (413 naming this setting above it). Manifests are stored
+   *  and served to everyone; a real one is well under 1 KiB. */
+  maxManifestBytes: number;
 }
 
 /** Defaults for machines on one local network: fast failure detection, short timeouts. */
@@ -48,6 +54,8 @@ export function lanConfig(): FederationConfig {
     retryBaseDelayMs: 250,
     retryMaxDelayMs: 10_000,
     maxBodyBytes: 1024 * 1024,
+    maxRegistrationBytes: 128 * 1024,
+    maxManifestBytes: 16 * 1024,
   };
 }
 
@@ -63,6 +71,8 @@ export function wanConfig(): FederationConfig {
     retryBaseDelayMs: 500,
     retryMaxDelayMs: 30_000,
     maxBodyBytes: 1024 * 1024,
+    maxRegistrationBytes: 128 * 1024,
+    maxManifestBytes: 16 * 1024,
   };
 }
 
@@ -78,6 +88,8 @@ export function localTestConfig(): FederationConfig {
     retryBaseDelayMs: 20,
     retryMaxDelayMs: 200,
     maxBodyBytes: 1024 * 1024,
+    maxRegistrationBytes: 128 * 1024,
+    maxManifestBytes: 16 * 1024,
   };
 }
 
@@ -107,6 +119,11 @@ export function validateConfig(config: FederationConfig): FederationConfig {
       config.suspectTimeoutMs,
       'otherwise one late heartbeat marks a healthy node suspect',
     );
+  }
+  for (const cap of ['maxRegistrationBytes', 'maxManifestBytes'] as const) {
+    if (config[cap] > config.maxBodyBytes) {
+      throw new ConfigError(cap, `at most maxBodyBytes (${config.maxBodyBytes})`, config[cap], 'a larger body is refused before this cap applies');
+    }
   }
   if (config.retryMaxDelayMs < config.retryBaseDelayMs) {
     throw new ConfigError(

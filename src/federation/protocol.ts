@@ -6,6 +6,10 @@
  * Compatibility rules
  * - Schemas ignore unknown fields (zod strips them), so a newer peer may add optional fields freely.
  *   Removing or re-typing a field, or changing a rule below, bumps PROTOCOL_VERSION.
+ * - The coordinator stores and serves only the fields its schemas know (unknown ones are dropped before
+ *   anything is stored), and caps the size of what it stores (config.maxRegistrationBytes,
+ *   config.maxManifestBytes: 413 above). A manifest, which is served with its signature, must therefore
+ *   be signed over exactly ManifestSchema's fields: a new manifest field bumps PROTOCOL_VERSION.
  * - Error codes are open strings on the wire (`ErrorBody.error.code`): a client treats a code it does
  *   not know by its HTTP status.
  *
@@ -268,7 +272,10 @@ export const ManifestSchema = z.object({
   quant: z.string().regex(/^[A-Za-z0-9_]{1,32}$/),
   contentHash: ContentHashSchema,
   publisherKey: PublicKeySchema,
-  /** ed25519 by publisherKey over signingPayload(the manifest as sent, minus `signature`). */
+  /**
+   * ed25519 by publisherKey over signingPayload(the manifest's fields of this schema, minus `signature`).
+   * The coordinator keeps only these fields; one signed over others is refused (400 invalid_body).
+   */
   signature: SignatureSchema,
 });
 export type Manifest = z.infer<typeof ManifestSchema>;

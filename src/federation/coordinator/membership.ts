@@ -82,7 +82,7 @@ export class Membership {
   }
 
   /**
-   * Accepts a (signature-checked) registration. `body` is the registration as received, kept verbatim.
+   * Accepts a (signature-checked) registration: its known fields, as the server parsed them.
    * Refused when older than the held incarnation, or when a live node holds the id with another key.
    */
   register(body: NodeRegistration): { record: NodeRecord; transition: Transition } {

@@ -1,6 +1,6 @@
 /** CoordinatorStore kept in Maps: for unit tests and coordinators that need no persistence. */
 import type { CoordinatorStore, NodeRecord, StoredIdentity, StoredManifest } from './store.ts';
-import { StoreError } from './store.ts';
+import { StoreError, storedManifest, storedRegistration } from './store.ts';
 
 export class MemoryStore implements CoordinatorStore {
   private readonly nodes = new Map<string, NodeRecord>();
@@ -23,7 +23,7 @@ export class MemoryStore implements CoordinatorStore {
 
   putNode(record: NodeRecord): void {
     this.checkOpen();
-    this.nodes.set(record.nodeId, structuredClone(record));
+    this.nodes.set(record.nodeId, structuredClone({ ...record, registration: storedRegistration(record.registration) }));
   }
 
   deleteNode(nodeId: string): boolean {
@@ -56,7 +56,7 @@ export class MemoryStore implements CoordinatorStore {
 
   putManifest(entry: StoredManifest): void {
     this.checkOpen();
-    this.manifests.set(entry.manifest.contentHash, structuredClone(entry));
+    this.manifests.set(entry.manifest.contentHash, { manifest: storedManifest(entry.manifest), storedAt: entry.storedAt });
   }
 
   close(): void {

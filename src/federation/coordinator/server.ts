@@ -1,10 +1,12 @@
 /**
- * The coordinator's HTTP API. Bodies are JSON, validated at the edge with the schemas of protocol.ts
- * (unknown fields ignored). Every non-2xx answer is `{ error: { code, message, hint? } }` (ErrorBody).
- * Every answer carries the header `x-sharedllm-protocol: <PROTOCOL_VERSION>`.
+ * The coordinator's HTTP API. Bodies are JSON, validated at the edge with the schemas of protocol.ts.
+ * Unknown fields are accepted but dropped: only what the schemas know is ever stored or served (an open
+ * coordinator must not become free storage). Every non-2xx answer is `{ error: { code, message, hint? } }`
+ * (ErrorBody). Every answer carries the header `x-sharedllm-protocol: <PROTOCOL_VERSION>`.
  * When the coordinator has a join token, every /v1 request needs `Authorization: Bearer <token>`
  * (401 `unauthorized` otherwise). POST bodies need `Content-Type: application/json` (415) and are at
- * most config.maxBodyBytes (413).
+ * most config.maxBodyBytes; registrations at most config.maxRegistrationBytes and manifests at most
+ * config.maxManifestBytes (413 `payload_too_large` naming the setting).
  *
  * GET  /health
  *      No auth. -> 200 Health: version, protocolVersion, uptimeMs, coordinator {id, publicKey},
@@ -12,7 +14,9 @@
  *
  * POST /v1/nodes/register                     body: NodeRegistration (signed)
  *      Registers or re-registers a node; it becomes alive. -> 200 RegisterResponse (includes the
- *      heartbeat interval to use). 400 invalid_body | protocol_version | invalid_signature;
+ *      heartbeat interval to use). The signature is checked over the body as sent (a newer node's
+ *      additive fields included); the stored registration keeps the known fields only.
+ *      400 invalid_body | protocol_version | invalid_signature; 413 above maxRegistrationBytes;
  *      409 stale_incarnation (an older process) | identity_mismatch (id held by a live node, other key).
  *
  * POST /v1/nodes/:id/heartbeat                body: Heartbeat (signed; nodeId must equal :id)
@@ -38,13 +42,15 @@
  *      -> 200 Manifest. 404 not_found.
  *
  * POST /v1/manifests                          body: Manifest (signed by publisherKey)
- *      Stores the manifest. -> 201 Manifest when new, 200 when it replaces one from the same publisher.
- *      400 invalid_signature; 409 manifest_conflict (content hash published by another key).
+ *      Stores the manifest (known fields only) and answers with what it stored. -> 201 Manifest when new,
+ *      200 when it replaces one from the same publisher. The signature must verify over the stored
+ *      fields: 400 invalid_signature, or 400 invalid_body when it covers fields this version does not
+ *      know; 413 above maxManifestBytes; 409 manifest_conflict (content hash published by another key).
  */
-import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
 import { z } from 'zod';
+import { createServer, Router } from '../../http/index.ts';
+import type { RequestContext } from '../../http/index.ts';
 import type { FederationConfig } from '../config.ts';
 import {
   API_PREFIX,
@@ -64,12 +70,10 @@ import type {
   Manifest,
   ManifestList,
   NodeList,
-  NodeRegistration,
   NodeView,
   RegisterResponse,
 } from '../protocol.ts';
-import { checkBearer, createRequestListener, HttpError, Router } from './http.ts';
-import type { RequestContext } from './http.ts';
+import { checkJoinToken, CoordinatorError, createCoordinatorListener } from './http.ts';
 import { verifyBody, verifySignature } from '../identity.ts';
 import type { Identity } from '../identity.ts';
 import type { Logger } from '../../util/log.ts';
@@ -98,16 +102,16 @@ export interface ServerDeps {
 /** An http(s).Server serving the routes above; not listening yet. */
 export function createCoordinatorServer(deps: ServerDeps): Server {
   const joinToken = deps.joinToken;
-  const listener = createRequestListener({
+  const listener = createCoordinatorListener({
     router: buildRouter(deps),
     logger: deps.logger,
     maxBodyBytes: deps.config.maxBodyBytes,
     guard: (req, url) => {
       const versioned = url.pathname === API_PREFIX || url.pathname.startsWith(`${API_PREFIX}/`);
-      if (joinToken !== undefined && versioned) checkBearer(req, joinToken);
+      if (joinToken !== undefined && versioned) checkJoinToken(req, joinToken);
     },
   });
-  const server = deps.tls === undefined ? createHttpServer(listener) : createHttpsServer({ cert: deps.tls.cert, key: deps.tls.key }, listener);
+  const server = createServer(listener, deps.tls);
   server.requestTimeout = Math.max(deps.config.requestTimeoutMs * 2, 10_000);
   // Keep idle connections open well past one heartbeat interval, so a node's kept-alive socket is
   // not closed by the server just as the next heartbeat is sent on it.
@@ -136,26 +140,28 @@ function buildRouter(deps: ServerDeps): Router {
   });
 
   router.add('POST', `${API_PREFIX}/nodes/register`, async (ctx) => {
-    const raw = await ctx.json();
+    const raw = await ctx.json({ maxBytes: config.maxRegistrationBytes, label: 'registration', setting: 'config.maxRegistrationBytes' });
+    // The parsed registration holds only the fields this version knows: that is what gets stored.
     const registration = parseBody(NodeRegistrationSchema, raw, 'registration');
     if (registration.protocolVersion !== PROTOCOL_VERSION) {
-      throw new HttpError(
+      throw new CoordinatorError(
         400,
         'protocol_version',
         `node speaks protocol ${registration.protocolVersion}, this coordinator speaks ${PROTOCOL_VERSION}`,
         'run the same SharedLLM version on the node and the coordinator',
       );
     }
-    // Verify over the body as received: fields this version strips are still covered by the signature.
+    // Verify over the body as received: a newer node's additive fields are covered by its signature (the
+    // registration is never re-served with its signature, so storing it without them loses nothing).
     if (!verifyBody(raw as Record<string, unknown>, 'publicKey')) {
-      throw new HttpError(
+      throw new CoordinatorError(
         400,
         'invalid_signature',
         `registration of ${registration.nodeId} is not signed by its publicKey`,
         'sign signingPayload(body) with the key in publicKey (identity.ts signBody)',
       );
     }
-    const { record } = membershipCall(() => membership.register(raw as NodeRegistration));
+    const { record } = membershipCall(() => membership.register(registration));
     lastBeat.delete(record.nodeId); // a new registration starts a new run of beats
     const body: RegisterResponse = {
       nodeId: record.nodeId,
@@ -175,7 +181,7 @@ function buildRouter(deps: ServerDeps): Router {
     checkSignedByNode(membership, raw, beat.nodeId, 'heartbeat');
     const last = lastBeat.get(beat.nodeId);
     if (last && last.incarnation === beat.incarnation && beat.beat <= last.beat) {
-      throw new HttpError(409, 'stale_heartbeat', `heartbeat ${beat.beat} of ${beat.nodeId} is not newer than ${last.beat}`, 'a replayed or reordered heartbeat; a node sends increasing beats');
+      throw new CoordinatorError(409, 'stale_heartbeat', `heartbeat ${beat.beat} of ${beat.nodeId} is not newer than ${last.beat}`, 'a replayed or reordered heartbeat; a node sends increasing beats');
     }
     const record = membershipCall(() => membership.heartbeat(beat));
     lastBeat.set(beat.nodeId, { incarnation: beat.incarnation, beat: beat.beat });
@@ -201,7 +207,7 @@ function buildRouter(deps: ServerDeps): Router {
   router.add('GET', `${API_PREFIX}/nodes`, (ctx) => {
     const query = NodeListQuerySchema.safeParse(ctx.query);
     if (!query.success) {
-      throw new HttpError(400, 'bad_request', `bad query: ${z.prettifyError(query.error)}`, 'role is primary|worker; state is alive|suspect|dead|left');
+      throw new CoordinatorError(400, 'bad_request', `bad query: ${z.prettifyError(query.error)}`, 'role is primary|worker; state is alive|suspect|dead|left');
     }
     const body: NodeList = { nodes: membership.list(query.data).map(toNodeView) };
     return { body };
@@ -210,7 +216,7 @@ function buildRouter(deps: ServerDeps): Router {
   router.add('GET', `${API_PREFIX}/nodes/:id`, (ctx) => {
     const nodeId = ctx.params['id'] ?? '';
     const record = NodeIdSchema.safeParse(nodeId).success ? membership.get(nodeId) : undefined;
-    if (record === undefined) throw new HttpError(404, 'not_found', `no node '${nodeId}'`, 'GET /v1/nodes lists the known nodes');
+    if (record === undefined) throw new CoordinatorError(404, 'not_found', `no node '${nodeId}'`, 'GET /v1/nodes lists the known nodes');
     const body: NodeView = toNodeView(record);
     return { body };
   });
@@ -223,34 +229,28 @@ function buildRouter(deps: ServerDeps): Router {
   router.add('GET', `${API_PREFIX}/manifests/:hash`, (ctx) => {
     const hash = ctx.params['hash'] ?? '';
     const entry = store.getManifest(hash);
-    if (entry === undefined) throw new HttpError(404, 'not_found', `no manifest with content hash '${hash}'`, 'GET /v1/manifests lists them');
+    if (entry === undefined) throw new CoordinatorError(404, 'not_found', `no manifest with content hash '${hash}'`, 'GET /v1/manifests lists them');
     const body: Manifest = entry.manifest;
     return { body };
   });
 
   router.add('POST', `${API_PREFIX}/manifests`, async (ctx) => {
-    const raw = await ctx.json();
+    const raw = await ctx.json({ maxBytes: config.maxManifestBytes, label: 'manifest', setting: 'config.maxManifestBytes' });
     const manifest = parseBody(ManifestSchema, raw, 'manifest');
-    if (!verifyBody(raw as Record<string, unknown>, 'publisherKey')) {
-      throw new HttpError(
-        400,
-        'invalid_signature',
-        `manifest ${manifest.contentHash} is not signed by its publisherKey`,
-        'sign signingPayload(manifest) with the publisher key',
-      );
-    }
+    checkManifestSignature(raw, manifest);
     const existing = store.getManifest(manifest.contentHash);
     if (existing !== undefined && existing.manifest.publisherKey !== manifest.publisherKey) {
-      throw new HttpError(
+      throw new CoordinatorError(
         409,
         'manifest_conflict',
         `content hash ${manifest.contentHash} is already published by another key`,
         'publish under the original key, or check the content hash',
       );
     }
-    store.putManifest({ manifest: raw as Manifest, storedAt: deps.now() });
+    // The parsed manifest: unknown fields are dropped, so they are neither stored nor served.
+    store.putManifest({ manifest, storedAt: deps.now() });
     deps.logger.info('manifest_stored', { contentHash: manifest.contentHash, modelId: manifest.modelId, replaced: existing !== undefined });
-    return { status: existing === undefined ? 201 : 200, body: raw as Manifest };
+    return { status: existing === undefined ? 201 : 200, body: manifest };
   });
 
   return router;
@@ -260,25 +260,49 @@ function buildRouter(deps: ServerDeps): Router {
 function parseBody<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   const result = schema.safeParse(value);
   if (!result.success) {
-    throw new HttpError(400, 'invalid_body', `invalid ${what}: ${z.prettifyError(result.error)}`, 'the message schemas are in src/federation/protocol.ts');
+    throw new CoordinatorError(400, 'invalid_body', `invalid ${what}: ${z.prettifyError(result.error)}`, 'the message schemas are in src/federation/protocol.ts');
   }
   return result.data;
+}
+
+/**
+ * A manifest is stored and served as parsed (known fields only) and everyone who reads it checks its
+ * signature, so the signature must verify over exactly those fields. One signed over fields this version
+ * does not know is refused, naming them, rather than stored in a form that no longer verifies.
+ */
+function checkManifestSignature(raw: unknown, manifest: Manifest): void {
+  if (verifyBody(manifest, 'publisherKey')) return;
+  const unknown = typeof raw === 'object' && raw !== null ? Object.keys(raw).filter((key) => !(key in manifest)) : [];
+  if (unknown.length > 0 && verifyBody(raw as Record<string, unknown>, 'publisherKey')) {
+    throw new CoordinatorError(
+      400,
+      'invalid_body',
+      `manifest ${manifest.contentHash} is signed over fields this coordinator does not store: ${unknown.slice(0, 8).map((key) => key.slice(0, 64)).join(', ')}`,
+      `the coordinator keeps only the fields of protocol version ${PROTOCOL_VERSION}'s ManifestSchema; sign signingPayload(manifest) without the others`,
+    );
+  }
+  throw new CoordinatorError(
+    400,
+    'invalid_signature',
+    `manifest ${manifest.contentHash} is not signed by its publisherKey`,
+    'sign signingPayload(manifest) with the publisher key',
+  );
 }
 
 /** A heartbeat or leave must be signed by the key the node registered with (unknown nodes: 404, to re-register). */
 function checkSignedByNode(membership: Membership, raw: unknown, nodeId: string, what: string): void {
   const record = membership.get(nodeId);
-  if (record === undefined) throw new HttpError(404, 'unknown_node', `node '${nodeId}' is not registered`, 'register again (POST /v1/nodes/register)');
+  if (record === undefined) throw new CoordinatorError(404, 'unknown_node', `node '${nodeId}' is not registered`, 'register again (POST /v1/nodes/register)');
   const body = raw as Record<string, unknown>;
   if (!verifySignature(record.registration.publicKey, signingPayload(body), String(body['signature']))) {
-    throw new HttpError(400, 'invalid_signature', `${what} of ${nodeId} is not signed by the key it registered with`, 'sign signingPayload(body) with the node\'s identity (identity.ts signBody)');
+    throw new CoordinatorError(400, 'invalid_signature', `${what} of ${nodeId} is not signed by the key it registered with`, 'sign signingPayload(body) with the node\'s identity (identity.ts signBody)');
   }
 }
 
 function checkSameNode(ctx: RequestContext, bodyNodeId: string): void {
   const pathNodeId = ctx.params['id'];
   if (pathNodeId !== bodyNodeId) {
-    throw new HttpError(400, 'bad_request', `path names node '${pathNodeId}' but the body names '${bodyNodeId}'`, 'use the same node id in the path and the body');
+    throw new CoordinatorError(400, 'bad_request', `path names node '${pathNodeId}' but the body names '${bodyNodeId}'`, 'use the same node id in the path and the body');
   }
 }
 
@@ -289,7 +313,7 @@ function membershipCall<T>(call: () => T): T {
   } catch (error) {
     if (!(error instanceof MembershipError)) throw error;
     const status = error.code === 'unknown_node' ? 404 : 409;
-    throw new HttpError(status, error.code, `${error.message} (expected ${error.expected}, got ${error.actual})`, error.hint);
+    throw new CoordinatorError(status, error.code, `${error.message} (expected ${error.expected}, got ${error.actual})`, error.hint);
   }
 }
 

@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ManifestSchema, NodeRegistrationSchema, NodeRoleSchema, NodeStateSchema } from '../protocol.ts';
 import type { CoordinatorStore, NodeRecord, StoredIdentity, StoredManifest } from './store.ts';
-import { StoreError } from './store.ts';
+import { StoreError, storedManifest, storedRegistration } from './store.ts';
 
 /** File name of the database inside the coordinator's data directory. */
 export const SQLITE_FILE = 'coordinator.db';
@@ -138,7 +138,7 @@ export class SqliteStore implements CoordinatorStore {
          VALUES (@nodeId, @incarnation, @state, @role, @lastSeen, @stateChangedAt, @registeredAt,
            @freeMemoryBytes, @load, @registration)`,
       )
-      .run({ ...record, registration: JSON.stringify(record.registration) });
+      .run({ ...record, registration: JSON.stringify(storedRegistration(record.registration)) });
   }
 
   deleteNode(nodeId: string): boolean {
@@ -172,7 +172,7 @@ export class SqliteStore implements CoordinatorStore {
   }
 
   putManifest(entry: StoredManifest): void {
-    const { manifest } = entry;
+    const manifest = storedManifest(entry.manifest);
     this.db
       .prepare(
         `INSERT OR REPLACE INTO manifests (content_hash, model_id, publisher_key, manifest, stored_at)
@@ -196,13 +196,13 @@ export class SqliteStore implements CoordinatorStore {
       registeredAt: row.registered_at,
       freeMemoryBytes: row.free_memory_bytes,
       load: row.load,
-      // loose(): keep fields this version does not know, so stored signatures still verify.
-      registration: this.parseJson(NodeRegistrationSchema.loose(), row.registration, `node ${row.node_id}`),
+      // Parsing strips fields this version does not know (rows written before stores kept only known fields).
+      registration: this.parseJson(NodeRegistrationSchema, row.registration, `node ${row.node_id}`),
     };
   }
 
   private manifestFromRow(row: ManifestRow): StoredManifest {
-    return { manifest: this.parseJson(ManifestSchema.loose(), row.manifest, 'manifest'), storedAt: row.stored_at };
+    return { manifest: this.parseJson(ManifestSchema, row.manifest, 'manifest'), storedAt: row.stored_at };
   }
 
   private parseJson<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false } }, text: string, what: string): T {

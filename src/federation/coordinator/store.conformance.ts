@@ -57,11 +57,16 @@ export function storeConformance(name: string, open: () => { store: CoordinatorS
     assert.equal(store.getNode('node-a')!.registration.candidates.length, 1);
   }));
 
-  test(`${name}: keeps unknown registration fields (signatures stay verifiable)`, withStore((store) => {
+  test(`${name}: keeps only the fields the protocol knows (an open coordinator is not free storage)`, withStore((store) => {
     const record = makeNodeRecord({ nodeId: 'node-a' });
-    const registration = { ...record.registration, futureField: { nested: [1, 2] } };
-    store.putNode({ ...record, registration });
-    assert.deepEqual(store.getNode('node-a')!.registration, registration);
+    const junk = { junk: 'x'.repeat(1000) };
+    const candidates = record.registration.candidates.map((candidate) => ({ ...candidate, ...junk }));
+    store.putNode({ ...record, registration: { ...record.registration, candidates, ...junk } });
+    assert.deepEqual(store.getNode('node-a')!.registration, record.registration);
+    const manifest = makeManifest();
+    store.putManifest({ manifest: { ...manifest, ...junk }, storedAt: 1 });
+    assert.deepEqual(store.getManifest(manifest.contentHash), { manifest, storedAt: 1 });
+    assert.ok(!JSON.stringify([store.listNodes(), store.listManifests()]).includes('xxx'));
   }));
 
   test(`${name}: identity`, withStore((store) => {

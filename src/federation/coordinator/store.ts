@@ -6,7 +6,12 @@
  *
  * The interface is synchronous: better-sqlite3 is, and the coordinator's tables are small.
  * Values returned are copies; mutating them does not change the store.
+ *
+ * Stores keep only the fields the protocol's schemas know: registrations and manifests go through
+ * storedRegistration / storedManifest below on every write (and SqliteStore parses the same way on read),
+ * so fields nobody validated are never persisted or served again, whoever the caller is.
  */
+import { ManifestSchema, NodeRegistrationSchema } from '../protocol.ts';
 import type { Manifest, NodeRegistration, NodeRole, NodeState } from '../protocol.ts';
 
 /** One node as the coordinator remembers it. */
@@ -24,7 +29,10 @@ export interface NodeRecord {
   /** Latest free memory and load, from heartbeats. */
   freeMemoryBytes: number;
   load: number;
-  /** The registration body as received: signature included, unknown (newer) fields kept. */
+  /**
+   * The registration's known fields (unknown ones dropped). Its signature was checked over the body as
+   * received; it is kept as a record, not re-verified (the stored copy may lack a newer node's fields).
+   */
   registration: NodeRegistration;
 }
 
@@ -36,7 +44,7 @@ export interface StoredIdentity {
 }
 
 export interface StoredManifest {
-  /** The manifest as received (signature included). */
+  /** The manifest's known fields, signature included (the server checks that it verifies over them). */
   manifest: Manifest;
   /** Epoch ms when it was stored or last replaced. */
   storedAt: number;
@@ -72,4 +80,18 @@ export class StoreError extends Error {
     super(`${message}. ${hint}`);
     this.name = 'StoreError';
   }
+}
+
+/** `registration` with only the fields of NodeRegistrationSchema (nested objects included). */
+export function storedRegistration(registration: NodeRegistration): NodeRegistration {
+  const result = NodeRegistrationSchema.safeParse(registration);
+  if (!result.success) throw new StoreError(`refusing to store an invalid registration of node ${String(registration.nodeId)}`, 'validate it with NodeRegistrationSchema first');
+  return result.data;
+}
+
+/** `manifest` with only the fields of ManifestSchema. */
+export function storedManifest(manifest: Manifest): Manifest {
+  const result = ManifestSchema.safeParse(manifest);
+  if (!result.success) throw new StoreError(`refusing to store an invalid manifest ${String(manifest.contentHash)}`, 'validate it with ManifestSchema first');
+  return result.data;
 }
