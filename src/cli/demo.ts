@@ -11,9 +11,12 @@ import { fileURLToPath } from 'node:url';
 import { type CommandSpec, type Parsed, UsageError } from './args.ts';
 import { openModelFile } from '../model/load.ts';
 import { readHParams } from '../model/hparams.ts';
+import { SHUTDOWN, Shutdown } from './shutdown.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const DEFAULT_MODEL = join(root, 'models', 'sharedllm-tiny.gguf');
+/** How long past a child's own shutdown deadline (SHUTDOWN.deadlineMs) the demo waits before killing it. */
+const DEMO_KILL_MARGIN_MS = 2_000;
 
 export const spec: CommandSpec = {
   name: 'demo',
@@ -47,9 +50,13 @@ interface Child {
   log: string[];
 }
 
-function start(name: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs: number): Promise<{ child: Child; match: RegExpMatchArray }> {
-  const proc = spawn(process.execPath, [join(root, 'bin', 'sharedllm.js'), ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+/** Spawns a child and adds it to `children` at once (so that a stop while it starts stops it too). */
+function start(children: Child[], name: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs: number): Promise<{ child: Child; match: RegExpMatchArray }> {
+  // Its own process group: a Ctrl-C in the terminal reaches the demo only, which then stops the children one
+  // by one in order (a second signal straight from the terminal would make a child stop at once, see shutdown.ts).
+  const proc = spawn(process.execPath, [join(root, 'bin', 'sharedllm.js'), ...args], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   const child: Child = { name, proc, log: [] };
+  children.push(child);
   return new Promise((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`${name} did not start within ${timeoutMs / 1000}s:\n${child.log.slice(-10).join('')}`)), timeoutMs);
     proc.stderr!.setEncoding('utf8');
@@ -81,17 +88,17 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   const children: Child[] = [];
   let stopping = false;
   const stopAll = async () => {
-    if (stopping) return;
     stopping = true;
-    // Primary first (it tells the coordinator it leaves), then the worker, then the coordinator.
+    // Primary first (it tells the coordinator it leaves), then the worker, then the coordinator. Each gets
+    // its orderly shutdown's whole deadline before it is killed.
     for (const c of [...children].reverse()) {
-      if (c.proc.exitCode !== null) continue;
+      if (c.proc.exitCode !== null || c.proc.signalCode !== null) continue;
       c.proc.kill('SIGTERM');
       await new Promise<void>((r) => {
         const t = setTimeout(() => {
           c.proc.kill('SIGKILL');
           r();
-        }, 5000);
+        }, SHUTDOWN.deadlineMs + DEMO_KILL_MARGIN_MS);
         c.proc.once('exit', () => {
           clearTimeout(t);
           r();
@@ -100,20 +107,20 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     }
     rmSync(work, { recursive: true, force: true });
   };
-  const onSignal = () => void stopAll().then(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Every moment is "serving" for the demo: its orderly shutdown stops whatever children it has started so far.
+  const shutdown = new Shutdown({ name: 'sharedllm demo' });
+  shutdown.serving();
+  void shutdown.requested.then(async () => process.exit(await shutdown.run(stopAll)));
+  const launch = (name: string, args: string[], ready: RegExp, timeoutMs: number) =>
+    stopping ? Promise.reject(new Error('the demo is stopping')) : start(children, name, args, env, ready, timeoutMs);
   try {
     const [cport, wport, aport] = [await freePort(), await freePort(), await freePort()];
     process.stderr.write(`Starting a federation on this machine (${h.name}, ${h.nLayer} layers)...\n`);
-    const coord = await start('coordinator', ['coordinator', '--host', '127.0.0.1', '--port', String(cport), '--relay-port', '0', '--data-dir', join(work, 'coordinator'), '--log-level', 'warn'], env, /coordinator listening on (\S+)/, 30_000);
-    children.push(coord.child);
+    const coord = await launch('coordinator', ['coordinator', '--host', '127.0.0.1', '--port', String(cport), '--relay-port', '0', '--data-dir', join(work, 'coordinator'), '--log-level', 'warn'], /coordinator listening on (\S+)/, 30_000);
     const url = coord.match[1]!.replace(/,$/, '');
-    const worker = await start('worker', ['node', '--role', 'worker', '--coordinator-url', url, '--rpc-port', String(wport), '--lan-addr', `127.0.0.1:${wport}`, '--threads', threads, '--data-dir', join(work, 'worker'), '--log-level', 'warn'], env, /worker \S+ serving/, 60_000);
-    children.push(worker.child);
+    const worker = await launch('worker', ['node', '--role', 'worker', '--coordinator-url', url, '--rpc-port', String(wport), '--lan-addr', `127.0.0.1:${wport}`, '--threads', threads, '--data-dir', join(work, 'worker'), '--log-level', 'warn'], /worker \S+ serving/, 60_000);
     const local = Math.floor(h.nLayer / 2);
-    const primary = await start('primary', ['node', '--role', 'primary', '--model', model, '--coordinator-url', url, '--api-host', '127.0.0.1', '--api-port', String(aport), '--wait-workers', '1', '--local-layers', String(local), '--threads', threads, '--parallel', '2', '--data-dir', join(work, 'primary'), '--log-level', 'warn'], env, /OpenAI-compatible API on (\S+)/, 120_000);
-    children.push(primary.child);
+    const primary = await launch('primary', ['node', '--role', 'primary', '--model', model, '--coordinator-url', url, '--api-host', '127.0.0.1', '--api-port', String(aport), '--wait-workers', '1', '--local-layers', String(local), '--threads', threads, '--parallel', '2', '--data-dir', join(work, 'primary'), '--log-level', 'warn'], /OpenAI-compatible API on (\S+)/, 120_000);
     const api = primary.match[1]!;
     process.stderr.write(`\n  coordinator  ${url}   (nodes: ${url}/v1/nodes)\n  worker       127.0.0.1:${wport}, holds layers ${local}-${h.nLayer - 1}\n  primary      layers 0-${local - 1}, embeddings and head\n  OpenAI API   ${api}   (curl ${api.replace(/\/v1$/, '')}/v1/models)\n\n`);
     for (const c of children) c.proc.once('exit', (code) => !stopping && process.stderr.write(`\n${c.name} stopped unexpectedly (code ${code})\n`));
@@ -155,9 +162,8 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     rl.close();
     return 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await stopAll();
+    await shutdown.run(stopAll);
+    shutdown.dispose();
   }
 }
 
