@@ -15,7 +15,7 @@ const MAX_NAME_CHARS = 256;
 /** A field name shown in an error message (`param`) is cut to this many characters. */
 const MAX_PARAM_KEY_CHARS = 64;
 
-const name = (what: string) =>
+const shortName = (what: string) =>
   z.string({ error: `${what} must be a string` }).max(MAX_NAME_CHARS, { error: `${what} must be at most ${MAX_NAME_CHARS} characters` });
 
 const number = (min: number, max: number) =>
@@ -64,7 +64,7 @@ export const ChatRequestSchema = z.object({
   top_logprobs: z.number().int().nullish(),
   tools: z.array(z.unknown()).nullish(),
   tool_choice: z.unknown().optional(),
-  response_format: z.object({ type: name('response_format.type') }).loose().nullish(),
+  response_format: z.object({ type: shortName('response_format.type') }).loose().nullish(),
 });
 export type ChatRequest = z.infer<typeof ChatRequestSchema>;
 

@@ -108,7 +108,17 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     rmSync(work, { recursive: true, force: true });
   };
   // Every moment is "serving" for the demo: its orderly shutdown stops whatever children it has started so far.
-  const shutdown = new Shutdown({ name: 'sharedllm demo' });
+  // Stopping at once (a second signal) kills them: they are in their own process group and would outlive it.
+  const shutdown = new Shutdown({
+    name: 'sharedllm demo',
+    // Room to stop its three children one after the other, each within its own deadline.
+    deadlineMs: 3 * (SHUTDOWN.deadlineMs + DEMO_KILL_MARGIN_MS),
+    exit: (code) => {
+      for (const c of children) c.proc.kill('SIGKILL');
+      rmSync(work, { recursive: true, force: true });
+      process.exit(code);
+    },
+  });
   shutdown.serving();
   void shutdown.requested.then(async () => process.exit(await shutdown.run(stopAll)));
   const launch = (name: string, args: string[], ready: RegExp, timeoutMs: number) =>

@@ -88,7 +88,7 @@ cluster.test('SIGINT stops a worker in order: exit 0, and the coordinator lists 
   assert.equal(await stateOf(spare.nodeId), 'left');
 });
 
-cluster.test('SIGTERM to the primary mid-stream, then the worker, then the coordinator: each exits 0, nodes leave', async () => {
+cluster.test('SIGTERM to the primary mid-stream, then the worker, then the coordinator: each exits 0, nodes leave', async (t) => {
   const res = await fetch(`${primary.url}/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -108,6 +108,7 @@ cluster.test('SIGTERM to the primary mid-stream, then the worker, then the coord
   const frames = text.split('\n\n');
   assert.equal(frames.pop(), '', 'the stream ends on a frame boundary');
   const last = frames.at(-1)!;
+  t.diagnostic(`the stream ${last === 'data: [DONE]' ? 'completed' : 'was ended with an error frame'} after ${frames.length} frames`);
   if (last !== 'data: [DONE]') {
     // Ended by the shutdown: OpenAI's error frame, no [DONE].
     const frame = JSON.parse(last.replace(/^data: /, '')) as { error?: { message: string; type: string } };
