@@ -13,10 +13,11 @@
  */
 import type { RouteHandler } from '../federation/coordinator/http.ts';
 import { encodeChat } from '../model/chat-prompt.ts';
-import type { ChatMessage } from '../model/chat-template.ts';
+import { type ChatMessage, applyChatTemplate } from '../model/chat-template.ts';
 import { type ApiEngine, type FinishedGeneration, type GenerationEvent, generateAll, generationEvents, responseId, unixSeconds, usageOf } from './generation.ts';
 import { requestSignal } from './http.ts';
 import { checkChatSupport, checkModel, generateOptions, tokenBudget } from './options.ts';
+import { refuseOverlongPrompt } from './prompt-size.ts';
 import { ChatRequestSchema, parseBody } from './schemas.ts';
 import type { ChatRequest } from './schemas.ts';
 import { SseBody } from './sse.ts';
@@ -26,7 +27,10 @@ export function chatCompletionsRoute(engine: ApiEngine): RouteHandler {
     const body = parseBody(ChatRequestSchema, await ctx.json());
     checkModel(body.model, engine.modelId);
     checkChatSupport(body);
-    const prompt = encodeChat(engine.tokenizer, toChatMessages(body.messages), true);
+    const messages = toChatMessages(body.messages);
+    // A prompt far over the context is refused from its size, before the tokenizer spends time on it.
+    refuseOverlongPrompt(engine.tokenizer, applyChatTemplate(engine.tokenizer.chatTemplate, messages, true), engine.nCtx, 'messages');
+    const prompt = encodeChat(engine.tokenizer, messages, true);
     const maxTokens = tokenBudget(prompt.length, body.max_completion_tokens ?? body.max_tokens, engine.nCtx, 'messages');
     const options = generateOptions(body, maxTokens, requestSignal(ctx.req));
     const meta: ChunkMeta = { id: responseId('chatcmpl'), created: unixSeconds(), model: engine.modelId };

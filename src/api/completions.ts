@@ -16,6 +16,7 @@ import { invalidRequest } from './errors.ts';
 import { type ApiEngine, type GenerationEvent, generateAll, generationEvents, responseId, unixSeconds, usageOf } from './generation.ts';
 import { requestSignal } from './http.ts';
 import { checkCompletionSupport, checkModel, generateOptions, tokenBudget } from './options.ts';
+import { refuseOverlongPrompt } from './prompt-size.ts';
 import { CompletionRequestSchema, parseBody } from './schemas.ts';
 import type { CompletionRequest } from './schemas.ts';
 import { SseBody } from './sse.ts';
@@ -25,7 +26,7 @@ export function completionsRoute(engine: ApiEngine): RouteHandler {
     const body = parseBody(CompletionRequestSchema, await ctx.json());
     checkModel(body.model, engine.modelId);
     checkCompletionSupport(body);
-    const { ids: prompt, text: promptText } = promptTokens(engine.tokenizer, body.prompt);
+    const { ids: prompt, text: promptText } = promptTokens(engine.tokenizer, body.prompt, engine.nCtx);
     const maxTokens = tokenBudget(prompt.length, body.max_tokens, engine.nCtx, 'prompt');
     const options = generateOptions(body, maxTokens, requestSignal(ctx.req));
     const meta: CompletionMeta = { id: responseId('cmpl'), created: unixSeconds(), model: engine.modelId };
@@ -49,7 +50,7 @@ export function completionsRoute(engine: ApiEngine): RouteHandler {
 }
 
 /** The prompt's token ids, and (lazily, for echo) its text. */
-function promptTokens(tokenizer: Tokenizer, prompt: CompletionRequest['prompt']): { ids: number[]; text: () => string } {
+function promptTokens(tokenizer: Tokenizer, prompt: CompletionRequest['prompt'], nCtx: number): { ids: number[]; text: () => string } {
   let single: string | number[];
   if (typeof prompt === 'string') single = prompt;
   else if (prompt.length === 0) throw invalidRequest('the prompt is empty', 'prompt', 'send some text');
@@ -60,6 +61,8 @@ function promptTokens(tokenizer: Tokenizer, prompt: CompletionRequest['prompt'])
 
   if (typeof single === 'string') {
     const text = single;
+    // A prompt far over the context is refused from its size, before the tokenizer spends time on it.
+    refuseOverlongPrompt(tokenizer, text, nCtx, 'prompt');
     return { ids: tokenizer.encode(text, { addBos: tokenizer.addBosDefault }), text: () => text };
   }
   const ids = single;

@@ -52,3 +52,19 @@ test('rejects nonsense limits', () => {
   assert.throws(() => new ConcurrencyLimiter(0, 1), RangeError);
   assert.throws(() => new ConcurrencyLimiter(1, -1), RangeError);
 });
+
+test('close() refuses the waiting requests and every later one; the slots held go on until released', async () => {
+  const limiter = new ConcurrencyLimiter(1, 2);
+  const held = await limiter.acquire();
+  const waiting = limiter.acquire();
+  const reason = new ApiError(503, 'the server is shutting down');
+  limiter.close(reason);
+  limiter.close(new Error('a second close changes nothing'));
+  await assert.rejects(waiting, (error: unknown) => error === reason);
+  await assert.rejects(limiter.acquire(), (error: unknown) => error === reason);
+  assert.equal(limiter.queued, 0);
+  assert.equal(limiter.active, 1);
+  assert.ok(limiter.closed);
+  held();
+  assert.equal(limiter.active, 0);
+});

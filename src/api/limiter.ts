@@ -2,7 +2,9 @@
  * Admission control for generation: at most `maxConcurrent` requests generate at once (each holds a
  * sequence, i.e. a KV cache, on every node of the pipeline); up to `maxQueued` more wait in arrival order;
  * beyond that a request is refused at once with 429 and a Retry-After, instead of piling up.
- * A waiting request whose client goes away (its signal aborts) leaves the queue.
+ * A waiting request whose client goes away (its signal aborts) leaves the queue. close(reason) stops
+ * admitting for good (the server is shutting down): the waiting requests and every later one fail with the
+ * reason; the generations holding a slot go on.
  */
 import { ApiError } from './errors.ts';
 
@@ -11,6 +13,7 @@ export type Release = () => void;
 
 interface Waiter {
   grant: (release: Release) => void;
+  refuse: (reason: unknown) => void;
 }
 
 export class ConcurrencyLimiter {
@@ -18,6 +21,7 @@ export class ConcurrencyLimiter {
   readonly maxQueued: number;
   #active = 0;
   readonly #waiting: Waiter[] = [];
+  #closed: { reason: unknown } | undefined;
 
   constructor(maxConcurrent: number, maxQueued: number) {
     if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
@@ -44,6 +48,7 @@ export class ConcurrencyLimiter {
    */
   acquire(signal?: AbortSignal): Promise<Release> {
     if (signal?.aborted) return Promise.reject(signal.reason);
+    if (this.#closed !== undefined) return Promise.reject(this.#closed.reason);
     if (this.#active < this.maxConcurrent) {
       this.#active++;
       return Promise.resolve(this.#releaser());
@@ -68,10 +73,26 @@ export class ConcurrencyLimiter {
           signal?.removeEventListener('abort', onAbort);
           resolve(release);
         },
+        refuse: (reason) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(reason);
+        },
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiting.push(waiter);
     });
+  }
+
+  /** Admits nobody from now on: waiting requests and later ones fail with `reason` (idempotent). */
+  close(reason: unknown): void {
+    if (this.#closed !== undefined) return;
+    this.#closed = { reason };
+    for (const waiter of this.#waiting.splice(0)) waiter.refuse(reason);
+  }
+
+  /** True once close() was called. */
+  get closed(): boolean {
+    return this.#closed !== undefined;
   }
 
   #releaser(): Release {

@@ -7,13 +7,26 @@
 import { z } from 'zod';
 import { ApiError } from './errors.ts';
 
+/**
+ * Strings that name something (a model, a response format) are short; a longer one is refused before it is
+ * echoed into an error message.
+ */
+const MAX_NAME_CHARS = 256;
+/** A field name shown in an error message (`param`) is cut to this many characters. */
+const MAX_PARAM_KEY_CHARS = 64;
+
+const shortName = (what: string) =>
+  z.string({ error: `${what} must be a string` }).max(MAX_NAME_CHARS, { error: `${what} must be at most ${MAX_NAME_CHARS} characters` });
+
 const number = (min: number, max: number) =>
   z.number().min(min, { error: `must be between ${min} and ${max}` }).max(max, { error: `must be between ${min} and ${max}` }).nullish();
 const tokenCount = () => z.number().int({ error: 'must be a whole number of tokens' }).min(1, { error: 'must be at least 1 token' }).nullish();
 
 /** Fields shared by /v1/chat/completions and /v1/completions. */
 const SamplingFields = {
-  model: z.string({ error: 'model is required (GET /v1/models lists them)' }),
+  model: z
+    .string({ error: 'model is required (GET /v1/models lists them)' })
+    .max(MAX_NAME_CHARS, { error: `model must be at most ${MAX_NAME_CHARS} characters (GET /v1/models lists them)` }),
   stream: z.boolean().nullish(),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),
   max_tokens: tokenCount(),
@@ -51,7 +64,7 @@ export const ChatRequestSchema = z.object({
   top_logprobs: z.number().int().nullish(),
   tools: z.array(z.unknown()).nullish(),
   tool_choice: z.unknown().optional(),
-  response_format: z.object({ type: z.string() }).loose().nullish(),
+  response_format: z.object({ type: shortName('response_format.type') }).loose().nullish(),
 });
 export type ChatRequest = z.infer<typeof ChatRequestSchema>;
 
@@ -97,12 +110,17 @@ function describeIssue(issue: Issue | undefined, prefix: readonly PropertyKey[] 
   return { path, message: issue.message };
 }
 
-/** ['messages', 0, 'content'] -> 'messages[0].content' */
+/** ['messages', 0, 'content'] -> 'messages[0].content'; a key the client made up is cut short. */
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const key of path) {
-    if (typeof key === 'number') out += `[${key}]`;
-    else out += out === '' ? String(key) : `.${String(key)}`;
+    if (typeof key === 'number') {
+      out += `[${key}]`;
+      continue;
+    }
+    const text = String(key);
+    const shown = text.length > MAX_PARAM_KEY_CHARS ? `${text.slice(0, MAX_PARAM_KEY_CHARS)}...` : text;
+    out += out === '' ? shown : `.${shown}`;
   }
   return out;
 }

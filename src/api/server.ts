@@ -13,12 +13,14 @@
  * `maxBodyBytes` are refused with 413. At most `maxConcurrent` requests generate at once; up to `maxQueued`
  * more wait; beyond that 429 with Retry-After. close() stops listening, ends the generations in flight
  * (streams get an error frame, waiting requests 503), waits until every sequence is closed, and returns,
- * so the caller may then dispose the model.
+ * so the caller may then dispose the model. drain(graceMs) is the orderly way there (SIGTERM): every new
+ * request, /health included, gets 503 at once (with `Connection: close`, so clients reconnect elsewhere),
+ * the requests in flight get up to graceMs to finish, then close().
  */
 import { setMaxListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Router } from '../http/index.ts';
+import { type HttpMethod, type RouteHandler, Router } from '../http/index.ts';
 import type { Logger } from '../util/log.ts';
 import { silentLogger } from '../util/log.ts';
 import type { Generator } from '../model/generator.ts';
@@ -62,6 +64,11 @@ export interface ApiServer {
   port: number;
   /** Stops listening, ends the generations in flight, resolves once every sequence is closed. */
   close(): Promise<void>;
+  /**
+   * Refuses new requests with 503, lets the ones in flight finish for up to `graceMs`, then close().
+   * Idempotent: a later call waits for the same close.
+   */
+  drain(graceMs: number): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -80,7 +87,9 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     createdAt: unixSeconds(),
   };
 
-  const router = new Router();
+  // Once draining, every route refuses with 503 before it runs (the routes of extraRoutes too).
+  let draining = false;
+  const router = new AdmissionRouter(() => (draining ? shuttingDown() : undefined));
   router.add('GET', '/health', () => ({
     body: { status: 'ok', model: engine.modelId, active: engine.limiter.active, queued: engine.limiter.queued, maxConcurrent },
   }));
@@ -135,8 +144,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      draining = true;
+      engine.limiter.close(shuttingDown());
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      shutdown.abort(new ApiError(503, 'the server is shutting down', { hint: 'retry against another primary node' }));
+      shutdown.abort(shuttingDown());
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       server.closeAllConnections();
       await closed;
@@ -144,7 +155,51 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     })();
     return closing;
   };
-  return { url, port, close, [Symbol.asyncDispose]: close };
+  let drained: Promise<void> | undefined;
+  const drain = (graceMs: number): Promise<void> => {
+    drained ??= (async () => {
+      draining = true;
+      engine.limiter.close(shuttingDown());
+      logger.info('api_draining', { url, inFlight: inFlight.size, graceMs });
+      await settledWithin(inFlight, graceMs);
+      await close();
+    })();
+    return drained;
+  };
+  return { url, port, close, drain, [Symbol.asyncDispose]: close };
+}
+
+/** The 503 of a server that is shutting down. */
+function shuttingDown(): ApiError {
+  return new ApiError(503, 'the server is shutting down', { hint: 'retry against another primary node', headers: { connection: 'close', 'retry-after': '1' } });
+}
+
+/** A Router that asks `refusal` before every route: a returned error is thrown instead of running the route. */
+class AdmissionRouter extends Router {
+  constructor(private readonly refusal: () => ApiError | undefined) {
+    super();
+  }
+
+  override add(method: HttpMethod, pattern: string, handler: RouteHandler): this {
+    return super.add(method, pattern, (ctx) => {
+      const refused = this.refusal();
+      if (refused !== undefined) throw refused;
+      return handler(ctx);
+    });
+  }
+}
+
+/** Resolves when every promise in `pending` (a live set: finished ones leave it) settled, or after `ms`. */
+async function settledWithin(pending: ReadonlySet<Promise<void>>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeUp = new Promise<'time'>((resolve) => (timer = setTimeout(() => resolve('time'), ms)));
+  try {
+    while (pending.size > 0) {
+      if ((await Promise.race([Promise.allSettled([...pending]), timeUp])) === 'time') return;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function modelCard(engine: ApiEngine) {

@@ -90,12 +90,12 @@ export class Proc {
   private exit: Exit | undefined;
   private readonly waiters = new Set<() => void>();
 
-  constructor(readonly name: string, args: string[], env: NodeJS.ProcessEnv, private readonly readyTimeoutMs: number = CLUSTER_DEFAULTS.readyTimeoutMs) {
+  constructor(readonly name: string, args: string[], env: NodeJS.ProcessEnv, private readonly readyTimeoutMs: number = CLUSTER_DEFAULTS.readyTimeoutMs, detached = false) {
     if (!exitHook) {
       exitHook = true;
       process.on('exit', killLive);
     }
-    this.child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'], detached });
     live.add(this.child);
     const keep = (s: string) => (s.length > CLUSTER_DEFAULTS.keepBytes ? s.slice(-CLUSTER_DEFAULTS.keepBytes) : s);
     this.child.stderr!.setEncoding('utf8').on('data', (d: string) => {
@@ -197,6 +197,8 @@ export interface ClusterOptions {
   /** See CLUSTER_DEFAULTS. */
   readyTimeoutMs?: number;
   stopGraceMs?: number;
+  /** Start children in their own process group, so a terminal's Ctrl-C reaches only the launcher (default false). */
+  detached?: boolean;
   /** --log-level of every coordinator and node (default: the CLI's). */
   logLevel?: LogLevel;
 }
@@ -263,6 +265,7 @@ export class Cluster {
       prefix: options.prefix ?? 'sharedllm-cluster-',
       readyTimeoutMs: options.readyTimeoutMs ?? CLUSTER_DEFAULTS.readyTimeoutMs,
       stopGraceMs: options.stopGraceMs ?? CLUSTER_DEFAULTS.stopGraceMs,
+      detached: options.detached ?? false,
       logLevel: options.logLevel,
     };
     this.dir = mkdtempSync(join(tmpdir(), this.settings.prefix));
@@ -278,7 +281,7 @@ export class Cluster {
     const env: NodeJS.ProcessEnv = { ...process.env, SHAREDLLM_CACHE: join(this.dir, `cache-${name}`) };
     delete env.SHAREDLLM_JOIN_TOKEN;
     delete env.SHAREDLLM_API_KEY;
-    const proc = new Proc(name, args, env, this.settings.readyTimeoutMs);
+    const proc = new Proc(name, args, env, this.settings.readyTimeoutMs, this.settings.detached);
     this.procs.push(proc);
     return proc;
   }
@@ -350,6 +353,13 @@ export class Cluster {
   /** The last lines of every child's stderr. */
   dump(): string {
     return this.procs.map((p) => `----- ${p.name} (${p.running ? 'running' : 'exited'}) -----\n${p.tail()}`).join('\n');
+  }
+
+  /** SIGKILL every child now and remove the temp folder (for a launcher that must exit at once). */
+  kill(): void {
+    this.closing = true;
+    for (const p of this.procs) if (p.running) p.child.kill('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
   }
 
   /** Stop every child in order (SIGTERM, then SIGKILL after the grace), remove the temp folder. */

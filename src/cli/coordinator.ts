@@ -3,8 +3,9 @@
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 import { type CommandSpec, type Parsed } from './args.ts';
-import { startCoordinator } from '../federation/coordinator/coordinator.ts';
-import { createJsonLogger } from '../util/log.ts';
+import { type RunningCoordinator, startCoordinator } from '../federation/coordinator/coordinator.ts';
+import { type Logger, createJsonLogger } from '../util/log.ts';
+import { Shutdown } from './shutdown.ts';
 import { lanConfig } from '../federation/config.ts';
 import { startRelayServer } from '../federation/transport/relay.ts';
 
@@ -31,6 +32,17 @@ export function expandHome(p: string): string {
 
 export async function run({ flags: f }: Parsed): Promise<number> {
   const logger = createJsonLogger({ level: f['log-level'] as never, base: { component: 'coordinator' } });
+  // A signal while starting stops at once; once serving, the first one closes the relay and the API in order
+  // and a second one stops at once (shutdown.ts).
+  const shutdown = new Shutdown({ name: 'sharedllm coordinator' });
+  try {
+    return await serve(f, logger, shutdown);
+  } finally {
+    shutdown.dispose();
+  }
+}
+
+async function serve(f: Parsed['flags'], logger: Logger, shutdown: Shutdown): Promise<number> {
   const joinToken = (f['join-token'] as string | undefined) ?? process.env.SHAREDLLM_JOIN_TOKEN;
   const tlsCert = f['tls-cert'] as string | undefined;
   const tlsKey = f['tls-key'] as string | undefined;
@@ -40,18 +52,21 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   const relay = relayPort > 0
     ? await startRelayServer({ host: f.host as string, port: relayPort, logger, ...(joinToken ? { joinToken } : {}), ...(tlsCert && tlsKey ? { tls: { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } } : {}) })
     : undefined;
-  const coord = await startCoordinator({
-    host: f.host as string, port: f.port as number, dataDir: expandHome(f['data-dir'] as string), config: lanConfig(), logger,
-    ...(tlsCert ? { tlsCert } : {}), ...(tlsKey ? { tlsKey } : {}), ...(joinToken ? { joinToken } : {}), ...(relay ? { relayPort: relay.port } : {}),
-  });
+  let coord: RunningCoordinator;
+  try {
+    coord = await startCoordinator({
+      host: f.host as string, port: f.port as number, dataDir: expandHome(f['data-dir'] as string), config: lanConfig(), logger,
+      ...(tlsCert ? { tlsCert } : {}), ...(tlsKey ? { tlsKey } : {}), ...(joinToken ? { joinToken } : {}), ...(relay ? { relayPort: relay.port } : {}),
+    });
+  } catch (error) {
+    await relay?.close();
+    throw error;
+  }
+  shutdown.serving();
   process.stderr.write(`coordinator listening on ${coord.url}${relay ? `, relay on port ${relay.port}` : ''}${joinToken ? ' (join token required)' : ''}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  await shutdown.requested;
+  return shutdown.run(async () => {
+    await relay?.close();
+    await coord.close();
   });
-  process.stderr.write('coordinator stopping\n');
-  await relay?.close();
-  await coord.close();
-  return 0;
 }

@@ -8,6 +8,7 @@ import { type CommandSpec, type Parsed, UsageError } from './args.ts';
 import { Cluster, ROOT } from './cluster.ts';
 import { openModelFile } from '../model/load.ts';
 import { readHParams } from '../model/hparams.ts';
+import { SHUTDOWN, Shutdown } from './shutdown.ts';
 
 export const DEFAULT_MODEL = join(ROOT, 'models', 'sharedllm-tiny.gguf');
 
@@ -28,6 +29,8 @@ export const spec: CommandSpec = {
 
 /** A model of any size may take a while to load (or stream to the worker) before the API answers. */
 const DEMO_READY_TIMEOUT_MS = 120_000;
+/** How long past a child's own shutdown deadline (SHUTDOWN.deadlineMs) the demo waits before killing it. */
+const DEMO_KILL_MARGIN_MS = 2_000;
 
 export async function run({ flags: f }: Parsed): Promise<number> {
   const model = resolve(f.model === 'models/sharedllm-tiny.gguf' ? DEFAULT_MODEL : (f.model as string));
@@ -36,7 +39,10 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   const h = readHParams(file.metadata, model);
   file.dispose();
   // The temp folder's name marks the demo's processes (its test finds them by it).
-  const cluster = new Cluster({ prefix: 'sharedllm-demo-', logLevel: 'warn', readyTimeoutMs: DEMO_READY_TIMEOUT_MS });
+  // Children in their own process group: a Ctrl-C in the terminal reaches the demo only, which then stops them
+  // one by one in order (a second signal straight from the terminal would make a child stop at once).
+  // Each child gets its own orderly shutdown's whole deadline before it is killed.
+  const cluster = new Cluster({ prefix: 'sharedllm-demo-', logLevel: 'warn', readyTimeoutMs: DEMO_READY_TIMEOUT_MS, detached: true, stopGraceMs: SHUTDOWN.deadlineMs + DEMO_KILL_MARGIN_MS });
   const threads = f.threads as number;
   let stopping = false;
   const stopAll = async () => {
@@ -45,9 +51,19 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     // Primary first (it tells the coordinator it leaves), then the worker, then the coordinator.
     await cluster.close();
   };
-  const onSignal = () => void stopAll().then(() => process.exit(130));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // Every moment is "serving" for the demo: its orderly shutdown stops whatever children it has started so far.
+  // Stopping at once (a second signal) kills them: they are in their own process group and would outlive it.
+  const shutdown = new Shutdown({
+    name: 'sharedllm demo',
+    // Room to stop its three children one tier after the other, each within its own deadline.
+    deadlineMs: 3 * (SHUTDOWN.deadlineMs + DEMO_KILL_MARGIN_MS),
+    exit: (code) => {
+      cluster.kill();
+      process.exit(code);
+    },
+  });
+  shutdown.serving();
+  void shutdown.requested.then(async () => process.exit(await shutdown.run(stopAll)));
   try {
     process.stderr.write(`Starting a federation on this machine (${h.name}, ${h.nLayer} layers)...\n`);
     const coordinator = await cluster.coordinator({ relayPort: 0 });
@@ -96,9 +112,8 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     rl.close();
     return 0;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await stopAll();
+    await shutdown.run(stopAll);
+    shutdown.dispose();
   }
 }
 

@@ -4,7 +4,11 @@ import { type CommandSpec, type Parsed, UsageError } from './args.ts';
 import { expandHome } from './coordinator.ts';
 import { ProgressBar, formatBytes } from './progress.ts';
 import { GPU_MODES } from '../ggml/find.ts';
-import { createJsonLogger } from '../util/log.ts';
+import { type Logger, createJsonLogger } from '../util/log.ts';
+import type { WorkerOptions } from '../federation/node/worker.ts';
+import type { ApiServer } from '../api/server.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import { SHUTDOWN, Shutdown } from './shutdown.ts';
 import { defaultCacheDir } from '../federation/node/model-hash.ts';
 
 export const ROLES = ['primary', 'worker'] as const;
@@ -67,38 +71,45 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     ...(f.threads !== undefined ? { threads: f.threads as number } : {}),
     ...(f['max-memory'] !== undefined ? { maxMemoryBytes: f['max-memory'] as number } : {}),
   };
-  // A signal while still starting (e.g. waiting for the coordinator) stops at once: there is nothing to hand
-  // back yet. Once serving, it starts an orderly shutdown (leave the federation, close the API).
-  let started = false;
-  const stopSignal = new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (started) return resolve();
-      process.stderr.write(`sharedllm node: ${signal} while starting; stopped\n`);
-      process.exit(signal === 'SIGINT' ? 130 : 143);
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  });
-
-  if (role === 'worker') {
-    const { startWorker } = await import('../federation/node/worker.ts');
-    const worker = await startWorker({
-      ...common, rpcPort: f['rpc-port'] as number,
-      ...(f['lan-addr'] ? { lanAddr: f['lan-addr'] as string } : {}), ...(f['wan-addr'] ? { wanAddr: f['wan-addr'] as string } : {}),
-      ...(f['relay-addr'] ? { relayAddr: f['relay-addr'] as string } : {}), ...(f.relay ? { relay: true } : {}), ...(f.model ? { modelFiles: [f.model as string] } : {}),
-    });
-    started = true;
-    process.stderr.write(`worker ${worker.nodeId} serving on port ${worker.port} (${worker.candidates.map((c) => `${c.kind} ${c.addr}`).join(', ')})\n`);
-    await stopSignal;
-    await worker.close();
-    return 0;
+  // A signal while starting stops at once (nothing to hand back yet); once serving, the first one runs the
+  // orderly shutdown and a second one stops at once (shutdown.ts).
+  const shutdown = new Shutdown({ name: `sharedllm node (${role})` });
+  try {
+    return role === 'worker' ? await runWorker(f, common, shutdown) : await runPrimary(f, common, logger, shutdown);
+  } finally {
+    shutdown.dispose();
   }
+}
 
+/** What both roles take from the flags (the coordinator, identity, caches, compute). */
+type CommonOptions = Pick<WorkerOptions, 'coordinatorUrl' | 'dataDir' | 'cacheDir' | 'logger' | 'gpu' | 'joinToken' | 'coordinatorCa' | 'threads' | 'maxMemoryBytes'>;
+
+/** Serves the data plane until a signal; then leaves the coordinator and closes the port. */
+async function runWorker(f: Parsed['flags'], common: CommonOptions, shutdown: Shutdown): Promise<number> {
+  const { startWorker } = await import('../federation/node/worker.ts');
+  const worker = await startWorker({
+    ...common, rpcPort: f['rpc-port'] as number,
+    ...(f['lan-addr'] ? { lanAddr: f['lan-addr'] as string } : {}), ...(f['wan-addr'] ? { wanAddr: f['wan-addr'] as string } : {}),
+    ...(f['relay-addr'] ? { relayAddr: f['relay-addr'] as string } : {}), ...(f.relay ? { relay: true } : {}), ...(f.model ? { modelFiles: [f.model as string] } : {}),
+  });
+  shutdown.serving();
+  process.stderr.write(`worker ${worker.nodeId} serving on port ${worker.port} (${worker.candidates.map((c) => `${c.kind} ${c.addr}`).join(', ')})\n`);
+  await shutdown.requested;
+  return shutdown.run(() => worker.close());
+}
+
+/**
+ * Serves the OpenAI API until a signal; then refuses new requests (503) while the ones in flight finish
+ * (at most SHUTDOWN.drainMs, then streams end with an error frame), closes the API, leaves the coordinator.
+ */
+async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Logger, shutdown: Shutdown): Promise<number> {
   if (!f.model) throw new UsageError('a primary needs --model <file.gguf>', 'node');
   const { startPrimary } = await import('../federation/node/primary.ts');
   const { createApiServer } = await import('../api/server.ts');
   const { Generator } = await import('../model/generator.ts');
   const { Tokenizer } = await import('../model/tokenizer.ts');
+  const modelId = (f.model as string).split('/').pop()!.replace(/\.gguf$/i, '');
+  const apiKey = (f['api-key'] as string | undefined) ?? process.env.SHAREDLLM_API_KEY;
   const bars = new Map<string, ProgressBar>();
   const primary = await startPrimary({
     ...common, model: f.model as string, nSeqMax: f.parallel as number,
@@ -112,30 +123,38 @@ export async function run({ flags: f }: Parsed): Promise<number> {
       if (d >= t) b.finish();
     },
   });
-  const tokenizer = await Tokenizer.load(f.model as string);
-  const modelId = (f.model as string).split('/').pop()!.replace(/\.gguf$/i, '');
-  const apiKey = (f['api-key'] as string | undefined) ?? process.env.SHAREDLLM_API_KEY;
-  const api = await createApiServer({
-    generator: new Generator(primary.batcher, tokenizer), tokenizer, modelId, logger,
-    host: f['api-host'] as string, port: f['api-port'] as number, maxConcurrent: f.parallel as number, ...(apiKey ? { apiKey } : {}),
-    extraRoutes: (router) => {
-      router.add('GET', '/v1/federation', () => ({
-        body: {
-          model: modelId, modelHash: primary.modelHash, layers: primary.h.nLayer, plan: primary.plan(), recoveries: primary.pipeline.recoveries,
-          // Medians over the last 256 one-token (decode) steps: where a token's time goes.
-          decodeTimings: primary.pipeline.timings.summary((t) => t.tokens === 1),
-        },
-      }));
-    },
-  });
-  started = true;
+  // Registered from here on: a signal now leaves the federation (the steps below wait for the API to exist).
+  shutdown.serving();
+  let tokenizer: Tokenizer | undefined;
+  let api: ApiServer;
+  try {
+    tokenizer = await Tokenizer.load(f.model as string);
+    api = await createApiServer({
+      generator: new Generator(primary.batcher, tokenizer), tokenizer, modelId, logger,
+      host: f['api-host'] as string, port: f['api-port'] as number, maxConcurrent: f.parallel as number, ...(apiKey ? { apiKey } : {}),
+      extraRoutes: (router) => {
+        router.add('GET', '/v1/federation', () => ({
+          body: {
+            model: modelId, modelHash: primary.modelHash, layers: primary.h.nLayer, plan: primary.plan(), recoveries: primary.pipeline.recoveries,
+            // Medians over the last 256 one-token (decode) steps: where a token's time goes.
+            decodeTimings: primary.pipeline.timings.summary((t) => t.tokens === 1),
+          },
+        }));
+      },
+    });
+  } catch (error) {
+    await primary.close();
+    await tokenizer?.dispose();
+    throw error;
+  }
   process.stderr.write(`primary ${primary.nodeId}: ${modelId}, layers ${primary.plan().map((p) => `[${p.first},${p.last}) on ${p.where}`).join(', ')}\n`);
   process.stderr.write(`OpenAI-compatible API on ${api.url}/v1 (try: curl ${api.url}/v1/models)\n`);
-  await stopSignal;
-  await api.close();
-  await primary.close();
-  await tokenizer.dispose();
-  return 0;
+  await shutdown.requested;
+  return shutdown.run(async () => {
+    await api.drain(SHUTDOWN.drainMs);
+    await primary.close();
+    await tokenizer?.dispose();
+  });
 }
 
 /** `0-3,6` -> [0, 1, 2, 3, 6]. */

@@ -22,7 +22,7 @@ export function encodeChat(tok: Tokenizer, messages: readonly ChatMessage[], add
   const pushGlue = (glue: string) => {
     if (!glue) return;
     rebuilt += glue;
-    ids.push(...tok.encodeWithSpecial(glue, { addBos: false }));
+    append(ids, tok.encodeWithSpecial(glue, { addBos: false }));
   };
   for (let i = 0; i < messages.length; i++) {
     const s = sentinel(i);
@@ -33,7 +33,7 @@ export function encodeChat(tok: Tokenizer, messages: readonly ChatMessage[], add
     const content = pickContent(full, rebuilt, messages[i]!.content);
     rebuilt += content;
     // Contents are plain text: special-token strings inside them stay text.
-    ids.push(...tok.encode(content, { addBos: false }));
+    append(ids, tok.encode(content, { addBos: false }));
   }
   pushGlue(rest);
   if (rebuilt !== full) {
@@ -42,10 +42,22 @@ export function encodeChat(tok: Tokenizer, messages: readonly ChatMessage[], add
   return ids;
 }
 
-/** The template may trim contents; use whichever form the real rendering has at this point. */
+/**
+ * `ids.push(...more)` in a loop: a spread passes every element as an argument on the stack, which overflows
+ * ("Maximum call stack size exceeded") for a message of a few hundred thousand tokens.
+ */
+function append(ids: number[], more: readonly number[]): void {
+  for (const id of more) ids.push(id);
+}
+
+/**
+ * The template may trim contents; use whichever form the real rendering has at this point. `before` is what
+ * was rebuilt so far (a prefix of `full` unless the template transforms text, which the caller detects):
+ * compare at its end rather than concatenating, which would copy the whole prompt once per message.
+ */
 function pickContent(full: string, before: string, content: string): string {
-  if (full.startsWith(before + content)) return content;
+  if (full.startsWith(content, before.length)) return content;
   const t = content.trim();
-  if (full.startsWith(before + t)) return t;
+  if (full.startsWith(t, before.length)) return t;
   return content;
 }

@@ -78,7 +78,7 @@ function decodeByteLevel(text: string): Uint8Array {
     } else {
       // Same marker llama.cpp writes for a code point outside the table.
       const hex = Array.from(utf8.encode(ch), (b) => b.toString(16).padStart(2, '0')).join('');
-      out.push(...utf8.encode(`[UNK_BYTE_0x${hex}${text}]`));
+      for (const b of utf8.encode(`[UNK_BYTE_0x${hex}${text}]`)) out.push(b);
     }
   }
   return Uint8Array.from(out);
