@@ -6,6 +6,7 @@ import { ProgressBar, formatBytes } from './progress.ts';
 import { GPU_MODES } from '../ggml/find.ts';
 import { createJsonLogger } from '../util/log.ts';
 import { defaultCacheDir } from '../federation/node/model-hash.ts';
+import { NETWORKS, type Network, dataPlaneFor } from '../federation/node/dataplane-config.ts';
 
 export const ROLES = ['primary', 'worker'] as const;
 
@@ -36,6 +37,8 @@ export const spec: CommandSpec = {
     'wait-timeout': { type: 'number', default: 30, help: 'primary: seconds to wait for --wait-workers' },
     'local-layers': { type: 'number', help: 'primary: run exactly this many layers here (default: in proportion to free memory)' },
     'rebalance-interval': { type: 'number', default: 30, help: 'primary: seconds between tries to move layers it took over from a failed worker back to a worker' },
+    // failover (h/failover): the data plane's timeout/retry/ban preset, see src/federation/node/dataplane-config.ts
+    network: { type: 'string', choices: NETWORKS, default: 'lan', help: 'primary: timeouts and bans of calls to workers: lan (fail over within seconds) or wan (workers across the internet)' },
     // worker
     'rpc-port': { type: 'number', default: 50052, help: 'worker: data-plane port' },
     'lan-addr': { type: 'string', arg: 'IP:PORT', help: "worker: this machine's LAN address for the data plane" },
@@ -103,6 +106,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   const primary = await startPrimary({
     ...common, model: f.model as string, nSeqMax: f.parallel as number,
     waitWorkers: f['wait-workers'] as number, waitMs: (f['wait-timeout'] as number) * 1000, rebalanceMs: (f['rebalance-interval'] as number) * 1000,
+    dataPlane: dataPlaneFor(f.network as Network),
     ...(f['ctx-size'] !== undefined ? { nCtx: f['ctx-size'] as number } : {}),
     ...(f['local-layers'] !== undefined ? { localLayers: f['local-layers'] as number } : {}),
     onProgress: (what, d, t) => {
