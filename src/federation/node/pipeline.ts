@@ -250,12 +250,17 @@ export class PipelineForward implements Forward {
     this.failover(e).catch((err: unknown) => this.options.logger.error('re-plan failed', { nodeId: e.nodeId, error: (err as Error).message }));
   }
 
-  /** Start a re-plan for `f` (or join the one under way) and wait for it. */
+  /**
+   * Re-plan for `f` and wait for it. One re-plan runs at a time: a failure reported during another (or during
+   * a rebalance) is handled after it (and costs nothing if that one already replaced the worker).
+   */
   private failover(f: StageFailure): Promise<void> {
-    this.recovering ??= this.replan(f).finally(() => {
-      this.recovering = undefined;
+    if (this.recovering) return this.recovering.catch(() => undefined).then(() => this.failover(f));
+    const replan = this.replan(f).finally(() => {
+      if (this.recovering === replan) this.recovering = undefined;
     });
-    return this.recovering;
+    this.recovering = replan;
+    return replan;
   }
 
   private async replan(first: StageFailure): Promise<void> {
