@@ -18,7 +18,7 @@ import { type SpanRef, type StageTime, StepMessage } from '../protocol-dataplane
 import { type Peer, type TransportServer, connect, listen } from '../transport/rpc.ts';
 import { localTestDataPlane } from './dataplane-config.ts';
 import { hashFile } from './model-hash.ts';
-import { PipelineForward, type RemoteStage, type Stage } from './pipeline.ts';
+import { NoCapacityError, PipelineForward, type RemoteStage, type Stage } from './pipeline.ts';
 import { WorkerService } from './worker-service.ts';
 
 const model = cachedModel({ shape: { ...SHAPES.smollm2, tiedEmbeddings: false }, nLayer: 4, type: 'Q8_0', seed: 1 });
@@ -112,17 +112,24 @@ async function stageOn(w: TestWorker, span: SpanRef, session: string, pipeline: 
   return { kind: 'remote', span, nodeId: w.name, addr: `127.0.0.1:${w.server.port}`, peer };
 }
 
-/** Front [0,2) and head here; [2,3) and [3,4) on `route` (worker names); `spares` replace failed ones. */
-async function pipelineOver(route: [string, string], spares: string[]): Promise<PipelineForward> {
+/** The primary's own parts of the last pipeline built (to check that they hold no sequence either). */
+let own: ModelPart[] = [];
+
+/**
+ * Front [0,2) and head here; [2,3) and [3,4) on `route` (worker names); `spares` replace failed ones, then
+ * this node (unless `localRoom` is false: then there is no capacity left).
+ */
+async function pipelineOver(route: [string, string], spares: string[], localRoom = true): Promise<PipelineForward> {
   const session = `test-primary-${++sessions}`;
   let pipeline: PipelineForward | undefined;
   const get = () => pipeline;
   const part = (first: number, last: number, embeddings: boolean, head: boolean) => loadModelPart(model, { gpu: 'off', threads: 1, nCtx: 64, nSeqMax: 4, layout: { embeddings, first, last, head } }).then((m) => m.part);
   const spans: SpanRef[] = [{ modelHash, first: 2, last: 3 }, { modelHash, first: 3, last: 4 }];
   const stages: Stage[] = await Promise.all(route.map((name, i) => stageOn(workers.get(name)!, spans[i]!, session, get)));
+  own = [await part(0, 2, true, false), await part(4, 4, false, true)];
   pipeline = new PipelineForward({
-    front: await part(0, 2, true, false),
-    head: await part(4, 4, false, true),
+    front: own[0]!,
+    head: own[1]!,
     stages,
     session,
     logger: silentLogger,
@@ -130,6 +137,7 @@ async function pipelineOver(route: [string, string], spares: string[]): Promise<
     replace: async (span, exclude) => {
       const name = spares.find((s) => !exclude.has(s));
       if (name) return stageOn(workers.get(name)!, span, session, get);
+      if (!localRoom) throw new NoCapacityError('no capacity left for layers', 'a worker or local memory', 'none', 'add a worker');
       return { kind: 'local', span, part: await part(span.first, span.last, false, false) };
     },
   });
@@ -268,6 +276,21 @@ test('requests that arrive during a re-plan wait for it, then run on the new pla
     assert.deepEqual(p.recoveries.map((r) => [r.nodeId, r.replacement]), [['w-x', 'w-spare']]);
     await noSequencesLeft();
   } finally {
+    p.dispose();
+  }
+});
+
+test('an open that fails for good (no capacity left) closes what it opened, here and on every worker', async () => {
+  const x = workers.get('w-x')!;
+  x.fault = 'hang-open';
+  const p = await pipelineOver(['w-a', 'w-x'], [], false);
+  try {
+    await assert.rejects(p.openSequence(), NoCapacityError);
+    assert.deepEqual(own.map((part) => part.openSequences), [[], []], 'the primary\'s own parts hold no sequence');
+    assert.equal(p.openSequences, 0);
+    await noSequencesLeft();
+  } finally {
+    x.fault = 'none';
     p.dispose();
   }
 });

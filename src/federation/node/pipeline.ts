@@ -16,7 +16,7 @@ import { ModelError } from '../../model/errors.ts';
 import type { ModelPart, StepResult } from '../../model/model-part.ts';
 import type { Logger } from '../../util/log.ts';
 import { call } from '../dataplane.ts';
-import type { SpanRef, StageTime } from '../protocol-dataplane.ts';
+import type { RequestOf, SpanRef, StageTime } from '../protocol-dataplane.ts';
 import type { Peer } from '../transport/rpc.ts';
 import { Bans } from './bans.ts';
 import { type DataPlaneConfig, lanDataPlane, validateDataPlane } from './dataplane-config.ts';
@@ -234,12 +234,9 @@ export class PipelineForward implements Forward {
   }
 
   /** A data-plane call to a worker; any failure is that worker's StageFailure. */
-  private async callStage(s: RemoteStage, method: 'open_seq' | 'close_seq', request: { modelHash: string; first: number; last: number; seq: number }): Promise<void>;
-  private async callStage(s: RemoteStage, method: 'truncate_seq', request: { modelHash: string; first: number; last: number; seq: number; n: number }): Promise<void>;
-  private async callStage(s: RemoteStage, method: 'open_seq' | 'close_seq' | 'truncate_seq', request: { modelHash: string; first: number; last: number; seq: number; n?: number }): Promise<void> {
+  private async callStage<M extends 'open_seq' | 'close_seq' | 'truncate_seq'>(s: RemoteStage, method: M, request: RequestOf<M>): Promise<void> {
     try {
-      if (method === 'truncate_seq') await call(s.peer, method, { ...request, n: request.n ?? 0 }, { timeoutMs: this.config.callTimeoutMs });
-      else await call(s.peer, method, request, { timeoutMs: this.config.callTimeoutMs });
+      await call(s.peer, method, request, { timeoutMs: this.config.callTimeoutMs });
     } catch (e) {
       throw new StageFailure(s.nodeId, s.peer.closed ? 'closed' : 'error', `${method} on ${s.nodeId}: ${(e as Error).message}`);
     }
@@ -267,7 +264,7 @@ export class PipelineForward implements Forward {
     let failure: StageFailure | undefined = first;
     for (let round = 0; failure !== undefined; round++) {
       const t0 = performance.now();
-      const nodeId = failure.nodeId ?? (await this.findHung(failure.chain));
+      const nodeId = failure.nodeId ?? (await this.remote.findHung(failure.chain.filter((s) => this.stages.includes(s)), this.config.pingTimeoutMs));
       const idx = this.stages.findIndex((s) => s.kind === 'remote' && s.nodeId === nodeId);
       if (idx < 0) return; // already replaced (a call failed on the old connection during an earlier re-plan)
       const old = this.stages[idx] as RemoteStage;
@@ -316,22 +313,6 @@ export class PipelineForward implements Forward {
   private retire(s: RemoteStage): void {
     this.retired.add(s.peer);
     s.peer.close();
-  }
-
-  /** After a deadline with nobody to blame: the first hop of the chain that does not answer a PING. */
-  private async findHung(chain: readonly RemoteStage[]): Promise<string | undefined> {
-    for (const s of chain) {
-      if (!this.stages.includes(s)) continue;
-      try {
-        await s.peer.rtt({ timeoutMs: this.config.pingTimeoutMs });
-      } catch {
-        return s.nodeId;
-      }
-    }
-    // Every hop answers pings, yet the step got lost: blame the first hop (it took the step and sent nothing).
-    const first = chain.find((s) => this.stages.includes(s));
-    this.options.logger.warn('a step missed its deadline but every hop answers pings; blaming the first hop', { nodeId: first?.nodeId });
-    return first?.nodeId;
   }
 
   // ---- caches ----------------------------------------------------------------------------------------

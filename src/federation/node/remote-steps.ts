@@ -134,6 +134,20 @@ export class RemoteSteps {
     for (const [id, p] of this.pending) if (p.chain.some((s) => s.nodeId === nodeId)) this.settle(id, new StageFailure(nodeId, 'closed', `connection to ${nodeId} closed`));
   }
 
+  /** After a deadline with nobody to blame: the first hop of `chain` that does not answer a PING in time. */
+  async findHung(chain: readonly RemoteStage[], pingTimeoutMs: number): Promise<string | undefined> {
+    for (const s of chain) {
+      try {
+        await s.peer.rtt({ timeoutMs: pingTimeoutMs });
+      } catch {
+        return s.nodeId;
+      }
+    }
+    // Every hop answers pings, yet the step got lost: blame the first hop (it took the step and sent nothing).
+    this.logger.warn('a step missed its deadline but every hop answers pings; blaming the first hop', { nodeId: chain[0]?.nodeId });
+    return chain[0]?.nodeId;
+  }
+
   /** Steps waiting now. */
   get inFlight(): number {
     return this.pending.size;
