@@ -114,9 +114,10 @@ export class PipelineForward implements Forward {
   /** Close everywhere. Never throws: a worker that fails to close is failed over (closing our connection
    *  to it frees the sequence there too). */
   async closeSequence(seq: number): Promise<void> {
-    this.history.delete(seq); // a re-plan under way stops replaying it
+    this.history.delete(seq); // a re-plan under way stops replaying it (one replaying it now finishes first)
+    // Inline, not a helper: no await may come between the last check and the call starting (see guarded).
+    while (this.recovering) await this.recovering.catch(() => undefined);
     for (const part of [this.options.front, this.options.head]) part.closeSequence(seq);
-    await this.whenSettled();
     await this.track(
       Promise.all(
         this.stages.map(async (s) => {
@@ -220,7 +221,9 @@ export class PipelineForward implements Forward {
   /** Run `op` when no re-plan is under way; when a worker fails it, fail over and run it again. */
   private async guarded<T>(op: () => Promise<T>): Promise<T> {
     for (let failovers = 0; ; failovers++) {
-      await this.whenSettled();
+      // Inline, not an async helper: the call must be counted as active in the same tick as the last check,
+      // or a re-plan starting in between would swap a stage under it.
+      while (this.recovering) await this.recovering.catch(() => undefined);
       try {
         return await this.track(op());
       } catch (e) {
