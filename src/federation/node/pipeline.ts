@@ -241,7 +241,7 @@ export class PipelineForward implements Forward {
     try {
       await call(s.peer, method, request, { timeoutMs: this.config.callTimeoutMs });
     } catch (e) {
-      throw new StageFailure(s.nodeId, s.peer.closed ? 'closed' : 'error', `${method} on ${s.nodeId}: ${(e as Error).message}`);
+      throw new StageFailure(s.nodeId, s.peer.closed ? 'closed' : 'error', `${method} on ${s.nodeId}: ${(e as Error).message}`, [s]);
     }
   }
 
@@ -267,8 +267,12 @@ export class PipelineForward implements Forward {
     let failure: StageFailure | undefined = first;
     for (let round = 0; failure !== undefined; round++) {
       const t0 = performance.now();
-      const nodeId = failure.nodeId ?? (await this.remote.findHung(failure.chain.filter((s) => this.stages.includes(s)), this.config.pingTimeoutMs));
-      const idx = this.stages.findIndex((s) => s.kind === 'remote' && s.nodeId === nodeId);
+      // A deadline names nobody: if a hop of that chain was replaced meanwhile, that explains it; else ping.
+      if (failure.nodeId === undefined && failure.chain.some((s) => !this.stages.includes(s))) return;
+      const nodeId = failure.nodeId ?? (await this.remote.findHung(failure.chain, this.config.pingTimeoutMs));
+      // The very stage that failed (not a later one on the same worker, chosen again after its ban).
+      const culprit = failure.chain.find((s) => s.nodeId === nodeId);
+      const idx = culprit ? this.stages.indexOf(culprit) : this.stages.findIndex((s) => s.kind === 'remote' && s.nodeId === nodeId);
       if (idx < 0) return; // already replaced (a call failed on the old connection during an earlier re-plan)
       const old = this.stages[idx] as RemoteStage;
       // A stage whose re-plan found no capacity before is banned and closed already: only look again.
@@ -308,7 +312,7 @@ export class PipelineForward implements Forward {
     s.peer.on('close', () => {
       this.remote.peerClosed(s.nodeId);
       if (this.retired.has(s.peer) || this.disposed || !this.stages.includes(s)) return;
-      this.failInBackground(new StageFailure(s.nodeId, 'closed', `connection to ${s.nodeId} closed`));
+      this.failInBackground(new StageFailure(s.nodeId, 'closed', `connection to ${s.nodeId} closed`, [s]));
     });
   }
 

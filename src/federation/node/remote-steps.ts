@@ -34,7 +34,7 @@ export class StageFailure extends Error {
     readonly nodeId: string | undefined,
     readonly kind: FailureKind,
     message: string,
-    /** The chain the failed step went through (to look for the hung hop when nodeId is unknown). */
+    /** The stages the failed call went to: a step's chain (to find the hung hop when nodeId is unknown), or one stage. */
     readonly chain: readonly RemoteStage[] = [],
   ) {
     super(message);
@@ -81,7 +81,7 @@ export class RemoteSteps {
       try {
         notify(first.peer, 'step', { session: this.session, stepId, span: first.span, groups, nEmbd, route }, new Uint8Array(hidden.buffer, hidden.byteOffset, hidden.byteLength));
       } catch (e) {
-        this.settle(stepId, new StageFailure(first.nodeId, 'closed', `cannot send the step to ${first.nodeId}: ${(e as Error).message}`));
+        this.settle(stepId, new StageFailure(first.nodeId, 'closed', `cannot send the step to ${first.nodeId}: ${(e as Error).message}`, chain));
       }
     });
   }
@@ -96,7 +96,7 @@ export class RemoteSteps {
       this.logger.warn('step result from a connection outside the chain; ignored', { stepId: result.stepId, remote: from.remote });
       return;
     }
-    const bad = (nodeId: string, why: string) => this.settle(result.stepId, new StageFailure(nodeId, 'malformed', `malformed step result (${why})`));
+    const bad = (nodeId: string, why: string) => this.settle(result.stepId, new StageFailure(nodeId, 'malformed', `malformed step result (${why})`, p.chain));
     if (sender !== last) return bad(sender.nodeId, `${sender.nodeId} answered for the hops after it (${p.chain.map((s) => s.nodeId).join(' -> ')})`);
     const names = (result.trace ?? []).map((t) => t.nodeId);
     const missing = p.chain.findIndex((s, i) => names[i] !== s.nodeId);
@@ -126,12 +126,12 @@ export class RemoteSteps {
     if (!sender) return;
     // A hop may only blame a hop of this chain; otherwise it is the one at fault.
     const blamed = p.chain.some((s) => s.nodeId === error.nodeId) ? error.nodeId : sender.nodeId;
-    this.settle(error.stepId, new StageFailure(blamed, 'error', error.message));
+    this.settle(error.stepId, new StageFailure(blamed, 'error', error.message, p.chain));
   }
 
   /** A worker's connection closed: its steps fail now rather than at their deadline. */
   peerClosed(nodeId: string): void {
-    for (const [id, p] of this.pending) if (p.chain.some((s) => s.nodeId === nodeId)) this.settle(id, new StageFailure(nodeId, 'closed', `connection to ${nodeId} closed`));
+    for (const [id, p] of this.pending) if (p.chain.some((s) => s.nodeId === nodeId)) this.settle(id, new StageFailure(nodeId, 'closed', `connection to ${nodeId} closed`, p.chain));
   }
 
   /** After a deadline with nobody to blame: the first hop of `chain` that does not answer a PING in time. */
