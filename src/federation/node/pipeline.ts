@@ -21,6 +21,7 @@ import type { Peer } from '../transport/rpc.ts';
 import { Bans } from './bans.ts';
 import { type DataPlaneConfig, lanDataPlane, validateDataPlane } from './dataplane-config.ts';
 import { type RemoteStage, RemoteSteps, StageFailure } from './remote-steps.ts';
+import { forwardStep } from './forward-step.ts';
 import { StepTimings } from './step-timings.ts';
 
 export { StageFailure, type RemoteStage } from './remote-steps.ts';
@@ -172,10 +173,13 @@ export class PipelineForward implements Forward {
         try {
           await this.rebuild();
         } catch (e) {
-          // The worker failed while taking the span: keep it here (caches rebuilt again), try later.
-          this.banned.ban(next.nodeId, `failed while taking a span back: ${(e as Error).message}`);
+          // The move failed: keep the span here (caches rebuilt again), try later. The new worker is banned
+          // unless the failure names another one, which is then failed over once this rebalance is done.
+          const other = e instanceof StageFailure && e.nodeId !== undefined && e.nodeId !== next.nodeId;
+          if (!other) this.banned.ban(next.nodeId, `failed while taking a span back: ${(e as Error).message}`);
           this.retire(next);
           this.stages[idx] = old;
+          if (other) this.failInBackground(e);
           await this.rebuild();
           continue;
         }
@@ -184,7 +188,10 @@ export class PipelineForward implements Forward {
         this.options.logger.info('span moved back to a worker', { nodeId: next.nodeId, first: next.span.first, last: next.span.last, ms: Math.round(performance.now() - t0), sequences: this.history.size });
       }
     })()
-      .catch((e: unknown) => this.options.logger.error('rebalance failed', { error: (e as Error).message }))
+      .catch((e: unknown) => {
+        this.options.logger.error('rebalance failed', { error: (e as Error).message });
+        this.failInBackground(e); // a rebuild that failed half-way: the re-plan rebuilds everything
+      })
       .finally(() => {
         this.recovering = undefined;
       });
@@ -270,16 +277,10 @@ export class PipelineForward implements Forward {
       // A deadline names nobody: if a hop of that chain was replaced meanwhile, that explains it; else ping.
       if (failure.nodeId === undefined && failure.chain.some((s) => !this.stages.includes(s))) return;
       const nodeId = failure.nodeId ?? (await this.remote.findHung(failure.chain, this.config.pingTimeoutMs));
-      // The very stage that failed (not a later one on the same worker, chosen again after its ban).
-      const culprit = failure.chain.find((s) => s.nodeId === nodeId);
-      const idx = culprit ? this.stages.indexOf(culprit) : this.stages.findIndex((s) => s.kind === 'remote' && s.nodeId === nodeId);
+      const idx = this.stageOf(failure, nodeId);
       if (idx < 0) return; // already replaced (a call failed on the old connection during an earlier re-plan)
       const old = this.stages[idx] as RemoteStage;
-      // A stage whose re-plan found no capacity before is banned and closed already: only look again.
-      if (!this.retired.has(old.peer)) {
-        this.banned.ban(old.nodeId, failure.message);
-        this.retire(old);
-      }
+      this.shutOut(old, failure.message);
       // Calls through the failed worker fail at once now; wait for the others before swapping its stage.
       await Promise.allSettled([...this.active]);
       this.options.logger.warn('worker failed; re-planning its span', { nodeId: old.nodeId, first: old.span.first, last: old.span.last, kind: failure.kind, reason: failure.message });
@@ -292,14 +293,35 @@ export class PipelineForward implements Forward {
         await this.rebuild();
       } catch (e) {
         // The replacement (or another worker) failed during the replay: re-plan that one too.
-        if (!(e instanceof StageFailure) || round >= this.config.maxFailovers) throw e;
+        if (!(e instanceof StageFailure)) throw e;
         failure = e;
+        if (round >= this.config.maxFailovers) {
+          // Give up for now, but leave no half-rebuilt cache in use: with the failed stage closed, the next
+          // call fails over again and rebuilds everything.
+          const bad = this.stageOf(e, e.nodeId);
+          if (bad >= 0 && this.stages[bad]!.kind === 'remote') this.shutOut(this.stages[bad] as RemoteStage, e.message);
+          throw e;
+        }
       }
       const ms = performance.now() - t0;
       const name = replacement.kind === 'remote' ? replacement.nodeId : 'primary (local)';
       this.recoveries.push({ nodeId: old.nodeId, ms, replacement: name, reason: reason.slice(0, 500) });
       this.options.logger.info('recovered', { failed: old.nodeId, replacement: name, ms: Math.round(ms), sequences: this.history.size });
     }
+  }
+
+  /** Where the stage that failed is now, or -1: the very stage (not a later one on the same worker). */
+  private stageOf(failure: StageFailure, nodeId: string | undefined): number {
+    const culprit = failure.chain.find((s) => s.nodeId === nodeId);
+    return culprit ? this.stages.indexOf(culprit) : this.stages.findIndex((s) => s.kind === 'remote' && s.nodeId === nodeId);
+  }
+
+  /** Ban a failed worker and close our connection to it (once: a stage left in place after a re-plan that
+   *  found no capacity is banned and closed already). */
+  private shutOut(s: RemoteStage, reason: string): void {
+    if (this.retired.has(s.peer)) return;
+    this.banned.ban(s.nodeId, reason);
+    this.retire(s);
   }
 
   /** Workers not to use: banned ones (bans end: a restarted worker may serve again) and those in the pipeline. */
@@ -361,46 +383,9 @@ export class PipelineForward implements Forward {
     }
   }
 
-  // ---- one step --------------------------------------------------------------------------------------
-
   private async run(inputs: readonly SeqInput[], wantLogits = true): Promise<StepResult> {
-    const t0 = performance.now();
-    const { front, head } = this.options;
-    const nEmbd = front.h.nEmbd;
-    const groups = inputs.map((i) => ({ seq: i.seq, n: i.tokens!.length }));
-    let hidden = front.step(inputs.map((i) => ({ seq: i.seq, tokens: i.tokens! }))).hidden!;
-    let remoteWallMs = 0;
-    const remote: StageTime[] = [];
-    for (let k = 0; k < this.stages.length; ) {
-      const s = this.stages[k]!;
-      if (s.kind === 'local') {
-        hidden = s.part.step(split(groups, hidden, nEmbd)).hidden!;
-        k++;
-        continue;
-      }
-      let end = k;
-      while (end < this.stages.length && this.stages[end]!.kind === 'remote') end++;
-      const r0 = performance.now();
-      const r = await this.remote.run(this.stages.slice(k, end) as RemoteStage[], groups, hidden, nEmbd);
-      remoteWallMs += performance.now() - r0;
-      remote.push(...r.trace);
-      hidden = r.hidden;
-      k = end;
-    }
-    const headIn = split(groups, hidden, nEmbd).map((x, i) => ({ ...x, logits: wantLogits ? (inputs[i]!.logits ?? 'last') : ('none' as const) }));
-    const out = head.step(headIn);
-    const totalMs = performance.now() - t0;
-    this.timings.record({ totalMs, localMs: totalMs - remoteWallMs, remoteWallMs, remote, tokens: groups.reduce((a, g) => a + g.n, 0) });
+    const { out, timing } = await forwardStep({ front: this.options.front, head: this.options.head, stages: this.stages, remote: this.remote }, inputs, wantLogits);
+    this.timings.record(timing);
     return out;
   }
-}
-
-/** Cut a token-major hidden buffer into one input per group. */
-function split(groups: { seq: number; n: number }[], hidden: Float32Array, nEmbd: number): { seq: number; hidden: Float32Array }[] {
-  let off = 0;
-  return groups.map((g) => {
-    const h = hidden.subarray(off, off + g.n * nEmbd);
-    off += g.n * nEmbd;
-    return { seq: g.seq, hidden: h };
-  });
 }
