@@ -10,6 +10,7 @@ import type { ApiServer } from '../api/server.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { SHUTDOWN, Shutdown } from './shutdown.ts';
 import { defaultCacheDir } from '../federation/node/model-hash.ts';
+import { NETWORKS, type Network, dataPlaneFor } from '../federation/node/dataplane-config.ts';
 
 export const ROLES = ['primary', 'worker'] as const;
 
@@ -40,6 +41,8 @@ export const spec: CommandSpec = {
     'wait-timeout': { type: 'number', default: 30, help: 'primary: seconds to wait for --wait-workers' },
     'local-layers': { type: 'number', help: 'primary: run exactly this many layers here (default: in proportion to free memory)' },
     'rebalance-interval': { type: 'number', default: 30, help: 'primary: seconds between tries to move layers it took over from a failed worker back to a worker' },
+    // failover (h/failover): the data plane's timeout/retry/ban preset, see src/federation/node/dataplane-config.ts
+    network: { type: 'string', choices: NETWORKS, default: 'lan', help: 'primary: timeouts and bans of calls to workers: lan (fail over within seconds) or wan (workers across the internet)' },
     // worker
     'rpc-port': { type: 'number', default: 50052, help: 'worker: data-plane port' },
     'lan-addr': { type: 'string', arg: 'IP:PORT', help: "worker: this machine's LAN address for the data plane" },
@@ -114,6 +117,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   const primary = await startPrimary({
     ...common, model: f.model as string, nSeqMax: f.parallel as number,
     waitWorkers: f['wait-workers'] as number, waitMs: (f['wait-timeout'] as number) * 1000, rebalanceMs: (f['rebalance-interval'] as number) * 1000,
+    dataPlane: dataPlaneFor(f.network as Network),
     ...(f['ctx-size'] !== undefined ? { nCtx: f['ctx-size'] as number } : {}),
     ...(f['local-layers'] !== undefined ? { localLayers: f['local-layers'] as number } : {}),
     onProgress: (what, d, t) => {

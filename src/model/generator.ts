@@ -49,13 +49,16 @@ export class Generator {
     const sampler = createSampler(samplerOpts);
     const decoder = this.tokenizer.createStreamDecoder();
     const stops = (opts.stop ?? []).filter((s) => s.length > 0);
-    const seq = await fwd.openSequence();
     const history = [...prompt];
     const tokens: number[] = [];
     let text = '';
     let emitted = 0; // chars of `text` already emitted (held back while they could start a stop string)
     let finishReason: FinishReason = 'length';
+    // Opened inside the try: whatever happens from here on (an error, the client going away, a failover that
+    // gives up), the finally closes the sequence on every part that holds it.
+    let seq: number | undefined;
     try {
+      seq = await fwd.openSequence();
       let rows = await this.batcher.submit({ seq, tokens: Int32Array.from(prompt) });
       for (let i = 0; i < maxTokens; i++) {
         if (opts.signal?.aborted) {
@@ -94,7 +97,7 @@ export class Generator {
       }
       return { text, tokens, promptTokens: prompt.length, finishReason };
     } finally {
-      await fwd.closeSequence(seq);
+      if (seq !== undefined) await fwd.closeSequence(seq);
     }
   }
 

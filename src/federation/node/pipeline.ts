@@ -1,23 +1,32 @@
 // The primary's pipeline: embeddings (+ its own layers) here, then layer spans on workers (one network
 // traversal per hop: worker hands to worker, the last one returns to us), then the head here.
 //
-// Failure: when a hop fails, the primary bans that worker, re-plans its span onto another worker or itself,
-// replays every open sequence's tokens to rebuild the KV caches, and retries the step. Greedy output is the
-// same as an undisturbed run. Spans the primary took over go back to a worker when one has room again
-// (`rebalance`, called on a timer by the primary): the same rebuild, with steps held meanwhile.
+// Failure: any data-plane call to a worker (open_seq, step, close_seq, truncate_seq) that fails (connection
+// closed, deadline missed, error, malformed result) bans that worker (bans.ts: exponential backoff, capped),
+// closes our connection to it (so the worker frees every sequence of ours, at once or when it resumes),
+// re-plans its span onto another worker or this node, replays every open sequence's tokens to rebuild the KV
+// caches, and retries the call. A connection that closes while the pipeline is idle starts the same re-plan
+// at once. Calls that arrive during a re-plan wait for it. Greedy output is the same as an undisturbed run.
+//
+// Spans the primary took over go back to a worker when one has room again (`rebalance`, called on a timer by
+// the primary): the same rebuild, with calls held meanwhile. Numbers: dataplane-config.ts.
 import type { SeqInput } from '../../model/batch.ts';
 import type { Forward } from '../../model/batcher.ts';
 import { ModelError } from '../../model/errors.ts';
 import type { ModelPart, StepResult } from '../../model/model-part.ts';
 import type { Logger } from '../../util/log.ts';
-import type { Hop, SpanRef, StageTime } from '../protocol-dataplane.ts';
-import { call, notify } from '../dataplane.ts';
+import { call } from '../dataplane.ts';
+import type { RequestOf, SpanRef, StageTime } from '../protocol-dataplane.ts';
 import type { Peer } from '../transport/rpc.ts';
+import { Bans } from './bans.ts';
+import { type DataPlaneConfig, lanDataPlane, validateDataPlane } from './dataplane-config.ts';
+import { type RemoteStage, RemoteSteps, StageFailure } from './remote-steps.ts';
+import { forwardStep } from './forward-step.ts';
 import { StepTimings } from './step-timings.ts';
 
-export type Stage =
-  | { kind: 'local'; span: SpanRef; part: ModelPart }
-  | { kind: 'remote'; span: SpanRef; nodeId: string; addr: string; peer: Peer; cert?: string };
+export { StageFailure, type RemoteStage } from './remote-steps.ts';
+
+export type Stage = { kind: 'local'; span: SpanRef; part: ModelPart } | RemoteStage;
 
 export class NoCapacityError extends ModelError {}
 
@@ -35,107 +44,118 @@ export interface PipelineOptions {
    * throw NoCapacityError if none.
    */
   replace(span: SpanRef, exclude: ReadonlySet<string>, opts?: { remoteOnly?: boolean }): Promise<Stage>;
-  stepTimeoutMs?: number;
-  banMs?: number;
-}
-
-interface PendingStep {
-  resolve: (r: { payload: Uint8Array; trace: StageTime[] }) => void;
-  reject: (e: StepFailure) => void;
-  nodes: string[];
-  timer: NodeJS.Timeout;
-}
-
-class StepFailure extends Error {
-  constructor(readonly nodeId: string | undefined, message: string) {
-    super(message);
-  }
+  /** Retry, ban and timeout numbers (default lanDataPlane()). */
+  config?: DataPlaneConfig;
 }
 
 export class PipelineForward implements Forward {
   readonly nVocab: number;
   readonly nCtx: number;
   readonly stages: Stage[];
-  readonly banned = new Map<string, number>();
+  readonly config: DataPlaneConfig;
+  readonly banned: Bans;
   /** Every recovery: which node failed and how long re-planning and replay took. */
-  readonly recoveries: { nodeId: string; ms: number; replacement: string }[] = [];
+  readonly recoveries: { nodeId: string; ms: number; replacement: string; reason: string }[] = [];
   /** Where recent steps spent their time (primary compute, each worker's compute, the hops). */
   readonly timings = new StepTimings();
-  private readonly o: PipelineOptions;
+  private readonly options: PipelineOptions;
+  private readonly remote: RemoteSteps;
+  /** Tokens of every open sequence (the replay after a re-plan). */
   private readonly history = new Map<number, number[]>();
-  private readonly pending = new Map<number, PendingStep>();
-  private nextStep = 1;
   private nextSeq = 1;
+  /** A re-plan (or rebalance) under way: calls wait for it. */
   private recovering: Promise<void> | undefined;
-  /** Steps running now (a migration waits for them before it swaps a stage). */
+  /** Calls running now (a re-plan waits for them before it swaps a stage). */
   private readonly active = new Set<Promise<unknown>>();
+  /** Connections we closed ourselves (their 'close' is not news). */
+  private readonly retired = new WeakSet<Peer>();
+  private disposed = false;
 
-  constructor(o: PipelineOptions) {
-    this.o = o;
-    this.stages = o.stages;
-    this.nVocab = o.head.h.nVocab;
-    this.nCtx = o.front.nCtx;
-    for (const s of o.stages) if (s.kind === 'remote') this.watch(s);
+  constructor(options: PipelineOptions) {
+    this.options = options;
+    this.config = validateDataPlane(options.config ?? lanDataPlane());
+    this.banned = new Bans(this.config, options.logger);
+    this.remote = new RemoteSteps(options.session, this.config, options.logger);
+    this.stages = options.stages;
+    this.nVocab = options.head.h.nVocab;
+    this.nCtx = options.front.nCtx;
+    for (const s of options.stages) if (s.kind === 'remote') this.watch(s);
   }
 
-  /** Data-plane methods the primary serves to its workers (results, errors); add span serving in primary.ts. */
-  onStepResult(stepId: number, payload: Uint8Array, trace: StageTime[] = []): void {
-    const p = this.pending.get(stepId);
-    if (!p) return;
-    clearTimeout(p.timer);
-    this.pending.delete(stepId);
-    p.resolve({ payload, trace });
+  /** Data-plane methods the primary serves to its workers: a chain's result, a hop's error (see primary.ts). */
+  onStepResult(result: { stepId: number; nTokens: number; trace?: StageTime[] | undefined }, payload: Uint8Array, from: Peer): void {
+    this.remote.onResult(result, payload, from);
   }
 
-  onStepError(stepId: number, nodeId: string, message: string): void {
-    const p = this.pending.get(stepId);
-    if (!p) return;
-    clearTimeout(p.timer);
-    this.pending.delete(stepId);
-    p.reject(new StepFailure(nodeId, message));
+  onStepError(error: { stepId: number; nodeId: string; message: string }, from: Peer): void {
+    this.remote.onError(error, from);
+  }
+
+  /** Open sequences (those whose tokens a re-plan replays). */
+  get openSequences(): number {
+    return this.history.size;
   }
 
   async openSequence(): Promise<number> {
-    await this.recovering;
     const seq = this.nextSeq++;
-    this.o.front.openSequence(seq);
-    this.o.head.openSequence(seq);
-    for (const s of this.stages) await this.openOn(s, seq);
-    this.history.set(seq, []);
+    this.options.front.openSequence(seq);
+    this.options.head.openSequence(seq);
+    try {
+      await this.guarded(async () => {
+        for (const s of this.stages) await this.openOn(s, seq);
+        this.history.set(seq, []);
+      });
+    } catch (e) {
+      await this.closeSequence(seq);
+      throw e;
+    }
     return seq;
   }
 
+  /** Close everywhere. Never throws: a worker that fails to close is failed over (closing our connection
+   *  to it frees the sequence there too). */
   async closeSequence(seq: number): Promise<void> {
-    this.history.delete(seq);
-    this.o.front.closeSequence(seq);
-    this.o.head.closeSequence(seq);
-    for (const s of this.stages) {
-      if (s.kind === 'local') s.part.closeSequence(seq);
-      else await call(s.peer, 'close_seq', { ...s.span, seq }).catch(() => undefined);
-    }
+    this.history.delete(seq); // a re-plan under way stops replaying it (one replaying it now finishes first)
+    // Inline, not a helper: no await may come between the last check and the call starting (see guarded).
+    while (this.recovering) await this.recovering.catch(() => undefined);
+    for (const part of [this.options.front, this.options.head]) part.closeSequence(seq);
+    await this.track(
+      Promise.all(
+        this.stages.map(async (s) => {
+          if (s.kind === 'local') return s.part.closeSequence(seq);
+          await this.callStage(s, 'close_seq', { ...s.span, seq }).catch((e: unknown) => this.failInBackground(e));
+        }),
+      ),
+    );
   }
 
   async step(inputs: readonly SeqInput[]): Promise<StepResult> {
-    for (let attempt = 0; ; attempt++) {
-      await this.recovering;
-      const running = this.run(inputs);
-      this.active.add(running);
-      try {
-        const r = await running;
-        for (const i of inputs) this.history.get(i.seq)?.push(...(i.tokens ?? []));
+    try {
+      return await this.guarded(async () => {
+        const r = await this.run(inputs);
+        for (const i of inputs) {
+          const h = this.history.get(i.seq);
+          if (h) for (const t of i.tokens ?? []) h.push(t);
+        }
         return r;
-      } catch (e) {
-        if (!(e instanceof StepFailure) || attempt >= 3) throw e;
-        await this.recover(e);
-      } finally {
-        this.active.delete(running);
-      }
+      });
+    } catch (e) {
+      await this.rollback(inputs);
+      throw e;
     }
   }
 
   /**
+   * Ban a worker and re-plan its span as if a call to it had failed (e.g. a verifier found it computing
+   * something else). Resolves when the pipeline runs without it.
+   */
+  failWorker(nodeId: string, reason: string): Promise<void> {
+    return this.failover(new StageFailure(nodeId, 'malformed', reason));
+  }
+
+  /**
    * Move spans this node took over during failover back to workers with room (the coordinator is asked
-   * again); steps wait while a span moves. Returns how many moved. Call it from time to time.
+   * again); calls wait while a span moves. Returns how many moved. Call it from time to time.
    */
   async rebalance(): Promise<number> {
     if (this.recovering || !this.stages.some((s) => s.kind === 'local')) return 0;
@@ -146,27 +166,32 @@ export class PipelineForward implements Forward {
         const old = this.stages[idx]!;
         if (old.kind !== 'local') continue;
         const t0 = performance.now();
-        const next = await this.o.replace(old.span, this.excluded(), { remoteOnly: true }).catch(() => undefined);
+        const next = await this.options.replace(old.span, this.excluded(), { remoteOnly: true }).catch(() => undefined);
         if (next?.kind !== 'remote') continue;
         this.stages[idx] = next;
         this.watch(next);
         try {
-          await this.rebuild(next);
+          await this.rebuild();
         } catch (e) {
-          // The worker failed while taking the span: keep it here (caches rebuilt again), try later.
-          this.o.logger.warn('moving a span back failed; it stays here', { nodeId: next.nodeId, error: (e as Error).message });
-          this.banned.set(next.nodeId, Date.now() + (this.o.banMs ?? 60_000));
+          // The move failed: keep the span here (caches rebuilt again), try later. The new worker is banned
+          // unless the failure names another one, which is then failed over once this rebalance is done.
+          const other = e instanceof StageFailure && e.nodeId !== undefined && e.nodeId !== next.nodeId;
+          if (!other) this.banned.ban(next.nodeId, `failed while taking a span back: ${(e as Error).message}`);
+          this.retire(next);
           this.stages[idx] = old;
-          next.peer.close();
-          await this.rebuild(old);
+          if (other) this.failInBackground(e);
+          await this.rebuild();
           continue;
         }
         old.part.dispose();
         moved++;
-        this.o.logger.info('span moved back to a worker', { nodeId: next.nodeId, first: next.span.first, last: next.span.last, ms: Math.round(performance.now() - t0), sequences: this.history.size });
+        this.options.logger.info('span moved back to a worker', { nodeId: next.nodeId, first: next.span.first, last: next.span.last, ms: Math.round(performance.now() - t0), sequences: this.history.size });
       }
     })()
-      .catch((e: unknown) => this.o.logger.error('rebalance failed', { error: (e as Error).message }))
+      .catch((e: unknown) => {
+        this.options.logger.error('rebalance failed', { error: (e as Error).message });
+        this.failInBackground(e); // a rebuild that failed half-way: the re-plan rebuilds everything
+      })
       .finally(() => {
         this.recovering = undefined;
       });
@@ -174,145 +199,193 @@ export class PipelineForward implements Forward {
     return moved;
   }
 
-  private async run(inputs: readonly SeqInput[], wantLogits = true): Promise<StepResult> {
-    const t0 = performance.now();
-    const groups = inputs.map((i) => ({ seq: i.seq, n: i.tokens!.length }));
-    let hidden = this.o.front.step(inputs.map((i) => ({ seq: i.seq, tokens: i.tokens! }))).hidden!;
-    let remoteWallMs = 0;
-    const remote: StageTime[] = [];
-    for (let k = 0; k < this.stages.length; ) {
-      const s = this.stages[k]!;
-      if (s.kind === 'local') {
-        hidden = s.part.step(split(groups, hidden, this.o.front.h.nEmbd)).hidden!;
-        k++;
-        continue;
-      }
-      let end = k;
-      while (end < this.stages.length && this.stages[end]!.kind === 'remote') end++;
-      const r0 = performance.now();
-      const r = await this.remote(this.stages.slice(k, end) as Extract<Stage, { kind: 'remote' }>[], groups, hidden);
-      remoteWallMs += performance.now() - r0;
-      remote.push(...r.trace);
-      hidden = r.hidden;
-      k = end;
+  dispose(): void {
+    this.disposed = true;
+    this.remote.dispose();
+    for (const s of this.stages) {
+      if (s.kind === 'local') s.part.dispose();
+      else this.retire(s);
     }
-    const headIn = split(groups, hidden, this.o.front.h.nEmbd).map((x, i) => ({ ...x, logits: wantLogits ? (inputs[i]!.logits ?? 'last') : ('none' as const) }));
-    const out = this.o.head.step(headIn);
-    const totalMs = performance.now() - t0;
-    this.timings.record({ totalMs, localMs: totalMs - remoteWallMs, remoteWallMs, remote, tokens: groups.reduce((a, g) => a + g.n, 0) });
-    return out;
   }
 
-  /** One traversal of a chain of workers. */
-  private remote(chain: Extract<Stage, { kind: 'remote' }>[], groups: { seq: number; n: number }[], hidden: Float32Array): Promise<{ hidden: Float32Array; trace: StageTime[] }> {
-    const stepId = this.nextStep++;
-    const first = chain[0]!;
-    const route: Hop[] = chain.slice(1).map((s) => ({ addr: s.addr, nodeId: s.nodeId, span: s.span, ...(s.cert ? { cert: s.cert } : {}) }));
-    const nTokens = groups.reduce((a, g) => a + g.n, 0);
-    const timeoutMs = this.o.stepTimeoutMs ?? 30_000 + nTokens * 200;
-    return new Promise<{ payload: Uint8Array; trace: StageTime[] }>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(stepId);
-        reject(new StepFailure(undefined, `no answer from the pipeline within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(stepId, { resolve, reject, nodes: chain.map((s) => s.nodeId), timer });
+  // ---- calls, failover -------------------------------------------------------------------------------
+
+  /** Wait until no re-plan is under way (several may follow each other). */
+  private async whenSettled(): Promise<void> {
+    while (this.recovering) await this.recovering.catch(() => undefined);
+  }
+
+  /** Count `p` as running: a re-plan waits for it before it swaps a stage. */
+  private async track<T>(p: Promise<T>): Promise<T> {
+    this.active.add(p);
+    try {
+      return await p;
+    } finally {
+      this.active.delete(p);
+    }
+  }
+
+  /** Run `op` when no re-plan is under way; when a worker fails it, fail over and run it again. */
+  private async guarded<T>(op: () => Promise<T>): Promise<T> {
+    for (let failovers = 0; ; failovers++) {
+      // Inline, not an async helper: the call must be counted as active in the same tick as the last check,
+      // or a re-plan starting in between would swap a stage under it.
+      while (this.recovering) await this.recovering.catch(() => undefined);
       try {
-        notify(first.peer, 'step', { session: this.o.session, stepId, span: first.span, groups, nEmbd: this.o.front.h.nEmbd, route }, new Uint8Array(hidden.buffer, hidden.byteOffset, hidden.byteLength));
+        return await this.track(op());
       } catch (e) {
-        this.onStepError(stepId, first.nodeId, (e as Error).message);
+        if (!(e instanceof StageFailure) || this.disposed) throw e;
+        if (failovers >= this.config.maxFailovers) {
+          throw new NoCapacityError('the pipeline kept failing', `a working worker within ${this.config.maxFailovers} failovers`, e.message, 'check the workers\' logs and the network; add a worker (sharedllm node --role worker ...)');
+        }
+        await this.failover(e);
       }
-    }).then(({ payload: p, trace }) => ({ hidden: new Float32Array(p.buffer.slice(p.byteOffset, p.byteOffset + p.byteLength)), trace }));
+    }
   }
 
-  private watch(s: Extract<Stage, { kind: 'remote' }>): void {
-    s.peer.on('close', () => {
-      for (const [id, p] of this.pending) if (p.nodes.includes(s.nodeId)) this.onStepError(id, s.nodeId, `connection to ${s.nodeId} closed`);
+  /** A data-plane call to a worker; any failure is that worker's StageFailure. */
+  private async callStage<M extends 'open_seq' | 'close_seq' | 'truncate_seq'>(s: RemoteStage, method: M, request: RequestOf<M>): Promise<void> {
+    try {
+      await call(s.peer, method, request, { timeoutMs: this.config.callTimeoutMs });
+    } catch (e) {
+      throw new StageFailure(s.nodeId, s.peer.closed ? 'closed' : 'error', `${method} on ${s.nodeId}: ${(e as Error).message}`, [s]);
+    }
+  }
+
+  private failInBackground(e: unknown): void {
+    if (!(e instanceof StageFailure) || this.disposed) return;
+    this.failover(e).catch((err: unknown) => this.options.logger.error('re-plan failed', { nodeId: e.nodeId, error: (err as Error).message }));
+  }
+
+  /**
+   * Re-plan for `f` and wait for it. One re-plan runs at a time: a failure reported during another (or during
+   * a rebalance) is handled after it (and costs nothing if that one already replaced the worker).
+   */
+  private failover(f: StageFailure): Promise<void> {
+    if (this.recovering) return this.recovering.catch(() => undefined).then(() => this.failover(f));
+    const replan = this.replan(f).finally(() => {
+      if (this.recovering === replan) this.recovering = undefined;
     });
+    this.recovering = replan;
+    return replan;
   }
 
-  private async openOn(s: Stage, seq: number): Promise<void> {
-    if (s.kind === 'local') {
-      if (s.part.hasSequence(seq)) s.part.closeSequence(seq);
-      s.part.openSequence(seq);
-    } else await call(s.peer, 'open_seq', { ...s.span, seq }, { timeoutMs: 10_000 }).catch((e: unknown) => {
-      throw new StepFailure(s.nodeId, (e as Error).message);
-    });
+  private async replan(first: StageFailure): Promise<void> {
+    let failure: StageFailure | undefined = first;
+    for (let round = 0; failure !== undefined; round++) {
+      const t0 = performance.now();
+      // A deadline names nobody: if a hop of that chain was replaced meanwhile, that explains it; else ping.
+      if (failure.nodeId === undefined && failure.chain.some((s) => !this.stages.includes(s))) return;
+      const nodeId = failure.nodeId ?? (await this.remote.findHung(failure.chain, this.config.pingTimeoutMs));
+      const idx = this.stageOf(failure, nodeId);
+      if (idx < 0) return; // already replaced (a call failed on the old connection during an earlier re-plan)
+      const old = this.stages[idx] as RemoteStage;
+      this.shutOut(old, failure.message);
+      // Calls through the failed worker fail at once now; wait for the others before swapping its stage.
+      await Promise.allSettled([...this.active]);
+      this.options.logger.warn('worker failed; re-planning its span', { nodeId: old.nodeId, first: old.span.first, last: old.span.last, kind: failure.kind, reason: failure.message });
+      const replacement = await this.options.replace(old.span, this.excluded());
+      this.stages[idx] = replacement;
+      if (replacement.kind === 'remote') this.watch(replacement);
+      const reason = failure.message;
+      failure = undefined;
+      try {
+        await this.rebuild();
+      } catch (e) {
+        // The replacement (or another worker) failed during the replay: re-plan that one too.
+        if (!(e instanceof StageFailure)) throw e;
+        failure = e;
+        if (round >= this.config.maxFailovers) {
+          // Give up for now, but leave no half-rebuilt cache in use: with the failed stage closed, the next
+          // call fails over again and rebuilds everything.
+          const bad = this.stageOf(e, e.nodeId);
+          if (bad >= 0 && this.stages[bad]!.kind === 'remote') this.shutOut(this.stages[bad] as RemoteStage, e.message);
+          throw e;
+        }
+      }
+      const ms = performance.now() - t0;
+      const name = replacement.kind === 'remote' ? replacement.nodeId : 'primary (local)';
+      this.recoveries.push({ nodeId: old.nodeId, ms, replacement: name, reason: reason.slice(0, 500) });
+      this.options.logger.info('recovered', { failed: old.nodeId, replacement: name, ms: Math.round(ms), sequences: this.history.size });
+    }
   }
 
-  private recover(f: StepFailure): Promise<void> {
-    this.recovering ??= this.doRecover(f).finally(() => {
-      this.recovering = undefined;
-    });
-    return this.recovering;
+  /** Where the stage that failed is now, or -1: the very stage (not a later one on the same worker). */
+  private stageOf(failure: StageFailure, nodeId: string | undefined): number {
+    const culprit = failure.chain.find((s) => s.nodeId === nodeId);
+    return culprit ? this.stages.indexOf(culprit) : this.stages.findIndex((s) => s.kind === 'remote' && s.nodeId === nodeId);
   }
 
-  private async doRecover(f: StepFailure): Promise<void> {
-    const t0 = performance.now();
-    const failed = f.nodeId ?? (await this.findDead());
-    const idx = this.stages.findIndex((s) => s.kind === 'remote' && s.nodeId === failed);
-    if (idx < 0) throw new ModelError('step failed', 'a failing worker in the pipeline', failed ?? 'none found', f.message);
-    const old = this.stages[idx] as Extract<Stage, { kind: 'remote' }>;
-    this.banned.set(old.nodeId, Date.now() + (this.o.banMs ?? 60_000));
-    old.peer.close();
-    this.o.logger.warn('worker failed; re-planning its span', { nodeId: old.nodeId, first: old.span.first, last: old.span.last, reason: f.message });
-    const replacement = await this.o.replace(old.span, this.excluded());
-    this.stages[idx] = replacement;
-    if (replacement.kind === 'remote') this.watch(replacement);
-    await this.rebuild(replacement);
-    const ms = performance.now() - t0;
-    const name = replacement.kind === 'remote' ? replacement.nodeId : 'primary (local)';
-    this.recoveries.push({ nodeId: old.nodeId, ms, replacement: name });
-    this.o.logger.info('recovered', { failed: old.nodeId, replacement: name, ms: Math.round(ms), sequences: this.history.size });
+  /** Ban a failed worker and close our connection to it (once: a stage left in place after a re-plan that
+   *  found no capacity is banned and closed already). */
+  private shutOut(s: RemoteStage, reason: string): void {
+    if (this.retired.has(s.peer)) return;
+    this.banned.ban(s.nodeId, reason);
+    this.retire(s);
   }
 
   /** Workers not to use: banned ones (bans end: a restarted worker may serve again) and those in the pipeline. */
   private excluded(): Set<string> {
-    const now = Date.now();
-    for (const [id, until] of this.banned) if (until <= now) this.banned.delete(id);
-    return new Set([...this.banned.keys(), ...this.stages.flatMap((s) => (s.kind === 'remote' ? [s.nodeId] : []))]);
+    return new Set([...this.banned.active(), ...this.stages.flatMap((s) => (s.kind === 'remote' ? [s.nodeId] : []))]);
   }
 
-  /** Rebuild every open sequence's caches after `fresh` joined: reset all stages, replay its tokens (one prefill step). */
-  private async rebuild(fresh: Stage): Promise<void> {
+  /** Watch a worker's connection: a close we did not ask for re-plans at once, even with no call running. */
+  private watch(s: RemoteStage): void {
+    s.peer.on('close', () => {
+      this.remote.peerClosed(s.nodeId);
+      if (this.retired.has(s.peer) || this.disposed || !this.stages.includes(s)) return;
+      this.failInBackground(new StageFailure(s.nodeId, 'closed', `connection to ${s.nodeId} closed`, [s]));
+    });
+  }
+
+  /** Close our connection to a worker we stop using: the worker frees every sequence we had there. */
+  private retire(s: RemoteStage): void {
+    this.retired.add(s.peer);
+    s.peer.close();
+  }
+
+  // ---- caches ----------------------------------------------------------------------------------------
+
+  /** Open (or re-open, empty) `seq` on a stage. */
+  private async openOn(s: Stage, seq: number): Promise<void> {
+    if (s.kind === 'remote') return this.callStage(s, 'open_seq', { ...s.span, seq });
+    if (s.part.hasSequence(seq)) s.part.closeSequence(seq);
+    s.part.openSequence(seq);
+  }
+
+  /** Rebuild every open sequence's caches after a stage changed: empty them everywhere, replay the tokens. */
+  private async rebuild(): Promise<void> {
     for (const [seq, tokens] of this.history) {
-      for (const s of [this.o.front, this.o.head]) s.truncate(seq, 0);
-      for (const s of this.stages) {
-        if (s === fresh) await this.openOn(s, seq);
-        else if (s.kind === 'local') s.part.truncate(seq, 0);
-        else await call(s.peer, 'truncate_seq', { ...s.span, seq, n: 0 });
-      }
+      for (const part of [this.options.front, this.options.head]) part.truncate(seq, 0);
+      for (const s of this.stages) await this.openOn(s, seq);
       if (tokens.length > 0) await this.run([{ seq, tokens: Int32Array.from(tokens) }], false);
     }
   }
 
-  /** After a timeout: the first hop that does not answer a ping is the one that failed. */
-  private async findDead(): Promise<string | undefined> {
-    for (const s of this.stages) {
-      if (s.kind !== 'remote') continue;
-      try {
-        await Promise.race([s.peer.rtt(), new Promise((_, rej) => setTimeout(() => rej(new Error('timeout')), 3000))]);
-      } catch {
-        return s.nodeId;
+  /**
+   * A step that failed for good may have advanced some caches: cut every stage back to the tokens the
+   * sequence really has, so the caller may retry it (the batcher re-runs a failed batch one by one). A worker
+   * that cannot is failed over (the re-plan rebuilds everything from the history).
+   */
+  private async rollback(inputs: readonly SeqInput[]): Promise<void> {
+    await this.whenSettled();
+    for (const { seq } of inputs) {
+      const n = this.history.get(seq)?.length;
+      if (n === undefined) continue;
+      for (const part of [this.options.front, this.options.head]) if (part.hasSequence(seq)) part.truncate(seq, Math.min(n, part.sequenceLength(seq)));
+      for (const s of this.stages) {
+        if (s.kind === 'local') {
+          if (s.part.hasSequence(seq)) s.part.truncate(seq, Math.min(n, s.part.sequenceLength(seq)));
+        } else {
+          await this.callStage(s, 'truncate_seq', { ...s.span, seq, n }).catch((e: unknown) => this.failInBackground(e));
+        }
       }
     }
-    return undefined;
   }
 
-  dispose(): void {
-    for (const p of this.pending.values()) clearTimeout(p.timer);
-    for (const s of this.stages) {
-      if (s.kind === 'local') s.part.dispose();
-      else s.peer.close();
-    }
+  private async run(inputs: readonly SeqInput[], wantLogits = true): Promise<StepResult> {
+    const { out, timing } = await forwardStep({ front: this.options.front, head: this.options.head, stages: this.stages, remote: this.remote }, inputs, wantLogits);
+    this.timings.record(timing);
+    return out;
   }
-}
-
-/** Cut a token-major hidden buffer into one input per group. */
-function split(groups: { seq: number; n: number }[], hidden: Float32Array, nEmbd: number): { seq: number; hidden: Float32Array }[] {
-  let off = 0;
-  return groups.map((g) => {
-    const h = hidden.subarray(off, off + g.n * nEmbd);
-    off += g.n * nEmbd;
-    return { seq: g.seq, hidden: h };
-  });
 }

@@ -1,6 +1,8 @@
-// The primary node: registers with the coordinator, finds workers, plans layer spans in proportion to free
-// memory (its own and theirs), loads them (workers from their own copy or streamed from here), and serves the
-// model through a pipeline with failover. The OpenAI API on top is started by the CLI (src/cli/node.ts).
+// The primary node, composed of parts that each do one job: it registers with the coordinator, serves its
+// workers the data-plane methods a primary serves (primaryMethods), finds and connects workers (WorkerPool),
+// plans layer spans in proportion to free memory, its own and theirs (planLayers), loads them (workers from
+// their own copy or streamed from here), and serves the model through a pipeline with failover
+// (PipelineForward). The OpenAI API on top is started by the CLI (src/cli/node.ts).
 import { randomBytes } from 'node:crypto';
 import { getGgml } from '../../ggml/runtime.ts';
 import { openGguf } from '../../gguf/reader.ts';
@@ -13,16 +15,16 @@ import { loadOrCreateIdentity } from '../identity.ts';
 import type { NodeLease } from '../coordinator/lease.ts';
 import type { Logger } from '../../util/log.ts';
 import { softwareVersion } from '../coordinator/version.ts';
-import type { NodeView } from '../protocol.ts';
-import { call, defineMethods } from '../dataplane.ts';
-import type { InfoResponse, SpanRef } from '../protocol-dataplane.ts';
-import type { MethodSpec, Peer } from '../transport/rpc.ts';
-import { connectBest } from './connect-best.ts';
+import { defineMethods } from '../dataplane.ts';
+import type { SpanRef } from '../protocol-dataplane.ts';
+import type { MethodSpec } from '../transport/rpc.ts';
 import { checkCoordinatorTrust, relayTls } from './coordinator-link.ts';
+import { type DataPlaneConfig, lanDataPlane, validateDataPlane } from './dataplane-config.ts';
 import { hashFile } from './model-hash.ts';
 import { NoCapacityError, PipelineForward, type Stage } from './pipeline.ts';
-import { type Participant, planSpans } from './plan.ts';
+import { type Participant, type PlannedSpan, planSpans } from './plan.ts';
 import { SpanServer } from './span-source.ts';
+import { type ConnectedWorker, WorkerPool } from './worker-pool.ts';
 
 export interface PrimaryOptions {
   model: string;
@@ -46,6 +48,8 @@ export interface PrimaryOptions {
   waitMs: number;
   /** How often to try moving layers taken over during failover back to a worker (default 30 s). */
   rebalanceMs?: number;
+  /** Retry, ban and timeout numbers of the data plane (default lanDataPlane(); `--network wan`: wanDataPlane()). */
+  dataPlane?: DataPlaneConfig;
   logger: Logger;
   onProgress?: (what: string, done: number, total: number) => void;
 }
@@ -62,6 +66,7 @@ export interface Primary {
 }
 
 export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
+  const config = validateDataPlane(o.dataPlane ?? lanDataPlane());
   const identity = loadOrCreateIdentity(o.dataDir);
   const nodeId = identity.id;
   // Unguessable: a worker serves a step for the sequences of the session the step names, so only this primary
@@ -93,72 +98,35 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   await lease.registered;
 
   let pipeline: PipelineForward | undefined;
-  const methods: Record<string, MethodSpec> = defineMethods({
-    step_result: (h, { payload }) => void pipeline?.onStepResult(h.stepId, payload, h.trace),
-    step_error: (h) => void pipeline?.onStepError(h.stepId, h.nodeId, h.message),
-    span_manifest: (h) => ({ header: spans.manifest(h) }),
-    span_tensor: (h) => ({ header: { ok: true }, payload: spans.tensor(h.modelHash, h.name) }),
+  const pool = new WorkerPool({
+    client, session, logger: o.logger, config, nCtx, nSeqMax: o.nSeqMax, methods: primaryMethods(() => pipeline, spans),
+    ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}),
   });
-
-  const workers = await waitForWorkers(client, o);
-  const connected: { view: NodeView; peer: Peer; addr: string; info: InfoResponse; cert?: string }[] = [];
-  for (const w of workers) {
-    try {
-      const { peer, addr, cert } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) });
-      const { header: info } = await call(peer, 'info', {}, { timeoutMs: 10_000 });
-      connected.push({ view: w, peer, addr, info, ...(cert ? { cert } : {}) });
-      o.logger.info('worker connected', { nodeId: w.nodeId, addr, freeMemoryBytes: info.freeMemoryBytes });
-    } catch (e) {
-      o.logger.warn('worker unreachable; leaving it out', { nodeId: w.nodeId, error: (e as Error).message });
-    }
-  }
+  const connected = await pool.connectAll(await pool.waitForWorkers(o.waitWorkers, o.waitMs));
   // Our own room for layers: free memory minus the embeddings and head we hold anyway.
   const own = Math.min(o.maxMemoryBytes ?? Number.MAX_SAFE_INTEGER, ggml.memory().free) - 2 * h.nVocab * h.nEmbd * 2;
-  const participants: Participant[] = [{ id: nodeId, freeBytes: own }, ...connected.map((c) => ({ id: c.view.nodeId, freeBytes: c.info.freeMemoryBytes }))];
-  const fixed = new Map<string, number>(o.localLayers !== undefined ? [[nodeId, o.localLayers]] : []);
-  const plan = planSpans(h.nLayer, layerBytes, participants, fixed);
+  const plan = planLayers(nodeId, h.nLayer, layerBytes, own, connected, o.localLayers);
   o.logger.info('plan', { spans: plan.map((p) => `${p.id}:[${p.first},${p.last})`).join(' ') });
 
   const load = (layout: { embeddings: boolean; first: number; last: number; head: boolean }) =>
     loadModelPart(o.model, { gpu: o.gpu ?? 'auto', ...(o.threads ? { threads: o.threads } : {}), layout, nCtx, nSeqMax: o.nSeqMax, onProgress: (d, t) => o.onProgress?.(`loading layers ${layout.first}-${layout.last}`, d, t) }).then((m) => m.part);
-  const mine = plan[0]!;
-  const front: ModelPart = await load({ embeddings: true, first: 0, last: mine.last, head: false });
+  const front: ModelPart = await load({ embeddings: true, first: 0, last: plan[0]!.last, head: false });
   const head: ModelPart = await load({ embeddings: false, first: h.nLayer, last: h.nLayer, head: true });
-  const stages: Stage[] = await Promise.all(
-    plan.slice(1).map(async (p) => {
-      const c = connected.find((x) => x.view.nodeId === p.id)!;
-      const span: SpanRef = { modelHash, first: p.first, last: p.last };
-      const { header: r } = await call(c.peer, 'load_span', { ...span, nCtx, nSeqMax: o.nSeqMax }, { timeoutMs: 30 * 60_000 });
-      o.logger.info('span placed', { nodeId: p.id, first: p.first, last: p.last, source: r.source, bytes: r.bytes, loadMs: r.loadMs });
-      return { kind: 'remote' as const, span, nodeId: p.id, addr: c.addr, peer: c.peer, ...(c.cert ? { cert: c.cert } : {}) };
-    }),
-  );
+  const stages: Stage[] = await Promise.all(plan.slice(1).map((p) => pool.load(connected.find((c) => c.view.nodeId === p.id)!, { modelHash, first: p.first, last: p.last })));
   for (const c of connected) if (!plan.some((p) => p.id === c.view.nodeId)) c.peer.close();
 
+  // A failed worker's span: another worker with room, else (unless only a worker will do) this node.
   const replace = async (span: SpanRef, exclude: ReadonlySet<string>, opts: { remoteOnly?: boolean } = {}): Promise<Stage> => {
     const spanBytes = (span.last - span.first) * layerBytes;
-    const alive = (await client.listNodes({ role: 'worker', state: 'alive' }).catch(() => [])).filter((w) => !exclude.has(w.nodeId));
-    for (const w of alive) {
-      try {
-        const { peer, addr, cert } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) });
-        const { header: info } = await call(peer, 'info', {}, { timeoutMs: 10_000 });
-        if (info.freeMemoryBytes < spanBytes) {
-          peer.close();
-          continue;
-        }
-        await call(peer, 'load_span', { ...span, nCtx, nSeqMax: o.nSeqMax }, { timeoutMs: 30 * 60_000 });
-        return { kind: 'remote', span, nodeId: w.nodeId, addr, peer, ...(cert ? { cert } : {}) };
-      } catch (e) {
-        o.logger.warn('replacement worker failed', { nodeId: w.nodeId, error: (e as Error).message });
-      }
-    }
+    const remote = await pool.replacement(span, spanBytes, exclude);
+    if (remote) return remote;
     if (!opts.remoteOnly && ggml.memory().free > spanBytes) {
       return { kind: 'local', span, part: await load({ embeddings: false, first: span.first, last: span.last, head: false }) };
     }
     throw new NoCapacityError('no capacity left for layers', `a worker or local memory for ${span.last - span.first} layers`, 'none', 'add a worker (sharedllm node --role worker ...) or free memory on this machine');
   };
 
-  pipeline = new PipelineForward({ front, stages, head, session, logger: o.logger, replace });
+  pipeline = new PipelineForward({ front, stages, head, session, logger: o.logger, replace, config });
   const batcher = new Batcher(pipeline, 512, Math.max(1, stages.length + 1));
   const rebalance = setInterval(() => void pipeline?.rebalance(), Math.max(1_000, o.rebalanceMs ?? 30_000));
   rebalance.unref();
@@ -184,14 +152,22 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   };
 }
 
-async function waitForWorkers(client: CoordinatorClient, o: PrimaryOptions): Promise<NodeView[]> {
-  const deadline = Date.now() + o.waitMs;
-  for (;;) {
-    const workers = await client.listNodes({ role: 'worker', state: 'alive' }).catch(() => [] as NodeView[]);
-    if (workers.length >= o.waitWorkers || Date.now() >= deadline) {
-      if (workers.length < o.waitWorkers) o.logger.warn('fewer workers than asked for; starting anyway', { want: o.waitWorkers, have: workers.length });
-      return workers;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
+/**
+ * What a primary serves its workers: the last hop's result and a hop's error (checked by the pipeline,
+ * which knows the connection they came on), and span streaming for workers without a copy of the model.
+ */
+export function primaryMethods(pipeline: () => PipelineForward | undefined, spans: SpanServer): Record<string, MethodSpec> {
+  return defineMethods({
+    step_result: (h, { payload, peer }) => void pipeline()?.onStepResult(h, payload, peer),
+    step_error: (h, { peer }) => void pipeline()?.onStepError(h, peer),
+    span_manifest: (h) => ({ header: spans.manifest(h) }),
+    span_tensor: (h) => ({ header: { ok: true }, payload: spans.tensor(h.modelHash, h.name) }),
+  });
+}
+
+/** Layer spans in proportion to free memory: this node first (embeddings and head on top), then the workers. */
+export function planLayers(nodeId: string, nLayer: number, layerBytes: number, ownBytes: number, workers: readonly ConnectedWorker[], localLayers?: number): PlannedSpan[] {
+  const participants: Participant[] = [{ id: nodeId, freeBytes: ownBytes }, ...workers.map((c) => ({ id: c.view.nodeId, freeBytes: c.info.freeMemoryBytes }))];
+  const fixed = new Map<string, number>(localLayers !== undefined ? [[nodeId, localLayers]] : []);
+  return planSpans(nLayer, layerBytes, participants, fixed);
 }
