@@ -140,6 +140,8 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
         router.add('GET', '/v1/federation', () => ({
           body: {
             model: modelId, modelHash: primary.modelHash, layers: primary.h.nLayer, plan: primary.plan(), recoveries: primary.pipeline.recoveries,
+            // Workers banned right now (failures and malformed results; each ban doubles up to a cap).
+            bans: primary.pipeline.banned.list(),
             // Medians over the last 256 one-token (decode) steps: where a token's time goes.
             decodeTimings: primary.pipeline.timings.summary((t) => t.tokens === 1),
           },
