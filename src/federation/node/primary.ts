@@ -67,6 +67,8 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   // Unguessable: a worker serves a step for the sequences of the session the step names, so only this primary
   // and the workers on its routes (who see it in step headers) can address this primary's caches.
   const session = `${nodeId}-${randomBytes(12).toString('hex')}`;
+  // Every data-plane connection proves this identity (and the join token) in HELLO; see transport/hello-auth.ts.
+  const auth = { identity, nodeId, ...(o.joinToken ? { token: o.joinToken } : {}) };
   const modelHash = hashFile(o.model, o.cacheDir, (d, t) => o.onProgress?.('hashing model', d, t));
   const file = openGguf(o.model);
   const h = readHParams(file.metadata, o.model);
@@ -104,7 +106,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   const connected: { view: NodeView; peer: Peer; addr: string; info: InfoResponse; cert?: string }[] = [];
   for (const w of workers) {
     try {
-      const { peer, addr, cert } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) });
+      const { peer, addr, cert } = await connectBest(w, { session, methods, logger: o.logger, auth, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) });
       const { header: info } = await call(peer, 'info', {}, { timeoutMs: 10_000 });
       connected.push({ view: w, peer, addr, info, ...(cert ? { cert } : {}) });
       o.logger.info('worker connected', { nodeId: w.nodeId, addr, freeMemoryBytes: info.freeMemoryBytes });
@@ -140,7 +142,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     const alive = (await client.listNodes({ role: 'worker', state: 'alive' }).catch(() => [])).filter((w) => !exclude.has(w.nodeId));
     for (const w of alive) {
       try {
-        const { peer, addr, cert } = await connectBest(w, { session, methods, logger: o.logger, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) });
+        const { peer, addr, cert } = await connectBest(w, { session, methods, logger: o.logger, auth, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) });
         const { header: info } = await call(peer, 'info', {}, { timeoutMs: 10_000 });
         if (info.freeMemoryBytes < spanBytes) {
           peer.close();
