@@ -3,9 +3,9 @@
 // registered worker), or dials a step's next hop (a registered worker at an address it registered).
 //
 // Two implementations: CoordinatorMembership asks the coordinator (one node list, cached for a short TTL and
-// refreshed in the background, so a step never waits for HTTP; an unknown node triggers one refresh at most
-// every `minRefreshMs`, so a stranger cannot make the worker hammer the coordinator; while the coordinator is
-// unreachable the last list stands), and StaticMembership holds a fixed list (unit tests, simulations).
+// refreshed in the background, so a step never waits for HTTP; an unknown node waits for the next refresh,
+// at most one every `minRefreshMs`, so strangers cannot make the worker hammer the coordinator; while the
+// coordinator is unreachable the last list stands), and StaticMembership holds a fixed list (unit tests, simulations).
 import type { CoordinatorClient } from '../coordinator/client.ts';
 import type { Candidate, NodeRole, NodeView } from '../protocol.ts';
 import type { Logger } from '../../util/log.ts';
@@ -109,7 +109,11 @@ export class CoordinatorMembership implements MembershipCheck {
       else void this.refresh(); // serve what we have; the next call sees the new list
     }
     let found = pick(this.members);
-    if (found === undefined && Date.now() - this.fetchedAt > this.options.minRefreshMs) {
+    if (found === undefined) {
+      // Perhaps it registered a moment ago: look once more, but not sooner than minRefreshMs after the last
+      // look (callers waiting meanwhile share that one refresh).
+      const wait = this.options.minRefreshMs - (Date.now() - this.fetchedAt);
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       await this.refresh();
       found = pick(this.members);
     }
