@@ -46,8 +46,8 @@ export class SpanStore {
   readonly spans = new Map<string, HeldSpan>();
   private readonly localModels = new Map<string, string>();
 
-  constructor(private readonly o: SpanStoreOptions) {
-    for (const f of o.modelFiles) this.localModels.set(hashFile(f, o.cacheDir), f);
+  constructor(private readonly options: SpanStoreOptions) {
+    for (const f of options.modelFiles) this.localModels.set(hashFile(f, options.cacheDir), f);
   }
 
   get localModelHashes(): string[] {
@@ -80,7 +80,7 @@ export class SpanStore {
       onFree();
       s.part.dispose();
       this.spans.delete(s.key);
-      this.o.logger.info('span freed', { first: s.ref.first, last: s.ref.last, reason: idleMs > 0 ? `no primary used it for ${Math.round(idleMs / 1000)} s` : 'free_span' });
+      this.options.logger.info('span freed', { first: s.ref.first, last: s.ref.last, reason: idleMs > 0 ? `no primary used it for ${Math.round(idleMs / 1000)} s` : 'free_span' });
     };
     if (idleMs <= 0) free();
     else (s.idleTimer = setTimeout(free, idleMs)).unref();
@@ -97,13 +97,13 @@ export class SpanStore {
       }
       return { span: existing, answer: { source: 'cache', bytes: existing.part.weights.bytes, loadMs: 0 } };
     }
-    const room = this.o.maxSpanBytes - this.bytes();
+    const room = this.options.maxSpanBytes - this.bytes();
     let path = this.localModels.get(h.modelHash);
     let source: 'local' | 'cache' | 'stream' = 'local';
     const origin = path === undefined ? owner : 'local';
     if (path === undefined) {
-      source = existsSync(spanCachePath(this.o.cacheDir, h, origin)) ? 'cache' : 'stream';
-      path = await fetchSpan(peer, h, this.o.cacheDir, { origin, maxBytes: room });
+      source = existsSync(spanCachePath(this.options.cacheDir, h, origin)) ? 'cache' : 'stream';
+      path = await fetchSpan(peer, h, this.options.cacheDir, { origin, maxBytes: room });
     } else {
       const file = openGguf(path);
       const bytes = file.tensorsForLayers(h.first, h.last).reduce((n, t) => n + t.byteSize, 0);
@@ -111,8 +111,8 @@ export class SpanStore {
       if (bytes > room) throw new WorkerLimitError('the span does not fit this worker', `at most ${room} bytes of weights`, `${bytes} bytes`, 'give this worker fewer layers, or more memory (--max-memory)');
     }
     const { part } = await loadModelPart(path, {
-      gpu: this.o.gpu,
-      ...(this.o.threads ? { threads: this.o.threads } : {}),
+      gpu: this.options.gpu,
+      ...(this.options.threads ? { threads: this.options.threads } : {}),
       layout: { embeddings: false, first: h.first, last: h.last, head: false },
       nCtx: h.nCtx,
       nSeqMax: h.nSeqMax,
@@ -124,7 +124,7 @@ export class SpanStore {
     const ref = { modelHash: h.modelHash, first: h.first, last: h.last };
     const span: HeldSpan = { key: storeKey(ref, origin), ref, origin, part, nCtx: h.nCtx, kvBytesPerSeq: 2 * (h.last - h.first) * kvWidth(part.h) * h.nCtx * 2, users: new Set() };
     this.spans.set(span.key, span);
-    this.o.logger.info('span loaded', { first: h.first, last: h.last, source, origin, bytes: part.weights.bytes });
+    this.options.logger.info('span loaded', { first: h.first, last: h.last, source, origin, bytes: part.weights.bytes });
     return { span, answer: { source, bytes: part.weights.bytes, loadMs: Date.now() - t0 } };
   }
 

@@ -19,12 +19,13 @@ import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import { silentLogger } from '../../util/log.ts';
 import type { Logger } from '../../util/log.ts';
-import { DATAPLANE_VERSION } from '../protocol-dataplane.ts';
-import { PROTOCOL_VERSION, TransportErrorSchema, TransportHelloAcceptSchema, TransportHelloProofSchema, TransportHelloSchema } from '../protocol.ts';
-import type { TransportError, TransportHello } from '../protocol.ts';
+import { TransportErrorSchema } from '../protocol.ts';
+import type { TransportError } from '../protocol.ts';
 import { ConnectError, PeerClosedError, RemoteError, TimeoutError } from './errors.ts';
-import { checkHelloProof, HandshakeRefusal, helloTranscript, newNonce, processNonces, proveHello } from './hello-auth.ts';
-import type { HelloSide, PeerAuth, PeerIdentity } from './hello-auth.ts';
+import { HandshakeRefusal } from './hello-auth.ts';
+import type { PeerAuth, PeerIdentity } from './hello-auth.ts';
+import { HelloExchange } from './hello-exchange.ts';
+import type { HelloStep } from './hello-exchange.ts';
 import { effectiveLimits, encodeFrame, FrameDecoder, FrameError, FrameKind, kindName } from './frame.ts';
 import type { Frame, Limits } from './frame.ts';
 import { toTransportError } from './methods.ts';
@@ -91,12 +92,10 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
   private outboxBytes = 0;
   private nextId = 1;
   private handshaken = false;
-  /** Where the HELLO exchange stands (see hello-auth.ts for the four messages). */
-  private helloStep: 'hello' | 'proof' | 'accept' = 'hello';
+  /** Where the HELLO exchange stands (hello-exchange.ts). */
+  private readonly hello: HelloExchange;
   /** A verifyPeer callback runs: frames wait in the decoder until it answers. */
   private verifying = false;
-  private readonly nonce = newNonce();
-  private transcript = '';
   private closedWith: PeerClosedError | undefined;
   private settleReady!: (error?: Error) => void;
   private handshakeTimer: NodeJS.Timeout | undefined;
@@ -123,7 +122,8 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
     socket.on('error', (error: Error) => this.shutdown(error.message, error));
     socket.on('end', () => this.shutdown('the other side ended the connection'));
     socket.on('close', () => this.shutdown('connection closed'));
-    if (options.role === 'client') this.writeNow({ kind: FrameKind.HELLO, id: 0, method: '', header: this.ourHello(), payload: EMPTY });
+    this.hello = new HelloExchange(options.role, options.session, options.auth);
+    if (options.role === 'client') this.writeNow({ kind: FrameKind.HELLO, id: 0, method: '', header: this.hello.hello(), payload: EMPTY });
     if (options.initial !== undefined && options.initial.length > 0) {
       const initial = options.initial;
       queueMicrotask(() => this.onData(initial));
@@ -290,18 +290,6 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
     }
   }
 
-  /** Our first HELLO: session, versions, nonce and (with auth) our identity. */
-  private ourHello(): TransportHello {
-    const auth = this.options.auth;
-    return {
-      session: this.options.session,
-      protocolVersion: PROTOCOL_VERSION,
-      dataplaneVersion: DATAPLANE_VERSION,
-      nonce: this.nonce,
-      ...(auth === undefined ? {} : { auth: { nodeId: auth.nodeId ?? auth.identity.id, publicKey: auth.identity.publicKey } }),
-    };
-  }
-
   private onHandshakeFrame(frame: Frame): void {
     if (frame.kind === FrameKind.ERROR) {
       const parsed = TransportErrorSchema.safeParse(frame.header);
@@ -309,7 +297,7 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
       this.fail(new ConnectError(this.remote, error.code, error.message, error.hint ?? 'the other side refused the connection'));
       return;
     }
-    if (frame.kind === FrameKind.PING && this.helloStep !== 'hello') {
+    if (frame.kind === FrameKind.PING && this.hello.expecting !== 'hello') {
       this.writeNow({ kind: FrameKind.PONG, id: frame.id, method: '', header: undefined, payload: EMPTY });
       return;
     }
@@ -320,109 +308,42 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
       return;
     }
     try {
-      if (this.helloStep === 'hello') this.onFirstHello(frame.header);
-      else if (this.helloStep === 'proof') this.onProof(frame.header);
-      else this.onAccept(frame.header);
+      this.apply(this.hello.receive(frame.header));
     } catch (error) {
       if (!(error instanceof HandshakeRefusal)) throw error;
       this.refuse(error);
     }
   }
 
-  /** The other side's first HELLO: versions, session, nonce, identity. */
-  private onFirstHello(header: unknown): void {
-    const version = z.object({ protocolVersion: z.number() }).safeParse(header);
-    if (version.success && version.data.protocolVersion !== PROTOCOL_VERSION) {
-      throw new HandshakeRefusal('protocol_version', `protocol version ${version.data.protocolVersion}, this side speaks ${PROTOCOL_VERSION}`, 'run the same SharedLLM version on both ends');
+  /** Do what the HELLO exchange says: send, ask verifyPeer (frames wait meanwhile), finish. */
+  private apply(step: HelloStep): void {
+    this.session = this.hello.session;
+    if (step.send !== undefined) this.writeNow({ kind: FrameKind.HELLO, id: 0, method: '', header: step.send, payload: EMPTY });
+    if (step.verify !== undefined) {
+      const { identity, after } = step.verify;
+      const verify = this.options.auth?.verifyPeer;
+      this.verifying = true;
+      Promise.resolve()
+        .then(() => verify?.(identity))
+        .then(
+          () => {
+            this.verifying = false;
+            if (this.closedWith !== undefined) return;
+            this.hello.verified(identity);
+            this.identity = identity;
+            this.apply(after());
+            this.pump();
+          },
+          (error: unknown) => {
+            this.verifying = false;
+            const record = error as { code?: unknown; hint?: unknown; message?: unknown };
+            const code = typeof record.code === 'string' ? record.code : 'not_member';
+            const hint = typeof record.hint === 'string' ? record.hint : 'register the node with the coordinator of this federation';
+            this.refuse(new HandshakeRefusal(code, `${identity.nodeId} may not connect: ${String(record.message ?? error)}`.slice(0, 4000), hint));
+          },
+        );
     }
-    const parsed = TransportHelloSchema.safeParse(header);
-    if (!parsed.success) {
-      this.protocolViolation(`malformed HELLO: ${z.prettifyError(parsed.error)}`);
-      return;
-    }
-    const hello = parsed.data;
-    if (hello.dataplaneVersion !== DATAPLANE_VERSION) {
-      throw new HandshakeRefusal('dataplane_version', `data-plane version ${hello.dataplaneVersion}, this side speaks ${DATAPLANE_VERSION}`, 'run the same SharedLLM version on both ends (protocol-dataplane.ts DATAPLANE_VERSION)');
-    }
-    this.session = hello.session;
-    const auth = this.options.auth;
-    if (auth === undefined) {
-      // Not authenticating: a server answers in kind; a client is done.
-      if (this.options.role === 'server') this.writeNow({ kind: FrameKind.HELLO, id: 0, method: '', header: this.ourHello(), payload: EMPTY });
-      this.complete();
-      return;
-    }
-    if (hello.auth === undefined) {
-      throw new HandshakeRefusal('unauthenticated', `the ${this.options.role === 'server' ? 'connecting' : 'accepting'} side showed no node identity in HELLO`, 'this node serves authenticated connections only: connect with a node identity (and the join token), as SharedLLM nodes do');
-    }
-    if (!(auth.nonces ?? processNonces).remember(hello.nonce)) {
-      throw new HandshakeRefusal('replayed_nonce', `HELLO nonce of ${hello.auth.nodeId} was seen before`, 'a replayed handshake is refused: every connection needs a fresh nonce');
-    }
-    const remote: HelloSide = { session: hello.session, nonce: hello.nonce, nodeId: hello.auth.nodeId, publicKey: hello.auth.publicKey };
-    const ours: HelloSide = { session: this.options.session, nonce: this.nonce, nodeId: auth.nodeId ?? auth.identity.id, publicKey: auth.identity.publicKey };
-    const versions = { protocolVersion: PROTOCOL_VERSION, dataplaneVersion: DATAPLANE_VERSION };
-    const identity = { nodeId: remote.nodeId, publicKey: remote.publicKey };
-    if (this.options.role === 'server') {
-      this.transcript = helloTranscript(versions, remote, ours);
-      this.identity = identity; // claimed; proven by the proof HELLO
-      const proof = proveHello(auth, 'server', this.transcript);
-      this.writeNow({ kind: FrameKind.HELLO, id: 0, method: '', header: { ...this.ourHello(), auth: { nodeId: ours.nodeId, publicKey: ours.publicKey, ...proof } }, payload: EMPTY });
-      this.helloStep = 'proof';
-      return;
-    }
-    this.transcript = helloTranscript(versions, ours, remote);
-    checkHelloProof(auth, 'server', identity, this.transcript, hello.auth);
-    this.verifyThen(identity, () => {
-      this.writeNow({ kind: FrameKind.HELLO, id: 0, method: '', header: { proof: proveHello(auth, 'client', this.transcript) }, payload: EMPTY });
-      this.helloStep = 'accept';
-    });
-  }
-
-  /** Server: the client's signature and token proof over the transcript. */
-  private onProof(header: unknown): void {
-    const parsed = TransportHelloProofSchema.safeParse(header);
-    if (!parsed.success) throw new HandshakeRefusal('unauthenticated', `malformed HELLO proof: ${z.prettifyError(parsed.error).slice(0, 1000)}`, 'send the signed transcript as the second HELLO');
-    const identity = this.identity!;
-    checkHelloProof(this.options.auth!, 'client', identity, this.transcript, parsed.data.proof);
-    this.verifyThen(identity, () => {
-      this.writeNow({ kind: FrameKind.HELLO, id: 0, method: '', header: { accepted: true }, payload: EMPTY });
-      this.complete();
-    });
-  }
-
-  /** Client: the server accepted our proof. */
-  private onAccept(header: unknown): void {
-    if (!TransportHelloAcceptSchema.safeParse(header).success) throw new HandshakeRefusal('unauthenticated', 'expected the HELLO that accepts our proof', 'is the other side a SharedLLM node of the same version?');
-    this.complete();
-  }
-
-  /** Ask auth.verifyPeer about `identity` (frames wait meanwhile), then `next`; a refusal closes the connection. */
-  private verifyThen(identity: PeerIdentity, next: () => void): void {
-    const verify = this.options.auth?.verifyPeer;
-    if (verify === undefined) {
-      this.identity = identity;
-      next();
-      return;
-    }
-    this.verifying = true;
-    Promise.resolve()
-      .then(() => verify(identity))
-      .then(
-        () => {
-          this.verifying = false;
-          if (this.closedWith !== undefined) return;
-          this.identity = identity;
-          next();
-          this.pump();
-        },
-        (error: unknown) => {
-          this.verifying = false;
-          const record = error as { code?: unknown; hint?: unknown; message?: unknown };
-          const code = typeof record.code === 'string' ? record.code : 'not_member';
-          const hint = typeof record.hint === 'string' ? record.hint : 'register the node with the coordinator of this federation';
-          this.refuse(new HandshakeRefusal(code, `${identity.nodeId} may not connect: ${String(record.message ?? error)}`.slice(0, 4000), hint));
-        },
-      );
+    if (step.done === true) this.complete();
   }
 
   private complete(): void {
