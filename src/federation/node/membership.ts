@@ -81,6 +81,8 @@ export interface CoordinatorMembershipOptions {
 export class CoordinatorMembership implements MembershipCheck {
   private members = new Map<string, Member>();
   private fetchedAt = -Infinity;
+  /** Refreshes completed so far. */
+  private generation = 0;
   private refreshing: Promise<void> | undefined;
   private readonly logger: Logger;
 
@@ -112,9 +114,11 @@ export class CoordinatorMembership implements MembershipCheck {
     if (found === undefined) {
       // Perhaps it registered a moment ago: look once more, but not sooner than minRefreshMs after the last
       // look (callers waiting meanwhile share that one refresh).
+      const seen = this.generation;
       const wait = this.options.minRefreshMs - (Date.now() - this.fetchedAt);
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      await this.refresh();
+      if (this.generation === seen) await this.refresh();
+      else await this.refreshing; // someone refreshed meanwhile (or is refreshing): use that list
       found = pick(this.members);
     }
     return found;
@@ -130,6 +134,7 @@ export class CoordinatorMembership implements MembershipCheck {
         this.logger.warn('membership refresh failed; using the last list', { error: (error as Error).message, members: this.members.size });
       } finally {
         this.fetchedAt = Date.now();
+        this.generation += 1;
         this.refreshing = undefined;
       }
     })();

@@ -25,6 +25,7 @@ import { helloFrame, RawClient } from '../transport/testing.ts';
 import { type Member, StaticMembership } from './membership.ts';
 import { hashFile } from './model-hash.ts';
 import { WorkerService } from './worker-service.ts';
+import type { WorkerLimits } from './worker-limits.ts';
 
 const model = cachedModel({ shape: { ...SHAPES.smollm2, tiedEmbeddings: false }, nLayer: 4, type: 'Q8_0', seed: 1 });
 const N_EMBD = SHAPES.smollm2.nEmbd;
@@ -41,9 +42,9 @@ function register(identity: Identity, role: 'primary' | 'worker', extra: Partial
   membership.add({ nodeId: identity.id, publicKey: identity.publicKey, role, addrs: [], models: role === 'primary' ? [modelHash] : [], ...extra });
 }
 
-async function startWorker(nodeId: string): Promise<{ service: WorkerService; server: TransportServer; identity: Identity }> {
+async function startWorker(nodeId: string, limits: Partial<WorkerLimits> = {}): Promise<{ service: WorkerService; server: TransportServer; identity: Identity }> {
   const identity = createEphemeralIdentity();
-  const service = new WorkerService({ nodeId: identity.id, identity, joinToken: TOKEN, membership, cacheDir: join(dir, nodeId), modelFiles: [model], threads: 1, gpu: 'off', logger: silentLogger, spanIdleMs: 100 });
+  const service = new WorkerService({ nodeId: identity.id, identity, joinToken: TOKEN, membership, cacheDir: join(dir, nodeId), modelFiles: [model], threads: 1, gpu: 'off', logger: silentLogger, spanIdleMs: 100, limits });
   const server = await listen({ host: '127.0.0.1', port: 0, methods: service.methods(), session: nodeId, auth: service.auth(), limits: service.frameLimits() });
   service.attach(server);
   register(identity, 'worker', { addrs: [`127.0.0.1:${server.port}`] });
@@ -268,4 +269,24 @@ test('a primary gets no more sequences than the nSeqMax it loaded the span with'
   assert.equal(service.info().openSequences, 2);
   a.peer.close();
   await until('span freed', () => service.spans.size === 0);
+});
+
+test('KV memory and span memory are capped on the worker, with a clear error', async () => {
+  const tiny = await startWorker('worker-tiny', { maxKvBytes: 1 });
+  const full = await startWorker('worker-full', { maxSpanBytes: 1 });
+  try {
+    const a = await primary('kv-hungry', { port: tiny.server.port });
+    await call(a.peer, 'load_span', { ...span, nCtx: 64, nSeqMax: 8 });
+    await assert.rejects(call(a.peer, 'open_seq', { ...span, seq: 1 }), (e: unknown) => remoteCode('limit')(e) && /KV cache/.test((e as Error).message));
+    const b = await primary('span-hungry', { port: full.server.port });
+    await assert.rejects(call(b.peer, 'load_span', { ...span, nCtx: 64, nSeqMax: 1 }), (e: unknown) => remoteCode('limit')(e) && /does not fit/.test((e as Error).message));
+    assert.equal(full.service.spans.size, 0);
+    a.peer.close();
+    b.peer.close();
+  } finally {
+    for (const w of [tiny, full]) {
+      await w.server.close();
+      w.service.dispose();
+    }
+  }
 });
