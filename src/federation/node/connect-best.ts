@@ -1,4 +1,4 @@
-// Reaching a worker by the best of its RFC-0001 candidates: all are probed at once (connect + HELLO + PING),
+// Reaching a worker by the best of its RFC-0001 candidates: all are probed at once (connect + authenticated HELLO + PING),
 // and the best that answers wins: LAN first, then WAN, then relay; the losing connections are closed.
 import type { Logger } from '../../util/log.ts';
 import type { NodeView } from '../protocol.ts';
@@ -15,8 +15,9 @@ export interface ConnectBestOptions {
   /** TLS to the relay, for relay candidates only (direct data-plane connections are plain TCP). */
   relayTls?: ClientTls;
   timeoutMs?: number;
-  /** Our identity and the join token: every connection is authenticated, and must be the worker `w` itself. */
-  auth?: Omit<PeerAuth, 'verifyPeer'>;
+  /** Our identity and the join token: every connection is authenticated, and must be the worker `w` itself
+   *  (required: workers refuse anonymous connections). */
+  auth: Omit<PeerAuth, 'verifyPeer'>;
 }
 
 /** The address a hop uses to reach this candidate: host:port, or relay://relay/nodeId for relay candidates. */
@@ -32,7 +33,7 @@ export async function connectBest(w: NodeView, o: ConnectBestOptions): Promise<{
     logger: o.logger,
     timeoutMs: o.timeoutMs ?? 3_000,
     ...(o.joinToken ? { token: o.joinToken } : {}),
-    ...(o.auth === undefined ? {} : { auth: { ...o.auth, verifyPeer: (remote) => expectNode(w, remote) } }),
+    auth: { ...o.auth, verifyPeer: (remote) => expectNode(w, remote) },
     // Relay candidates: TLS to the relay (hop by hop); direct ones: TLS pinned to the worker's own certificate.
     dial: (c, opts) => dialCandidate(c, c.kind === 'relay' ? (o.relayTls ? { ...opts, tls: o.relayTls } : opts) : w.dataPlaneCert ? { ...opts, tls: { ca: w.dataPlaneCert } } : opts),
   });
