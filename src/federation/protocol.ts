@@ -28,11 +28,19 @@
  *   nodeId to the first key it sees while that node is alive or suspect (409 `identity_mismatch`
  *   otherwise); nodes should use their identity fingerprint as nodeId. Heartbeats and leaves are signed
  *   with that key too (version 2).
+ *
+ * Data-plane HELLO (version 3; see transport/hello-auth.ts for the exchange)
+ * - Each side's HELLO carries a fresh random `nonce` and the data-plane contract version
+ *   (`dataplaneVersion`, protocol-dataplane.ts); another version is refused with a clear error.
+ * - A node's connection authenticates: its HELLO names the node identity (`auth`: nodeId and the ed25519 key
+ *   it registered with); each side signs the transcript (both nonces, both identities, both sessions, both
+ *   versions) and, where the federation has a join token, adds an HMAC of the transcript keyed by the token
+ *   (the token itself never crosses the wire). Nothing but HELLO and PING is served before that completes.
  */
 import { z } from 'zod';
 
 /** Bumped on any incompatible change to the messages or rules in this file. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Every versioned route lives under this prefix (GET /health does not). */
 export const API_PREFIX = '/v1';
@@ -328,11 +336,40 @@ export function signingPayload(body: Record<string, unknown>): Buffer {
 /** Announced by a data-plane connection's session in HELLO frames: any printable id, at most 128. */
 export const SessionIdSchema = z.string().regex(/^[\x21-\x7e]{1,128}$/, 'session id: 1-128 printable ASCII characters');
 
-/** HELLO header, sent first by the connecting side and answered in kind by the accepting side. */
+/** A HELLO nonce: base64 of 32 random bytes, fresh per connection and side. */
+export const HelloNonceSchema = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'nonce: base64 of 32 random bytes');
+/** HMAC-SHA256 (base64, 32 bytes) of the HELLO transcript keyed by the join token. */
+export const TokenProofSchema = z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'token proof: base64 of a 32-byte HMAC');
+
+/**
+ * The node identity a HELLO shows. In the accepting side's HELLO it also carries that side's proofs (it has
+ * both nonces by then); the connecting side sends its proofs in a second HELLO (TransportHelloProofSchema).
+ */
+export const HelloAuthSchema = z.object({
+  nodeId: NodeIdSchema,
+  publicKey: PublicKeySchema,
+  signature: SignatureSchema.optional(),
+  tokenProof: TokenProofSchema.optional(),
+});
+export type HelloAuth = z.infer<typeof HelloAuthSchema>;
+
+/**
+ * HELLO header, sent first by the connecting side and answered in kind by the accepting side.
+ * Version 3 added `dataplaneVersion` and `nonce` (required) and `auth`.
+ */
 export const TransportHelloSchema = z.object({
   session: SessionIdSchema,
   protocolVersion: z.number().int().positive(),
+  dataplaneVersion: z.number().int().positive(),
+  nonce: HelloNonceSchema,
+  auth: HelloAuthSchema.optional(),
 });
+/** Third HELLO (connecting side, authenticated connections only): its signature and token proof. */
+export const TransportHelloProofSchema = z.object({
+  proof: z.object({ signature: SignatureSchema, tokenProof: TokenProofSchema.optional() }),
+});
+/** Fourth HELLO (accepting side): the proof checked out, requests may flow. */
+export const TransportHelloAcceptSchema = z.object({ accepted: z.literal(true) });
 export type TransportHello = z.infer<typeof TransportHelloSchema>;
 
 /** Error codes of the data plane (ERROR frames). Open strings on the wire like ErrorBody codes. */
@@ -342,6 +379,14 @@ export const TRANSPORT_ERROR_CODES = [
   'too_large', // payload above the method's limit (the payload was skipped, the connection stays usable)
   'bad_frame', // malformed frame: the sender closes the connection after this
   'protocol_version', // HELLO with another PROTOCOL_VERSION
+  'dataplane_version', // HELLO with another DATAPLANE_VERSION (protocol-dataplane.ts)
+  'unauthenticated', // no node identity in HELLO where one is required, or a frame before the HELLO completed
+  'bad_signature', // the HELLO transcript signature does not verify against the key shown
+  'bad_token', // the join-token proof is missing or wrong
+  'replayed_nonce', // a HELLO nonce seen before: a replayed handshake
+  'not_member', // the identity is not an alive member of the federation (as the coordinator lists it)
+  'forbidden', // an authenticated member may not call this method (e.g. a worker calling load_span)
+  'limit', // a worker limit (sequences per primary, KV memory, span memory) would be exceeded
   'unauthorized', // relay: missing or wrong join token
   'unknown_node', // relay: no node registered under that id
   'relay_timeout', // relay: the hidden node did not open its data connection in time

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { call } from '../../src/federation/dataplane.ts';
 import { connect } from '../../src/federation/transport/rpc.ts';
+import { asMember } from './member-probe.ts';
 import { type CoordinatorHandle, Cluster, type NodeHandle, type PrimaryHandle, complete, getJson, modelId, testModel, until } from './harness.ts';
 
 const PROMPT = 'The quick brown fox';
@@ -28,12 +29,15 @@ const federation = () => getJson<Federation>(`${primary.url}/v1/federation`);
 
 /** Sequences a worker holds (all primaries; this cluster has one), asked over its data-plane port. */
 async function openSequences(w: { host: string; port: number }): Promise<number> {
-  const peer = await connect(`${w.host}:${w.port}`, { session: 'failover-test' });
-  try {
-    return (await call(peer, 'info', {}, { timeoutMs: 5_000 })).header.openSequences;
-  } finally {
-    peer.close();
-  }
+  // Workers serve members only: ask as a throwaway member registered at the coordinator.
+  return asMember(coordinator.url, {}, async (auth) => {
+    const peer = await connect(`${w.host}:${w.port}`, { session: 'failover-test', auth });
+    try {
+      return (await call(peer, 'info', {}, { timeoutMs: 5_000 })).header.openSequences;
+    } finally {
+      peer.close();
+    }
+  });
 }
 
 cluster.setup(async () => {

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import type { NodeView } from '../../src/federation/protocol.ts';
 import { call } from '../../src/federation/dataplane.ts';
-import { connect } from '../../src/federation/transport/rpc.ts';
+import { ConnectError, connect } from '../../src/federation/transport/rpc.ts';
+import { asMember } from './member-probe.ts';
 import { type CoordinatorHandle, Cluster, type NodeHandle, type PrimaryHandle, complete, getJson, modelId, testModel, until } from './harness.ts';
 
 const PROMPT = 'The quick brown fox';
@@ -57,18 +58,22 @@ cluster.test('a) each worker holds its planned layers, and the text equals a sin
     const planned = fed.plan.find((s) => s.nodeId === w.nodeId);
     assert.ok(planned && planned.last > planned.first, `worker ${w.nodeId} has layers in ${JSON.stringify(fed.plan)}`);
     assert.equal(planned.where, `${w.host}:${w.port}`);
-    // Ask the worker itself, over its data-plane port.
-    const peer = await connect(`${w.host}:${w.port}`, { session: 'integration-test' });
-    try {
-      const { header: info } = await call(peer, 'info', {});
-      assert.equal(info.nodeId, w.nodeId);
-      assert.equal(info.spans.length, 1);
-      assert.deepEqual({ ...info.spans[0], nCtx: 0, bytes: 0 }, { modelHash: fed.modelHash, first: planned.first, last: planned.last, nCtx: 0, bytes: 0 });
-      assert.ok(info.spans[0]!.bytes > 0);
-      t.diagnostic(`${w.nodeId} at ${w.host}:${w.port} holds layers [${planned.first},${planned.last}) (${info.spans[0]!.bytes} bytes)`);
-    } finally {
-      peer.close();
-    }
+    // Ask the worker itself, over its data-plane port: as a member (a node identity the coordinator lists);
+    // an anonymous connection is refused before any method runs.
+    await assert.rejects(connect(`${w.host}:${w.port}`, { session: 'anonymous' }), (e: unknown) => e instanceof ConnectError && e.code === 'unauthenticated');
+    await asMember(coordinator.url, {}, async (auth) => {
+      const peer = await connect(`${w.host}:${w.port}`, { session: 'integration-test', auth });
+      try {
+        const { header: info } = await call(peer, 'info', {});
+        assert.equal(info.nodeId, w.nodeId);
+        assert.equal(info.spans.length, 1);
+        assert.deepEqual({ ...info.spans[0], nCtx: 0, bytes: 0 }, { modelHash: fed.modelHash, first: planned.first, last: planned.last, nCtx: 0, bytes: 0 });
+        assert.ok(info.spans[0]!.bytes > 0);
+        t.diagnostic(`${w.nodeId} at ${w.host}:${w.port} holds layers [${planned.first},${planned.last}) (${info.spans[0]!.bytes} bytes)`);
+      } finally {
+        peer.close();
+      }
+    });
   }
   assert.equal(await complete(primary.url, id, PROMPT, N_TOKENS), reference);
   // Where the decode steps' time went: every worker reported its compute in the step trace.

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { CoordinatorClient } from '../../src/federation/coordinator/client.ts';
 import { call } from '../../src/federation/dataplane.ts';
-import { connect } from '../../src/federation/transport/rpc.ts';
+import { ConnectError, connect } from '../../src/federation/transport/rpc.ts';
+import { createEphemeralIdentity } from '../../src/federation/identity.ts';
+import { asMember } from './member-probe.ts';
 import { type CoordinatorHandle, Cluster, type NodeHandle, type PrimaryHandle, complete, freePort, getJson, modelId, testModel } from './harness.ts';
 
 const PROMPT = 'Once upon a time';
@@ -56,13 +58,20 @@ cluster.test('d) TLS: nodes trusting the certificate join and serve; a node with
     assert.match(view.dataPlaneCert ?? '', /BEGIN CERTIFICATE/);
     const addr = view.candidates.find((c) => c.kind === 'lan')!.addr;
     await assert.rejects(connect(addr, { session: 'plaintext-probe', timeoutMs: 3000 }));
-    const peer = await connect(addr, { session: 'tls-probe', timeoutMs: 5000, tls: { ca: view.dataPlaneCert! } });
-    try {
-      const { header: info } = await call(peer, 'info', {});
-      assert.ok(info.spans.length > 0, 'the LAN worker holds a span, served over TLS');
-    } finally {
-      peer.close();
-    }
+    const tls = { ca: view.dataPlaneCert! };
+    // Over TLS too, a connection must prove a member's key and the join token before any method runs: an
+    // anonymous client, and a key the coordinator does not list (even with the token), are refused.
+    await assert.rejects(connect(addr, { session: 'anonymous', timeoutMs: 5000, tls }), (e: unknown) => e instanceof ConnectError && e.code === 'unauthenticated');
+    await assert.rejects(connect(addr, { session: 'stranger', timeoutMs: 5000, tls, auth: { identity: createEphemeralIdentity(), token: TOKEN } }), (e: unknown) => e instanceof ConnectError && e.code === 'not_member');
+    await asMember(coordinator.url, { joinToken: TOKEN, caFile: ca }, async (auth) => {
+      const peer = await connect(addr, { session: 'tls-probe', timeoutMs: 5000, tls, auth });
+      try {
+        const { header: info } = await call(peer, 'info', {});
+        assert.ok(info.spans.length > 0, 'the LAN worker holds a span, served over TLS');
+      } finally {
+        peer.close();
+      }
+    });
   } finally {
     client.close();
   }

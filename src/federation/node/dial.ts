@@ -1,8 +1,10 @@
 // Dialing a data-plane address: 'host:port' directly, or 'relay://host:port/nodeId' through a relay.
-// Direct data-plane connections are plain TCP; `relayTls` and `joinToken` apply to relayed ones only.
+// Direct data-plane connections are plain TCP unless `peerCert` pins TLS; `relayTls` and `joinToken` (the
+// relay's admission) apply to relayed ones only. `auth` (our identity, the join token, who we expect)
+// authenticates the HELLO end to end on both kinds.
 import { RELAY_SCHEME, parseRelayUrl } from '../transport/address.ts';
 import { connectViaRelay } from '../transport/relay.ts';
-import { type ClientTls, type MethodSpec, type Peer, connect } from '../transport/rpc.ts';
+import { type ClientTls, type MethodSpec, type Peer, type PeerAuth, connect } from '../transport/rpc.ts';
 import type { Logger } from '../../util/log.ts';
 
 export interface DialOptions {
@@ -15,6 +17,8 @@ export interface DialOptions {
   timeoutMs?: number;
   logger?: Logger;
   joinToken?: string;
+  /** Prove our node identity in HELLO and check the other end's. */
+  auth?: PeerAuth;
 }
 
 export async function dial(addr: string, o: DialOptions): Promise<Peer> {

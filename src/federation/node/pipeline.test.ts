@@ -20,6 +20,8 @@ import { localTestDataPlane } from './dataplane-config.ts';
 import { hashFile } from './model-hash.ts';
 import { NoCapacityError, PipelineForward, type RemoteStage, type Stage } from './pipeline.ts';
 import { WorkerService } from './worker-service.ts';
+import { createEphemeralIdentity, type Identity } from '../identity.ts';
+import { StaticMembership } from './membership.ts';
 
 const model = cachedModel({ shape: { ...SHAPES.smollm2, tiedEmbeddings: false }, nLayer: 4, type: 'Q8_0', seed: 1 });
 const N_EMBD = SHAPES.smollm2.nEmbd;
@@ -38,13 +40,16 @@ interface TestWorker {
 }
 
 const workers = new Map<string, TestWorker>();
+/** Who the workers admit (authenticated HELLO): the test workers and each test primary. */
+const membership = new StaticMembership();
 let reference: ModelPart;
 let expected: number[][];
 let modelHash: string;
 let sessions = 0;
 
 async function startWorker(name: string): Promise<TestWorker> {
-  const service = new WorkerService({ nodeId: name, cacheDir: dir, modelFiles: [model], threads: 1, gpu: 'off', logger: silentLogger });
+  const identity = createEphemeralIdentity();
+  const service = new WorkerService({ nodeId: name, identity, membership, cacheDir: dir, modelFiles: [model], threads: 1, gpu: 'off', logger: silentLogger });
   const honest = service.methods();
   let fault: Fault = 'none';
   let server: TransportServer | undefined;
@@ -79,6 +84,7 @@ async function startWorker(name: string): Promise<TestWorker> {
     host: '127.0.0.1',
     port: 0,
     session: name,
+    auth: service.auth(),
     methods: {
       ...honest,
       open_seq: { ...honest.open_seq!, handler: (req) => (fault === 'hang-open' ? new Promise(() => undefined) : honest.open_seq!.handler(req)) },
@@ -86,6 +92,7 @@ async function startWorker(name: string): Promise<TestWorker> {
     },
   });
   service.attach(server);
+  membership.add({ nodeId: name, publicKey: identity.publicKey, role: 'worker', addrs: [`127.0.0.1:${server.port}`], models: [] });
   const w: TestWorker = {
     name, service, server,
     get fault() {
@@ -100,9 +107,10 @@ async function startWorker(name: string): Promise<TestWorker> {
 }
 
 /** The primary's connection to a worker holding `span`, as a pipeline stage. */
-async function stageOn(w: TestWorker, span: SpanRef, session: string, pipeline: () => PipelineForward | undefined): Promise<RemoteStage> {
+async function stageOn(w: TestWorker, span: SpanRef, session: string, identity: Identity, pipeline: () => PipelineForward | undefined): Promise<RemoteStage> {
   const peer: Peer = await connect(`127.0.0.1:${w.server.port}`, {
     session,
+    auth: { identity },
     methods: defineMethods({
       step_result: (h, { payload, peer: from }) => void pipeline()?.onStepResult(h, payload, from),
       step_error: (h, { peer: from }) => void pipeline()?.onStepError(h, from),
@@ -121,11 +129,14 @@ let own: ModelPart[] = [];
  */
 async function pipelineOver(route: [string, string], spares: string[], localRoom = true): Promise<PipelineForward> {
   const session = `test-primary-${++sessions}`;
+  // Each pipeline is a primary of its own (sequences belong to the primary's key).
+  const identity = createEphemeralIdentity();
+  membership.add({ nodeId: identity.id, publicKey: identity.publicKey, role: 'primary', addrs: [], models: [modelHash] });
   let pipeline: PipelineForward | undefined;
   const get = () => pipeline;
   const part = (first: number, last: number, embeddings: boolean, head: boolean) => loadModelPart(model, { gpu: 'off', threads: 1, nCtx: 64, nSeqMax: 4, layout: { embeddings, first, last, head } }).then((m) => m.part);
   const spans: SpanRef[] = [{ modelHash, first: 2, last: 3 }, { modelHash, first: 3, last: 4 }];
-  const stages: Stage[] = await Promise.all(route.map((name, i) => stageOn(workers.get(name)!, spans[i]!, session, get)));
+  const stages: Stage[] = await Promise.all(route.map((name, i) => stageOn(workers.get(name)!, spans[i]!, session, identity, get)));
   own = [await part(0, 2, true, false), await part(4, 4, false, true)];
   pipeline = new PipelineForward({
     front: own[0]!,
@@ -136,7 +147,7 @@ async function pipelineOver(route: [string, string], spares: string[], localRoom
     config: localTestDataPlane(),
     replace: async (span, exclude) => {
       const name = spares.find((s) => !exclude.has(s));
-      if (name) return stageOn(workers.get(name)!, span, session, get);
+      if (name) return stageOn(workers.get(name)!, span, session, identity, get);
       if (!localRoom) throw new NoCapacityError('no capacity left for layers', 'a worker or local memory', 'none', 'add a worker');
       return { kind: 'local', span, part: await part(span.first, span.last, false, false) };
     },

@@ -72,6 +72,8 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   // Unguessable: a worker serves a step for the sequences of the session the step names, so only this primary
   // and the workers on its routes (who see it in step headers) can address this primary's caches.
   const session = `${nodeId}-${randomBytes(12).toString('hex')}`;
+  // Every data-plane connection proves this identity (and the join token) in HELLO; see transport/hello-auth.ts.
+  const auth = { identity, nodeId, ...(o.joinToken ? { token: o.joinToken } : {}) };
   const modelHash = hashFile(o.model, o.cacheDir, (d, t) => o.onProgress?.('hashing model', d, t));
   const file = openGguf(o.model);
   const h = readHParams(file.metadata, o.model);
@@ -99,7 +101,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
 
   let pipeline: PipelineForward | undefined;
   const pool = new WorkerPool({
-    client, session, logger: o.logger, config, nCtx, nSeqMax: o.nSeqMax, methods: primaryMethods(() => pipeline, spans),
+    client, session, logger: o.logger, config, auth, nCtx, nSeqMax: o.nSeqMax, methods: primaryMethods(() => pipeline, spans),
     ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}),
   });
   const connected = await pool.connectAll(await pool.waitForWorkers(o.waitWorkers, o.waitMs));

@@ -1,6 +1,14 @@
 // Weights for a worker's span: from its own copy of the GGUF (same content hash), from its on-disk cache, or
 // streamed from the primary tensor by tensor, each checked against the sha256 the primary announced, then
 // cached as a span-only GGUF named by hash. Never the whole model: only the span's tensors cross the wire.
+//
+// Why the cache is keyed by the streaming primary's key (`origin`): the model's content hash is the sha256 of
+// the WHOLE file, so a worker that receives only a span cannot check the span against it; the per-tensor
+// hashes come from the same primary as the tensors. A stream is therefore exactly as trustworthy as the
+// primary that sent it (which must be an alive primary that registered that model hash at the coordinator).
+// Caching it under that primary's key means a span streamed by one primary is only ever served back to that
+// same key (after a restart, say), never to another primary after failover: a tampered stream can hurt only
+// its sender. Spans loaded from the worker's own file (whose hash the worker computed itself) are shared.
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GgufFile } from '../../gguf/file.ts';
@@ -12,6 +20,7 @@ import type { SpanManifestResponse, SpanRef } from '../protocol-dataplane.ts';
 import { call } from '../dataplane.ts';
 import type { Peer } from '../transport/rpc.ts';
 import { sha256 } from './model-hash.ts';
+import { WorkerLimitError } from './worker-limits.ts';
 
 export class SpanSourceError extends ModelError {}
 
@@ -71,16 +80,34 @@ export class SpanServer {
   }
 }
 
-export function spanCachePath(cacheDir: string, span: SpanRef): string {
-  return join(cacheDir, 'spans', `${span.modelHash}-${span.first}-${span.last}.gguf`);
+/** The cached span streamed by the primary whose key fingerprint is `origin` (see the header comment). */
+export function spanCachePath(cacheDir: string, span: SpanRef, origin: string): string {
+  if (!/^[0-9a-f]{16}$/.test(origin)) throw new SpanSourceError('bad span origin', 'a 16-hex key fingerprint', origin, 'this is a bug');
+  return join(cacheDir, 'spans', `${span.modelHash}-${span.first}-${span.last}-${origin}.gguf`);
+}
+
+export interface FetchSpanOptions {
+  /** Fingerprint of the streaming primary's key: the cache file is its alone. */
+  origin: string;
+  /** Refuse a span whose tensors add up to more than this (bytes). */
+  maxBytes: number;
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Worker side: fetch a span from the primary over `peer`, check every tensor, write the span file. */
-export async function fetchSpan(peer: Peer, span: SpanRef, cacheDir: string, onProgress?: (done: number, total: number) => void): Promise<string> {
-  const out = spanCachePath(cacheDir, span);
+export async function fetchSpan(peer: Peer, span: SpanRef, cacheDir: string, opts: FetchSpanOptions): Promise<string> {
+  const out = spanCachePath(cacheDir, span, opts.origin);
   if (existsSync(out)) return out;
   const { header: manifest } = await call(peer, 'span_manifest', span, { timeoutMs: 120_000 });
   const total = manifest.tensors.reduce((n, t) => n + t.byteSize, 0);
+  if (total > opts.maxBytes) {
+    throw new WorkerLimitError('the span does not fit this worker', `at most ${opts.maxBytes} bytes of weights`, `${total} bytes`, 'give this worker fewer layers, or more memory (--max-memory)');
+  }
+  for (const t of manifest.tensors) {
+    const m = LAYER.exec(t.name);
+    const inSpan = m ? Number(m[1]) >= span.first && Number(m[1]) < span.last : t.name === 'rope_freqs.weight';
+    if (!inSpan) throw new SpanSourceError('the manifest names a tensor outside the span', `blk.${span.first}..${span.last - 1}.* or rope_freqs.weight`, t.name, 'the primary is faulty');
+  }
   const data = new Map<string, Uint8Array>();
   let done = 0;
   for (const t of manifest.tensors) {
@@ -90,7 +117,7 @@ export async function fetchSpan(peer: Peer, span: SpanRef, cacheDir: string, onP
     if (got !== t.sha256) throw new SpanSourceError(`tensor ${t.name} failed its hash check`, t.sha256, got, 'the data was corrupted in transit or the primary changed its file; retry');
     data.set(t.name, payload);
     done += t.byteSize;
-    onProgress?.(done, total);
+    opts.onProgress?.(done, total);
   }
   const metadata = new Map<string, GgufValue>(Object.entries(manifest.metadata).map(([k, v]) => [k, fromJson(v as JsonValue)]));
   mkdirSync(join(cacheDir, 'spans'), { recursive: true });

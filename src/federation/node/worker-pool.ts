@@ -8,7 +8,7 @@ import type { NodeView } from '../protocol.ts';
 import type { InfoResponse, LoadSpanResponse, SpanRef } from '../protocol-dataplane.ts';
 import type { ClientTls, MethodSpec, Peer } from '../transport/rpc.ts';
 import type { Logger } from '../../util/log.ts';
-import { connectBest } from './connect-best.ts';
+import { type ConnectBestOptions, connectBest } from './connect-best.ts';
 import type { DataPlaneConfig } from './dataplane-config.ts';
 import type { RemoteStage } from './remote-steps.ts';
 
@@ -24,6 +24,8 @@ export interface WorkerPoolOptions {
   nCtx: number;
   nSeqMax: number;
   joinToken?: string;
+  /** This primary's identity (and the join token), proven in every connection's HELLO. */
+  auth: ConnectBestOptions['auth'];
   relayTls?: ClientTls;
 }
 
@@ -69,8 +71,8 @@ export class WorkerPool {
 
   /** Connect by the best candidate and ask the worker what it holds and has room for. */
   async connect(view: NodeView): Promise<ConnectedWorker> {
-    const { session, methods, logger, joinToken, relayTls, config } = this.options;
-    const { peer, addr, cert } = await connectBest(view, { session, methods, logger, timeoutMs: config.connectTimeoutMs, ...(joinToken ? { joinToken } : {}), ...(relayTls ? { relayTls } : {}) });
+    const { session, methods, logger, joinToken, relayTls, config, auth } = this.options;
+    const { peer, addr, cert } = await connectBest(view, { session, methods, logger, auth, timeoutMs: config.connectTimeoutMs, ...(joinToken ? { joinToken } : {}), ...(relayTls ? { relayTls } : {}) });
     try {
       const { header: info } = await call(peer, 'info', {}, { timeoutMs: config.callTimeoutMs });
       return { view, peer, addr, info, ...(cert ? { cert } : {}) };

@@ -1,6 +1,9 @@
 // A worker shared by two primaries: same model, same span, same sequence numbers. Each primary's caches stay
 // its own (outputs equal a local run of the span), and a primary that disconnects leaves nothing behind:
 // its sequences at once, the span once no primary has used it for `spanIdleMs`.
+// Then who may use a worker: only members that prove their key (and the join token) connect; only primaries
+// load spans and touch sequences, each only its own whatever session it names; a route may only name a
+// registered worker at its registered address; a primary gets no more sequences than the nSeqMax it asked for.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,23 +17,52 @@ import { mulberry32 } from '../../util/random.ts';
 import { silentLogger } from '../../util/log.ts';
 import { pollUntil } from '../../util/poll.ts';
 import { call, defineMethods, notify } from '../dataplane.ts';
-import { type Peer, type TransportServer, connect, listen } from '../transport/rpc.ts';
+import { createEphemeralIdentity } from '../identity.ts';
+import type { Identity } from '../identity.ts';
+import type { Hop } from '../protocol-dataplane.ts';
+import { FrameKind } from '../transport/frame.ts';
+import { ConnectError, RemoteError, type Peer, type TransportServer, connect, listen } from '../transport/rpc.ts';
+import { helloFrame, RawClient } from '../transport/testing.ts';
+import { type Member, StaticMembership } from './membership.ts';
 import { hashFile } from './model-hash.ts';
 import { WorkerService } from './worker-service.ts';
+import type { WorkerLimits } from './worker-limits.ts';
 
 const model = cachedModel({ shape: { ...SHAPES.smollm2, tiedEmbeddings: false }, nLayer: 4, type: 'Q8_0', seed: 1 });
 const N_EMBD = SHAPES.smollm2.nEmbd;
+const TOKEN = 'federation-token';
 const dir = mkdtempSync(join(tmpdir(), 'sharedllm-worker-'));
+const membership = new StaticMembership();
+let modelHash: string;
 let service: WorkerService;
 let server: TransportServer;
 let reference: ModelPart;
 let span: { modelHash: string; first: number; last: number };
 
-/** A primary: its connection, and the results (or errors) of its steps by step id. */
-async function primary(session: string) {
-  const results = new Map<number, (r: { hidden?: Float32Array; error?: string }) => void>();
-  const peer: Peer = await connect(`127.0.0.1:${server.port}`, {
+function register(identity: Identity, role: 'primary' | 'worker', extra: Partial<Member> = {}): void {
+  membership.add({ nodeId: identity.id, publicKey: identity.publicKey, role, addrs: [], models: role === 'primary' ? [modelHash] : [], ...extra });
+}
+
+async function startWorker(nodeId: string, limits: Partial<WorkerLimits> = {}): Promise<{ service: WorkerService; server: TransportServer; identity: Identity }> {
+  const identity = createEphemeralIdentity();
+  const service = new WorkerService({ nodeId: identity.id, identity, joinToken: TOKEN, membership, cacheDir: join(dir, nodeId), modelFiles: [model], threads: 1, gpu: 'off', logger: silentLogger, spanIdleMs: 100, limits });
+  const server = await listen({ host: '127.0.0.1', port: 0, methods: service.methods(), session: nodeId, auth: service.auth(), limits: service.frameLimits() });
+  service.attach(server);
+  register(identity, 'worker', { addrs: [`127.0.0.1:${server.port}`] });
+  return { service, server, identity };
+}
+
+type Result = { hidden?: Float32Array; error?: string };
+
+/** A primary (registered as one unless `role` says otherwise): its connection, and its steps' results by step id. */
+async function primary(session: string, opts: { role?: 'primary' | 'worker'; identity?: Identity; port?: number; results?: Map<number, (r: Result) => void> } = {}) {
+  const identity = opts.identity ?? createEphemeralIdentity();
+  if (opts.identity === undefined) register(identity, opts.role ?? 'primary');
+  // The last hop answers on the primary's connection to it: a primary with several shares one result table.
+  const results = opts.results ?? new Map<number, (r: Result) => void>();
+  const peer: Peer = await connect(`127.0.0.1:${opts.port ?? server.port}`, {
     session,
+    auth: { identity, token: TOKEN },
     methods: defineMethods({
       step_result: (h, { payload }) => void results.get(h.stepId)?.({ hidden: new Float32Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength)) }),
       step_error: (h) => void results.get(h.stepId)?.({ error: h.message }),
@@ -39,10 +71,13 @@ async function primary(session: string) {
   let nextStep = 1;
   return {
     peer,
-    step(seq: number, hidden: Float32Array): Promise<{ hidden?: Float32Array; error?: string }> {
+    identity,
+    results,
+    /** One step of `seq`; `as` names another session in the header (an attacker's trick). */
+    step(seq: number, hidden: Float32Array, opts2: { route?: Hop[]; as?: string; span?: typeof span } = {}): Promise<Result> {
       const stepId = nextStep++;
-      const done = new Promise<{ hidden?: Float32Array; error?: string }>((resolve) => results.set(stepId, resolve));
-      notify(peer, 'step', { session, stepId, span, groups: [{ seq, n: hidden.length / N_EMBD }], nEmbd: N_EMBD, route: [] }, new Uint8Array(hidden.buffer));
+      const done = new Promise<Result>((resolve) => results.set(stepId, resolve));
+      notify(peer, 'step', { session: opts2.as ?? session, stepId, span: opts2.span ?? span, groups: [{ seq, n: hidden.length / N_EMBD }], nEmbd: N_EMBD, route: opts2.route ?? [] }, new Uint8Array(hidden.buffer));
       return done;
     },
   };
@@ -53,11 +88,14 @@ function randomHidden(n: number, seed: number): Float32Array {
   return Float32Array.from({ length: n * N_EMBD }, () => rnd() * 2 - 1);
 }
 
+/** Resolves with `promise`'s value, or 'silence' when nothing came within `ms`. */
+const within = <T>(promise: Promise<T>, ms: number) => Promise.race([promise, new Promise<'silence'>((r) => setTimeout(() => r('silence'), ms))]);
+const remoteCode = (code: string) => (error: unknown) => error instanceof RemoteError && error.code === code;
+
 before(async () => {
-  service = new WorkerService({ nodeId: 'worker-1', cacheDir: dir, modelFiles: [model], threads: 1, gpu: 'off', logger: silentLogger, spanIdleMs: 100 });
-  server = await listen({ host: '127.0.0.1', port: 0, methods: service.methods(), session: 'worker-1' });
-  service.attach(server);
-  span = { modelHash: hashFile(model, dir), first: 2, last: 4 };
+  modelHash = hashFile(model, dir);
+  ({ service, server } = await startWorker('worker-1'));
+  span = { modelHash, first: 2, last: 4 };
   reference = (await loadModelPart(model, { gpu: 'off', threads: 1, nCtx: 64, layout: { embeddings: false, first: 2, last: 4, head: false } })).part;
 });
 
@@ -96,6 +134,8 @@ test('two primaries share a span; their sequence 1s keep separate caches; leavin
 
   b.peer.close();
   await pollUntil('span freed after the last primary left', () => service.spans.size === 0);
+  reference.closeSequence(ra);
+  reference.closeSequence(rb);
 });
 
 test('free_span from the only user frees at once; from one of two users keeps it', async () => {
@@ -111,4 +151,138 @@ test('free_span from the only user frees at once; from one of two users keeps it
   await assert.rejects(call(b.peer, 'load_span', { ...span, nCtx: 64, nSeqMax: 2 }), /smaller context/);
   a.peer.close();
   b.peer.close();
+  await pollUntil('span freed', () => service.spans.size === 0);
+});
+
+test('an unauthenticated connection is refused before any method runs', async () => {
+  const refused = (code: string) => (error: unknown) => error instanceof ConnectError && error.code === code;
+  await assert.rejects(connect(`127.0.0.1:${server.port}`, { session: 'anonymous' }), refused('unauthenticated'));
+  // The token but no membership, and membership but not the token: both refused in HELLO.
+  await assert.rejects(connect(`127.0.0.1:${server.port}`, { session: 'stranger', auth: { identity: createEphemeralIdentity(), token: TOKEN } }), refused('not_member'));
+  const member = createEphemeralIdentity();
+  register(member, 'primary');
+  await assert.rejects(connect(`127.0.0.1:${server.port}`, { session: 'no-token', auth: { identity: member, token: 'guessed' } }), refused('bad_token'));
+  // A request right after a bare HELLO is refused and never runs.
+  const raw = await RawClient.open(server.port);
+  raw.send(helloFrame('raw'));
+  raw.send({ kind: FrameKind.REQUEST, id: 1, method: 'load_span', header: { ...span, nCtx: 64 }, payload: new Uint8Array(0) });
+  const error = await raw.waitFor((frame) => frame.kind === FrameKind.ERROR);
+  assert.equal((error.header as { code: string }).code, 'unauthenticated');
+  await raw.closed;
+  assert.equal(service.spans.size, 0, 'nothing was loaded');
+});
+
+test('a member with the token but not a primary cannot load spans or touch sequences', async () => {
+  const victim = await primary('victim');
+  await call(victim.peer, 'load_span', { ...span, nCtx: 64, nSeqMax: 2 });
+  await call(victim.peer, 'open_seq', { ...span, seq: 1 });
+  const attacker = await primary('attacker', { role: 'worker' }); // a registered worker, with the token
+  await assert.rejects(call(attacker.peer, 'load_span', { ...span, nCtx: 64, nSeqMax: 2 }), remoteCode('forbidden'));
+  for (const method of ['open_seq', 'close_seq'] as const) await assert.rejects(call(attacker.peer, method, { ...span, seq: 1 }), remoteCode('forbidden'));
+  await assert.rejects(call(attacker.peer, 'truncate_seq', { ...span, seq: 1, n: 0 }), remoteCode('forbidden'));
+  // A primary may load spans only of the model it registered.
+  const other = createEphemeralIdentity();
+  register(other, 'primary', { models: ['0'.repeat(64)] });
+  const stranger = await primary('other-model', { identity: other });
+  await assert.rejects(call(stranger.peer, 'load_span', { ...span, nCtx: 64, nSeqMax: 2 }), (e: unknown) => remoteCode('forbidden')(e) && /did not register/.test((e as Error).message));
+  assert.equal(service.info().openSequences, 1, "the victim's sequence is untouched");
+  for (const p of [victim, attacker, stranger]) p.peer.close();
+  await pollUntil('span freed', () => service.spans.size === 0);
+});
+
+test("a second primary cannot touch the first's sequence by naming its session", async () => {
+  const a = await primary('session-a');
+  const b = await primary('session-a'); // even announcing the same session in HELLO
+  for (const p of [a, b]) await call(p.peer, 'load_span', { ...span, nCtx: 64, nSeqMax: 2 });
+  await call(a.peer, 'open_seq', { ...span, seq: 1 });
+  const ref = reference.openSequence();
+  const first = randomHidden(2, 11);
+  assert.deepEqual((await a.step(1, first)).hidden, reference.step([{ seq: ref, hidden: first }]).hidden);
+
+  // B steps "session-a"'s sequence 1: refused (no result to anyone), A's cache is not written.
+  assert.equal(await within(b.step(1, randomHidden(4, 12), { as: 'session-a' }), 300), 'silence');
+  await assert.rejects(call(b.peer, 'truncate_seq', { ...span, seq: 1, n: 0 }), /unknown sequence/);
+  await call(b.peer, 'close_seq', { ...span, seq: 1 }); // closes B's own (absent) sequence 1, not A's
+  assert.equal(service.info().openSequences, 1);
+
+  const next = randomHidden(1, 13);
+  assert.deepEqual((await a.step(1, next)).hidden, reference.step([{ seq: ref, hidden: next }]).hidden, "A's history is exactly its own");
+  reference.closeSequence(ref);
+  a.peer.close();
+  b.peer.close();
+  await pollUntil('span freed', () => service.spans.size === 0);
+});
+
+test('a route naming an unregistered address, or a registered worker at another address, is refused', async () => {
+  const a = await primary('router');
+  await call(a.peer, 'load_span', { ...span, nCtx: 64, nSeqMax: 2 });
+  await call(a.peer, 'open_seq', { ...span, seq: 1 });
+  const hop = (nodeId: string, addr: string): Hop => ({ nodeId, addr, span: { modelHash, first: 4, last: 4 } });
+  const unregistered = await a.step(1, randomHidden(1, 21), { route: [hop('evil', '10.9.8.7:22')] });
+  assert.match(unregistered.error ?? '', /not a registered worker/);
+  const elsewhere = await a.step(1, randomHidden(1, 22), { route: [hop(service.o.nodeId, '127.0.0.1:1')] });
+  assert.match(elsewhere.error ?? '', /not a registered worker at that address/);
+  a.peer.close();
+  await pollUntil('span freed', () => service.spans.size === 0);
+});
+
+test('a step forwarded to a registered worker runs there (the hop proves its key) and comes back', async () => {
+  const second = await startWorker('worker-2');
+  try {
+    const head = { modelHash, first: 2, last: 3 };
+    const tail = { modelHash, first: 3, last: 4 };
+    const a = await primary('pipeline');
+    const a2 = await primary('pipeline', { identity: a.identity, port: second.server.port, results: a.results });
+    await call(a.peer, 'load_span', { ...head, nCtx: 64, nSeqMax: 1 });
+    await call(a2.peer, 'load_span', { ...tail, nCtx: 64, nSeqMax: 1 });
+    await call(a.peer, 'open_seq', { ...head, seq: 5 });
+    await call(a2.peer, 'open_seq', { ...tail, seq: 5 });
+    const ref = reference.openSequence();
+    const hidden = randomHidden(3, 31);
+    const got = await a.step(5, hidden, { span: head, route: [{ nodeId: second.identity.id, addr: `127.0.0.1:${second.server.port}`, span: tail }] });
+    assert.equal(got.error, undefined);
+    assert.deepEqual(got.hidden, reference.step([{ seq: ref, hidden }]).hidden, 'two workers in a row equal the span run locally');
+    reference.closeSequence(ref);
+    for (const p of [a, a2]) p.peer.close();
+  } finally {
+    await second.server.close();
+    second.service.dispose();
+  }
+  await pollUntil('span freed', () => service.spans.size === 0);
+});
+
+test('a primary gets no more sequences than the nSeqMax it loaded the span with', async () => {
+  const a = await primary('greedy');
+  await call(a.peer, 'load_span', { ...span, nCtx: 64, nSeqMax: 2 });
+  await call(a.peer, 'open_seq', { ...span, seq: 1 });
+  await call(a.peer, 'open_seq', { ...span, seq: 2 });
+  await assert.rejects(call(a.peer, 'open_seq', { ...span, seq: 3 }), (e: unknown) => remoteCode('limit')(e) && /at most 2/.test((e as Error).message));
+  await call(a.peer, 'close_seq', { ...span, seq: 1 });
+  await call(a.peer, 'open_seq', { ...span, seq: 3 });
+  assert.equal(service.info().openSequences, 2);
+  // Re-opening an open sequence replaces it rather than counting twice.
+  await call(a.peer, 'open_seq', { ...span, seq: 3 });
+  assert.equal(service.info().openSequences, 2);
+  a.peer.close();
+  await pollUntil('span freed', () => service.spans.size === 0);
+});
+
+test('KV memory and span memory are capped on the worker, with a clear error', async () => {
+  const tiny = await startWorker('worker-tiny', { maxKvBytes: 1 });
+  const full = await startWorker('worker-full', { maxSpanBytes: 1 });
+  try {
+    const a = await primary('kv-hungry', { port: tiny.server.port });
+    await call(a.peer, 'load_span', { ...span, nCtx: 64, nSeqMax: 8 });
+    await assert.rejects(call(a.peer, 'open_seq', { ...span, seq: 1 }), (e: unknown) => remoteCode('limit')(e) && /KV cache/.test((e as Error).message));
+    const b = await primary('span-hungry', { port: full.server.port });
+    await assert.rejects(call(b.peer, 'load_span', { ...span, nCtx: 64, nSeqMax: 1 }), (e: unknown) => remoteCode('limit')(e) && /does not fit/.test((e as Error).message));
+    assert.equal(full.service.spans.size, 0);
+    a.peer.close();
+    b.peer.close();
+  } finally {
+    for (const w of [tiny, full]) {
+      await w.server.close();
+      w.service.dispose();
+    }
+  }
 });

@@ -12,7 +12,9 @@ import type { Candidate } from '../protocol.ts';
 import { parseHostPort } from '../transport/address.ts';
 import { type TransportServer, listen } from '../transport/rpc.ts';
 import { checkCoordinatorTrust, dataPlaneTls, relayTls } from './coordinator-link.ts';
+import { CoordinatorMembership } from './membership.ts';
 import { WorkerService } from './worker-service.ts';
+import { defaultWorkerLimits } from './worker-limits.ts';
 
 export interface WorkerOptions {
   coordinatorUrl: string;
@@ -56,8 +58,12 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const tlsToRelay = relayTls(o.coordinatorUrl, o.coordinatorCa);
   const relayAddr = o.relayAddr ?? (o.relay ? await coordinatorRelay(client, o.coordinatorUrl, o.logger) : undefined);
   const ggml = getGgml({ gpu: o.gpu ?? 'auto', ...(o.threads ? { threads: o.threads } : {}) });
+  const limits = defaultWorkerLimits();
+  // Who may use this worker: the coordinator's alive members (cached briefly; see membership.ts).
+  const membership = new CoordinatorMembership(client, { ttlMs: limits.membershipTtlMs, minRefreshMs: limits.membershipMinRefreshMs, logger: o.logger });
   const service = new WorkerService({
-    nodeId, cacheDir: o.cacheDir, logger: o.logger, gpu: o.gpu ?? 'auto',
+    nodeId, identity, membership, limits, cacheDir: o.cacheDir, logger: o.logger, gpu: o.gpu ?? 'auto',
+    ...(o.joinToken ? { joinToken: o.joinToken } : {}),
     dialOptions: { ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}) },
     ...(o.modelFiles ? { modelFiles: o.modelFiles } : {}),
     ...(o.maxMemoryBytes !== undefined ? { maxMemoryBytes: o.maxMemoryBytes } : {}),
@@ -67,7 +73,12 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   // With an https coordinator the data plane uses TLS too (direct connections; relayed ones are TLS to the relay).
   const advertisedHosts = [o.lanAddr, o.wanAddr].filter((a): a is string => Boolean(a)).map((a) => parseHostPort(a).host);
   const tls = o.tls ?? (await dataPlaneTls(o.coordinatorUrl, o.dataDir, advertisedHosts));
-  const server: TransportServer = await listen({ host: bindHost, port: o.rpcPort, methods: service.methods(), session: nodeId, logger: o.logger, ...(tls ? { tls } : {}) });
+  // Every connection proves a member's identity (and the join token) in HELLO before any method runs; relayed
+  // connections are adopted by this server and authenticated the same way, end to end.
+  const server: TransportServer = await listen({
+    host: bindHost, port: o.rpcPort, methods: service.methods(), session: nodeId, logger: o.logger,
+    auth: service.auth(), limits: service.frameLimits(), ...(tls ? { tls } : {}),
+  });
   service.attach(server);
 
   const candidates: Candidate[] = [];

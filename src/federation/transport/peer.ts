@@ -2,7 +2,9 @@
  * One data-plane connection, either end: HELLO handshake, then requests and notifications both ways.
  *
  * - The connecting side ('client') sends HELLO with its session first; the accepting side ('server')
- *   answers HELLO with its own. After that the connection is symmetric: both ends serve `methods`.
+ *   answers HELLO with its own. With `auth` (hello-auth.ts) both ends prove their node identity (and the
+ *   join token) in two more HELLOs; before that only HELLO and PING are answered, anything else closes
+ *   the connection with an ERROR naming why. After that the connection is symmetric: both ends serve `methods`.
  * - Requests are matched to answers by frame id, so any number can be in flight and answers come back
  *   in any order. A request on an unknown method, with a header its schema refuses, or with a payload
  *   over the method's limit gets an ERROR frame; the connection stays usable.
@@ -17,9 +19,13 @@ import type { Duplex } from 'node:stream';
 import { z } from 'zod';
 import { silentLogger } from '../../util/log.ts';
 import type { Logger } from '../../util/log.ts';
-import { PROTOCOL_VERSION, TransportErrorSchema, TransportHelloSchema } from '../protocol.ts';
+import { TransportErrorSchema } from '../protocol.ts';
 import type { TransportError } from '../protocol.ts';
 import { ConnectError, PeerClosedError, RemoteError, TimeoutError } from './errors.ts';
+import { HandshakeRefusal } from './hello-auth.ts';
+import type { PeerAuth, PeerIdentity } from './hello-auth.ts';
+import { HelloExchange } from './hello-exchange.ts';
+import type { HelloStep } from './hello-exchange.ts';
 import { effectiveLimits, encodeFrame, FrameDecoder, FrameError, FrameKind, kindName } from './frame.ts';
 import type { Frame, Limits } from './frame.ts';
 import { toTransportError } from './methods.ts';
@@ -40,6 +46,8 @@ export interface PeerOptions {
   handshakeTimeoutMs?: number;
   /** Stop reading while this many handlers run (default 1024); reading resumes below it. */
   maxInflight?: number;
+  /** Prove our node identity and require the other end's (hello-auth.ts). */
+  auth?: PeerAuth;
 }
 
 export interface RequestOptions {
@@ -67,6 +75,8 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
   remote: string;
   /** The other side's HELLO session (set once `ready` resolved). */
   session?: string;
+  /** The other side's proven node identity (set once `ready` resolved, on connections with `auth`). */
+  identity?: PeerIdentity;
   /** Resolves after the HELLO exchange; rejects (ConnectError/TimeoutError) if it fails. */
   readonly ready: Promise<void>;
 
@@ -82,6 +92,10 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
   private outboxBytes = 0;
   private nextId = 1;
   private handshaken = false;
+  /** Where the HELLO exchange stands (hello-exchange.ts). */
+  private readonly hello: HelloExchange;
+  /** A verifyPeer callback runs: frames wait in the decoder until it answers. */
+  private verifying = false;
   private closedWith: PeerClosedError | undefined;
   private settleReady!: (error?: Error) => void;
   private handshakeTimer: NodeJS.Timeout | undefined;
@@ -108,7 +122,8 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
     socket.on('error', (error: Error) => this.shutdown(error.message, error));
     socket.on('end', () => this.shutdown('the other side ended the connection'));
     socket.on('close', () => this.shutdown('connection closed'));
-    if (options.role === 'client') this.writeNow({ kind: FrameKind.HELLO, id: 0, method: '', header: { session: options.session, protocolVersion: PROTOCOL_VERSION }, payload: EMPTY });
+    this.hello = new HelloExchange(options.role, options.session, options.auth);
+    if (options.role === 'client') this.writeNow({ kind: FrameKind.HELLO, id: 0, method: '', header: this.hello.hello(), payload: EMPTY });
     if (options.initial !== undefined && options.initial.length > 0) {
       const initial = options.initial;
       queueMicrotask(() => this.onData(initial));
@@ -252,9 +267,13 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
   private onData(chunk: Buffer): void {
     if (this.closedWith !== undefined) return;
     this.decoder.write(chunk);
+    this.pump();
+  }
+
+  private pump(): void {
     // One frame at a time: a frame is acted on (HELLO raises the payload limit, a request is admitted)
     // before the next is decoded, and frames ahead of a malformed one are still served.
-    while (this.closedWith === undefined) {
+    while (this.closedWith === undefined && !this.verifying) {
       let frame: Frame | undefined;
       try {
         frame = this.decoder.read();
@@ -272,35 +291,73 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
   }
 
   private onHandshakeFrame(frame: Frame): void {
-    if (this.options.role === 'client' && frame.kind === FrameKind.ERROR) {
+    if (frame.kind === FrameKind.ERROR) {
       const parsed = TransportErrorSchema.safeParse(frame.header);
       const error = parsed.success ? parsed.data : { code: 'bad_frame', message: 'malformed ERROR header' };
       this.fail(new ConnectError(this.remote, error.code, error.message, error.hint ?? 'the other side refused the connection'));
       return;
     }
+    if (frame.kind === FrameKind.PING && this.hello.expecting !== 'hello') {
+      this.writeNow({ kind: FrameKind.PONG, id: frame.id, method: '', header: undefined, payload: EMPTY });
+      return;
+    }
     if (frame.kind !== FrameKind.HELLO) {
-      this.protocolViolation(`expected HELLO first, got ${kindName(frame.kind)}`);
+      const what = frame.method === '' ? kindName(frame.kind) : `${kindName(frame.kind)} '${frame.method}'`;
+      if (this.options.auth !== undefined) this.refuse(new HandshakeRefusal('unauthenticated', `${what} before the authenticated HELLO completed`, 'say HELLO with a node identity first (PeerOptions.auth)'));
+      else this.protocolViolation(`expected HELLO first, got ${kindName(frame.kind)}`);
       return;
     }
-    const hello = TransportHelloSchema.safeParse(frame.header);
-    if (!hello.success) {
-      this.protocolViolation(`malformed HELLO: ${z.prettifyError(hello.error)}`);
-      return;
+    try {
+      this.apply(this.hello.receive(frame.header));
+    } catch (error) {
+      if (!(error instanceof HandshakeRefusal)) throw error;
+      this.refuse(error);
     }
-    if (hello.data.protocolVersion !== PROTOCOL_VERSION) {
-      const error = { code: 'protocol_version', message: `protocol version ${hello.data.protocolVersion}, this side speaks ${PROTOCOL_VERSION}`, hint: 'run the same SharedLLM version on both ends' };
-      this.writeNow({ kind: FrameKind.ERROR, id: 0, method: '', header: error, payload: EMPTY });
-      this.fail(new ConnectError(this.remote, error.code, error.message, error.hint));
-      return;
+  }
+
+  /** Do what the HELLO exchange says: send, ask verifyPeer (frames wait meanwhile), finish. */
+  private apply(step: HelloStep): void {
+    this.session = this.hello.session;
+    if (step.send !== undefined) this.writeNow({ kind: FrameKind.HELLO, id: 0, method: '', header: step.send, payload: EMPTY });
+    if (step.verify !== undefined) {
+      const { identity, after } = step.verify;
+      const verify = this.options.auth?.verifyPeer;
+      this.verifying = true;
+      Promise.resolve()
+        .then(() => verify?.(identity))
+        .then(
+          () => {
+            this.verifying = false;
+            if (this.closedWith !== undefined) return;
+            this.hello.verified(identity);
+            this.identity = identity;
+            this.apply(after());
+            this.pump();
+          },
+          (error: unknown) => {
+            this.verifying = false;
+            const record = error as { code?: unknown; hint?: unknown; message?: unknown };
+            const code = typeof record.code === 'string' ? record.code : 'not_member';
+            const hint = typeof record.hint === 'string' ? record.hint : 'register the node with the coordinator of this federation';
+            this.refuse(new HandshakeRefusal(code, `${identity.nodeId} may not connect: ${String(record.message ?? error)}`.slice(0, 4000), hint));
+          },
+        );
     }
-    this.session = hello.data.session;
-    if (this.options.role === 'server') {
-      this.writeNow({ kind: FrameKind.HELLO, id: 0, method: '', header: { session: this.options.session, protocolVersion: PROTOCOL_VERSION }, payload: EMPTY });
-    }
+    if (step.done === true) this.complete();
+  }
+
+  private complete(): void {
     this.handshaken = true;
     clearTimeout(this.handshakeTimer);
     this.settleReady();
     this.flush();
+  }
+
+  /** Refuse the handshake: an ERROR naming why to the other side, a ConnectError for our `ready`. */
+  private refuse(refusal: HandshakeRefusal): void {
+    this.logger.warn('transport_hello_refused', { peer: this.id, remote: this.remote, code: refusal.code, message: refusal.message });
+    this.writeNow({ kind: FrameKind.ERROR, id: 0, method: '', header: { code: refusal.code, message: refusal.message.slice(0, 4000), hint: refusal.hint }, payload: EMPTY });
+    this.fail(new ConnectError(this.remote, refusal.code, refusal.message, refusal.hint));
   }
 
   private onFrame(frame: Frame): void {

@@ -106,6 +106,7 @@ export async function connectViaRelay(relayAddr: string, nodeId: string, opts: V
     handshakeTimeoutMs: remaining(),
     ...(opts.logger === undefined ? {} : { logger: opts.logger }),
     ...(opts.limits === undefined ? {} : { limits: opts.limits }),
+    ...(opts.auth === undefined ? {} : { auth: opts.auth }),
   });
   await awaitReady(peer, url, timeoutMs, opts.signal);
   return peer;

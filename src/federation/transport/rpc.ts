@@ -17,6 +17,7 @@ import { TimeoutError } from './errors.ts';
 import type { Limits } from './frame.ts';
 import { Peer } from './peer.ts';
 import type { MethodSpec } from './methods.ts';
+import type { PeerAuth } from './hello-auth.ts';
 import { dial, listenSockets, tuneSocket } from './socket.ts';
 import type { ClientTls } from './socket.ts';
 
@@ -26,6 +27,8 @@ export { toTransportError } from './methods.ts';
 export type { Handler, MethodSpec, Reply, Request } from './methods.ts';
 export { RemoteError, PeerClosedError, TimeoutError, ConnectError } from './errors.ts';
 export type { ClientTls } from './socket.ts';
+export { HandshakeRefusal, NonceMemory } from './hello-auth.ts';
+export type { PeerAuth, PeerIdentity } from './hello-auth.ts';
 
 /** Server-side TLS: PEM certificate and key (contents, not paths), e.g. from `sharedllm certs`. */
 export interface ServerTls {
@@ -48,6 +51,8 @@ export interface ServerOptions {
   handshakeTimeoutMs?: number;
   /** Refuse connections above this count (default 1024). */
   maxConnections?: number;
+  /** Authenticate every connection (hello-auth.ts): nothing but HELLO and PING is served before. */
+  auth?: PeerAuth;
 }
 
 export interface TransportServer {
@@ -82,6 +87,7 @@ export async function listen(opts: ServerOptions): Promise<TransportServer> {
       ...(opts.limits === undefined ? {} : { limits: opts.limits }),
       ...(opts.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: opts.handshakeTimeoutMs }),
       ...(info.initial === undefined ? {} : { initial: info.initial }),
+      ...(opts.auth === undefined ? {} : { auth: opts.auth }),
     });
     all.add(peer);
     peer.once('close', () => {
@@ -134,6 +140,8 @@ export interface ConnectOptions {
   logger?: Logger;
   limits?: Partial<Limits>;
   signal?: AbortSignal;
+  /** Prove our node identity and require the other end's (hello-auth.ts). */
+  auth?: PeerAuth;
 }
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
@@ -154,6 +162,7 @@ export async function connect(addr: string, opts: ConnectOptions): Promise<Peer>
     remote: addr,
     ...(opts.logger === undefined ? {} : { logger: opts.logger }),
     ...(opts.limits === undefined ? {} : { limits: opts.limits }),
+    ...(opts.auth === undefined ? {} : { auth: opts.auth }),
     handshakeTimeoutMs: Math.max(1, deadline - performance.now()),
   });
   await awaitReady(peer, addr, timeoutMs, opts.signal);

@@ -8,7 +8,9 @@ import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { createSelfSignedCert } from '../coordinator/certs.ts';
 import { tempDir } from '../coordinator/testing.ts';
+import { DATAPLANE_VERSION } from '../protocol-dataplane.ts';
 import { PROTOCOL_VERSION } from '../protocol.ts';
+import { newNonce } from './hello-auth.ts';
 import { frameBytes, FrameDecoder, FrameKind } from './frame.ts';
 import type { Frame } from './frame.ts';
 import { mulberry32 } from '../../util/random.ts';
@@ -57,8 +59,9 @@ export async function makeTestCert(): Promise<{ cert: string; key: string }> {
   }
 }
 
-export function helloFrame(session: string, protocolVersion = PROTOCOL_VERSION): Frame {
-  return { kind: FrameKind.HELLO, id: 0, method: '', header: { session, protocolVersion }, payload: new Uint8Array(0) };
+export function helloFrame(session: string, protocolVersion = PROTOCOL_VERSION, extra: Record<string, unknown> = {}): Frame {
+  const header = { session, protocolVersion, dataplaneVersion: DATAPLANE_VERSION, nonce: newNonce(), ...extra };
+  return { kind: FrameKind.HELLO, id: 0, method: '', header, payload: new Uint8Array(0) };
 }
 
 /** A frame-level client without the Peer's rules: send anything, read what comes back. */
