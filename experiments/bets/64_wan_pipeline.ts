@@ -52,12 +52,12 @@ export interface Sizes {
   killAfterTokens: number;
 }
 
-const RTTS = [0, 10, 50, 100];
-const MBITS = [10, 100];
+export const RTTS = [0, 10, 50, 100];
+export const MBITS = [10, 100];
 /** Token bucket depth of the emulated links: one MTU, so a frame pays its serialisation as on a real link. */
-const BURST_BYTES = 1500;
+export const BURST_BYTES = 1500;
 /** Framing bytes per step message (header, JSON routing), an estimate: negligible next to the hidden states. */
-const FRAME_BYTES = 256;
+export const FRAME_BYTES = 256;
 
 export interface Measured {
   decode1Ms: number;
@@ -83,11 +83,11 @@ export interface Extra64 {
   plan: string;
 }
 
-function promptIds(rng: () => number, n: number): number[] {
+export function promptIds(rng: () => number, n: number): number[] {
   return Array.from({ length: n }, () => 100 + Math.floor(rng() * 20_000));
 }
 
-async function measureSetting(fed: BetFederation, sizes: Sizes, rng: () => number): Promise<Measured> {
+export async function measureSetting(fed: BetFederation, sizes: Sizes, rng: () => number): Promise<Measured> {
   const url = fed.primary.url;
   const one = await timedCompletion(url, { model: fed.modelId, prompt: promptIds(rng, 8), max_tokens: sizes.decodeTokens });
   const many = await Promise.all(Array.from({ length: sizes.concurrency }, () => timedCompletion(url, { model: fed.modelId, prompt: promptIds(rng, 8), max_tokens: sizes.concurrentTokens })));
@@ -113,7 +113,7 @@ function predict(base: Measured, s: Setting, traversals: number, nEmbd: number, 
   };
 }
 
-async function failover(fed: BetFederation, sizes: Sizes, rng: () => number): Promise<{ ok: boolean; recoveryMs: number; stallMs: number }> {
+export async function failover(fed: BetFederation, sizes: Sizes, rng: () => number): Promise<{ ok: boolean; recoveryMs: number; stallMs: number }> {
   const victim = fed.workers.at(-1)!;
   try {
     const s = await timedCompletion(fed.primary.url, { model: fed.modelId, prompt: promptIds(rng, 8), max_tokens: sizes.failoverTokens }, (n) => {
@@ -128,7 +128,7 @@ async function failover(fed: BetFederation, sizes: Sizes, rng: () => number): Pr
   }
 }
 
-const relErr = (measured: number, predicted: number) => Math.abs(measured - predicted) / predicted;
+export const relErr = (measured: number, predicted: number) => Math.abs(measured - predicted) / predicted;
 
 async function measure({ seed, sizes, log }: { seed: number; sizes: Sizes; log: (m: string) => void }): Promise<SeedMeasurement> {
   const model = testModel({ shape: 'smollm2', nLayer: sizes.nLayer, type: 'Q8_0', seed: 1 });

@@ -12,7 +12,11 @@ function band(values: number[]): { mean: number; lo: number; hi: number } {
 
 const label = (s: { rttMs: number; mbit: number }) => `${s.rttMs} ms / ${s.mbit} Mbit`;
 
-export function finish64(runs: { seed: number; measurement: SeedMeasurement }[], sizes: Sizes, smoke: boolean): { details: Record<string, unknown>; figures: Figure[]; notes: string[] } {
+/** How the predictions were anchored, for the notes (Bet 64: the same seed's loopback run). */
+const ANCHOR_64 = "every prediction starts from the same seed's loopback run to cancel most of it.";
+
+/** `id` names the figures (a hardened replacement reuses this report under its own number). */
+export function finish64(runs: { seed: number; measurement: SeedMeasurement }[], sizes: Sizes, smoke: boolean, id = '64', anchor = ANCHOR_64): { details: Record<string, unknown>; figures: Figure[]; notes: string[] } {
   const extras = runs.map((r) => r.measurement.extra as Extra64);
   const at = (rttMs: number, mbit: number) => extras.map((e) => e.settings.find((s) => s.rttMs === rttMs && s.mbit === mbit)!);
 
@@ -58,11 +62,11 @@ export function finish64(runs: { seed: number; measurement: SeedMeasurement }[],
     }),
   });
   const figures: Figure[] = [
-    curve('64_decode1_ms', 'Bet 64: per-token time, 1 sequence (mean, 95% CI over seeds)', 'ms per token', (r) => r.measured.decode1Ms, (r) => r.predicted.decode1Ms),
-    curve('64_decode8_step_ms', 'Bet 64: step time, 8 concurrent sequences', 'ms per step', (r) => r.measured.decode8StepMs, (r) => r.predicted.decode8StepMs),
-    curve('64_prefill_ms', 'Bet 64: time to first token, 512-token prompt', 'ms', (r) => r.measured.prefillMs, (r) => r.predicted.prefillMs),
+    curve(`${id}_decode1_ms`, `Bet ${id}: per-token time, 1 sequence (mean, 95% CI over seeds)`, 'ms per token', (r) => r.measured.decode1Ms, (r) => r.predicted.decode1Ms),
+    curve(`${id}_decode8_step_ms`, `Bet ${id}: step time, 8 concurrent sequences`, 'ms per step', (r) => r.measured.decode8StepMs, (r) => r.predicted.decode8StepMs),
+    curve(`${id}_prefill_ms`, `Bet ${id}: time to first token, 512-token prompt`, 'ms', (r) => r.measured.prefillMs, (r) => r.predicted.prefillMs),
     {
-      kind: 'bars', id: '64_throughput', title: 'Bet 64: decode tokens/s (mean, 95% CI over seeds)', yLabel: 'tokens/s',
+      kind: 'bars', id: `${id}_throughput`, title: `Bet ${id}: decode tokens/s (mean, 95% CI over seeds)`, yLabel: 'tokens/s',
       bars: [
         { label: 'loopback', group: '1 sequence', ...reference.loopback.decode1TokensPerS },
         { label: 'loopback', group: '8 sequences', ...reference.loopback.decode8TokensPerS },
@@ -75,7 +79,7 @@ export function finish64(runs: { seed: number; measurement: SeedMeasurement }[],
       ],
     },
     {
-      kind: 'heatmap', id: '64_rel_err', title: 'Bet 64: |measured - predicted| / predicted (mean over seeds)', xLabel: 'quantity', yLabel: 'setting',
+      kind: 'heatmap', id: `${id}_rel_err`, title: `Bet ${id}: |measured - predicted| / predicted (mean over seeds)`, xLabel: 'quantity', yLabel: 'setting',
       cells: table.flatMap((t) => [
         { x: 'decode, 1 seq', y: t.setting, value: t.decode1RelErr.mean },
         { x: 'decode, 8 seq', y: t.setting, value: t.decode8RelErr.mean },
@@ -83,7 +87,7 @@ export function finish64(runs: { seed: number; measurement: SeedMeasurement }[],
       ]),
     },
     {
-      kind: 'bars', id: '64_breakdown', title: `Bet 64: where a decode step's time goes at ${label(sizes.focus)} (medians, mean over seeds)`, yLabel: 'ms',
+      kind: 'bars', id: `${id}_breakdown`, title: `Bet ${id}: where a decode step's time goes at ${label(sizes.focus)} (medians, mean over seeds)`, yLabel: 'ms',
       bars: [
         { label: 'whole step', group: 'time', ...breakdown.stepMs },
         { label: 'primary compute', group: 'time', ...breakdown.primaryComputeMs },
@@ -92,7 +96,7 @@ export function finish64(runs: { seed: number; measurement: SeedMeasurement }[],
       ],
     },
     {
-      kind: 'bars', id: '64_failover', title: 'Bet 64: failover after SIGKILL of the last worker', yLabel: 'ms',
+      kind: 'bars', id: `${id}_failover`, title: `Bet ${id}: failover after SIGKILL of the last worker`, yLabel: 'ms',
       bars: [
         { label: 'loopback', group: 'recovery (primary)', ...failover.loopback.recoveryMs },
         { label: 'loopback', group: 'stall seen by client', ...failover.loopback.stallMs },
@@ -103,7 +107,7 @@ export function finish64(runs: { seed: number; measurement: SeedMeasurement }[],
   ];
   const flag = extras[0]?.networkFlag ?? [];
   const notes = [
-    'The machine is a shared 2-core VM: other work ran on it during this bet, so compute times are noisy; every prediction starts from the same seed\'s loopback run to cancel most of it.',
+    `The machine is a shared 2-core VM: other work ran on it during this bet, so compute times are noisy; ${anchor}`,
     flag.length > 0 ? `Nodes ran with ${flag.join(' ')} (the data-plane WAN preset).` : 'This checkout\'s `sharedllm node` has no --network flag (the data-plane WAN preset lives on another branch): nodes ran with their default (LAN) data-plane timers. The coordinator uses lanConfig(); wanConfig() is not wired to a CLI flag here.',
     'Links are emulated per worker (each worker behind its own userspace proxy, one-way latency RTT/2 each direction, a token bucket of 1500 bytes per direction, no jitter); the return hop from the last worker to the primary crosses that worker\'s link backwards.',
     `Layer plan on the WAN federation: ${extras[0]?.plan ?? 'unknown'}.`,

@@ -69,13 +69,15 @@ export async function startFederation(spec: FederationSpec): Promise<BetFederati
       coordinatorUrl: coordinator.url, model: spec.model, waitWorkers: spec.workers, localLayers: 0, parallel: spec.parallel, ctxSize: spec.ctxSize, extra: networkFlag,
     });
     const modelId = spec.model.split('/').pop()!.replace(/\.gguf$/i, '');
+    let closing: Promise<void> | undefined;
     return {
       cluster, primary, workers, links, networkFlag, modelId,
       shape: (shape) => links.forEach((l) => l.setShape(shape)),
-      close: async () => {
+      // Idempotent: a bet may close a federation early and again in its `finally`.
+      close: () => (closing ??= (async () => {
         await cluster.close();
         await Promise.all(links.map((l) => l.close()));
-      },
+      })()),
     };
   } catch (error) {
     const dump = cluster.dump();
