@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs the test suite: every *.test.ts under src/ and test/ (or those whose path contains one of the
+// Runs the test suite: every *.test.ts under src/, test/ and experiments/ (the bets' smoke runs) (or those whose path contains one of the
 // arguments), through node's test runner with tsx, two files at a time. Node 20 does not expand globs itself.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
@@ -20,7 +20,7 @@ function find(dir) {
   return out;
 }
 
-const files = ['src', 'test'].filter((d) => existsSync(join(root, d))).flatMap((d) => find(join(root, d))).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x))).sort();
+const files = ['src', 'test', 'experiments'].filter((d) => existsSync(join(root, d))).flatMap((d) => find(join(root, d))).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x))).sort();
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(', ')}`);
   process.exit(1);
