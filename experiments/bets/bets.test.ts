@@ -72,7 +72,7 @@ test('committed results are full runs whose bet (criteria) was committed before 
     assert.ok(existsSync(join(ROOT, betFile)), `${resultFile} has no bet file ${betFile}`);
     assert.ok(r.seeds.length >= 3, `${resultFile}: a full run has at least 3 seeds`);
     if (shallow !== 'false') continue; // no history to check (shallow clone, or no git)
-    const added = (file: string) => git(['log', '--diff-filter=A', '--format=%H', '--', file])?.split('\n').filter(Boolean).at(-1);
+    const added = (file: string) => git(['log', '--follow', '--diff-filter=A', '--format=%H', '--', file])?.split('\n').filter(Boolean).at(-1);
     const betCommit = added(betFile);
     const resultCommit = added(resultFile);
     if (resultCommit === undefined) continue; // not committed yet
