@@ -1,7 +1,5 @@
 // `sharedllm tokenize`: print the token ids of a text as one JSON array (llama.cpp's tokenizer).
 import { type CommandSpec, type Parsed } from './args.ts';
-import { Tokenizer } from '../model/tokenizer.ts';
-import { openModelFile } from '../model/load.ts';
 
 export const spec: CommandSpec = {
   name: 'tokenize',
@@ -16,6 +14,8 @@ export const spec: CommandSpec = {
 };
 
 export async function run({ flags: f }: Parsed): Promise<number> {
+  // Imported here, not above: `sharedllm tokenize --help` must not load node-llama-cpp.
+  const [{ openModelFile }, { Tokenizer }] = await Promise.all([import('../model/load.ts'), import('../model/tokenizer.ts')]);
   openModelFile(f.model as string).dispose(); // clear errors for a bad path or a non-GGUF file
   const tok = await Tokenizer.load(f.model as string, { verbose: Boolean(f.verbose) });
   try {
