@@ -44,7 +44,7 @@ export const spec: CommandSpec = {
   },
   positionals: Array.from({ length: 4096 }, () => 'corpus-path'),
   examples: [
-    'node --import tsx scripts/fetch-corpora.ts',
+    'node --import tsx scripts/fetch-corpora.ts      (in a checkout of the repository: installs the training corpora)',
     'sharedllm train --corpus data/corpora --out models/sharedllm-tiny.gguf --preset tiny --steps 600',
     'sharedllm train --corpus data/corpora --out models/sharedllm-tiny.gguf --resume models/sharedllm-tiny.ckpt --steps 800',
   ],
