@@ -4,7 +4,6 @@ import { createInterface } from 'node:readline/promises';
 import { type CommandSpec, type Parsed } from './args.ts';
 import { MODEL_FLAGS, SAMPLING_FLAGS, loadEngine, samplerOptions } from './engine.ts';
 import type { ChatMessage } from '../model/chat-template.ts';
-import { encodeChat } from '../model/chat-prompt.ts';
 
 export const spec: CommandSpec = {
   name: 'chat',
@@ -20,6 +19,7 @@ export const spec: CommandSpec = {
 };
 
 export async function run({ flags: f }: Parsed): Promise<number> {
+  const { encodeChat } = await import('../model/chat-prompt.ts');
   const engine = await loadEngine(f);
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: Boolean(process.stdin.isTTY) });
   const messages: ChatMessage[] = f.system ? [{ role: 'system', content: f.system as string }] : [];
@@ -44,7 +44,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
       const ids = encodeChat(engine.tokenizer, messages, true);
       const ac = new AbortController();
       const onSig = () => ac.abort();
-      process.once('SIGINT', onSig);
+      process.on('SIGINT', onSig); // `on`, not `once`: see shutdown.ts on node-llama-cpp's signal-exit
       let answer = '';
       const it = engine.generator.stream(ids, { ...samplerOptions(f), maxTokens: f['n-predict'] as number, signal: ac.signal });
       for (;;) {

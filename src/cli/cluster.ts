@@ -379,6 +379,7 @@ export class Cluster {
   }
 
   private logArgs(): string[] {
-    return this.settings.logLevel === undefined ? [] : ['--log-level', this.settings.logLevel];
+    // Readable lines: readiness is read from them (see the top of this file).
+    return ['--log-format', 'text', ...(this.settings.logLevel === undefined ? [] : ['--log-level', this.settings.logLevel])];
   }
 }

@@ -3,11 +3,10 @@
 import { join } from 'node:path';
 import { homedir } from 'node:os';
 import { type CommandSpec, type Parsed } from './args.ts';
-import { type RunningCoordinator, startCoordinator } from '../federation/coordinator/coordinator.ts';
-import { type Logger, createJsonLogger } from '../util/log.ts';
+import type { RunningCoordinator } from '../federation/coordinator/coordinator.ts';
+import type { Logger } from '../util/log.ts';
+import { LOG_FLAGS, cliLogger, noticeLogger } from './logging.ts';
 import { Shutdown } from './shutdown.ts';
-import { lanConfig } from '../federation/config.ts';
-import { startRelayServer } from '../federation/transport/relay.ts';
 
 export const spec: CommandSpec = {
   name: 'coordinator',
@@ -21,7 +20,7 @@ export const spec: CommandSpec = {
     'data-dir': { type: 'string', arg: 'D', default: '~/.sharedllm/coordinator', help: 'where the database and the identity key live' },
     'join-token': { type: 'string', arg: 'T', help: 'require this token from every node (env SHAREDLLM_JOIN_TOKEN)' },
     'relay-port': { type: 'number', default: 8421, help: 'data-plane relay port for workers behind NAT; 0 disables the relay' },
-    'log-level': { type: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], help: 'lowest level of the JSON log lines on stderr' },
+    ...LOG_FLAGS,
   },
   examples: ['sharedllm coordinator --host 0.0.0.0 --port 8420', 'sharedllm certs --out certs --host 192.168.1.10 && sharedllm coordinator --tls-cert certs/coordinator.crt --tls-key certs/coordinator.key'],
 };
@@ -31,23 +30,31 @@ export function expandHome(p: string): string {
 }
 
 export async function run({ flags: f }: Parsed): Promise<number> {
-  const logger = createJsonLogger({ level: f['log-level'] as never, base: { component: 'coordinator' } });
+  const logger = cliLogger(f, 'coordinator');
+  const notices = noticeLogger(f, 'coordinator');
   // A signal while starting stops at once; once serving, the first one closes the relay and the API in order
   // and a second one stops at once (shutdown.ts).
-  const shutdown = new Shutdown({ name: 'sharedllm coordinator' });
+  const shutdown = new Shutdown({ name: 'sharedllm coordinator', write: (message) => notices.info('shutdown', { message }) });
   try {
-    return await serve(f, logger, shutdown);
+    return await serve(f, logger, notices, shutdown);
   } finally {
     shutdown.dispose();
   }
 }
 
-async function serve(f: Parsed['flags'], logger: Logger, shutdown: Shutdown): Promise<number> {
+async function serve(f: Parsed['flags'], logger: Logger, notices: Logger, shutdown: Shutdown): Promise<number> {
   const joinToken = (f['join-token'] as string | undefined) ?? process.env.SHAREDLLM_JOIN_TOKEN;
   const tlsCert = f['tls-cert'] as string | undefined;
   const tlsKey = f['tls-key'] as string | undefined;
   // The relay first, so that /health can announce its port to `--relay` workers.
   const relayPort = f['relay-port'] as number;
+  // Imported here, not above: `sharedllm coordinator --help` (and `node --help`, which imports expandHome)
+  // must not load the whole federation stack.
+  const [{ startCoordinator }, { lanConfig }, { startRelayServer }] = await Promise.all([
+    import('../federation/coordinator/coordinator.ts'),
+    import('../federation/config.ts'),
+    import('../federation/transport/relay.ts'),
+  ]);
   const { readFileSync } = await import('node:fs');
   const relay = relayPort > 0
     ? await startRelayServer({ host: f.host as string, port: relayPort, logger, ...(joinToken ? { joinToken } : {}), ...(tlsCert && tlsKey ? { tls: { cert: readFileSync(tlsCert), key: readFileSync(tlsKey) } } : {}) })
@@ -63,7 +70,10 @@ async function serve(f: Parsed['flags'], logger: Logger, shutdown: Shutdown): Pr
     throw error;
   }
   shutdown.serving();
-  process.stderr.write(`coordinator listening on ${coord.url}${relay ? `, relay on port ${relay.port}` : ''}${joinToken ? ' (join token required)' : ''}\n`);
+  notices.info('listening', {
+    message: `coordinator listening on ${coord.url}${relay ? `, relay on port ${relay.port}` : ''}${joinToken ? ' (join token required)' : ''}`,
+    url: coord.url, relayPort: relay?.port, joinToken: Boolean(joinToken),
+  });
   await shutdown.requested;
   return shutdown.run(async () => {
     await relay?.close();

@@ -16,7 +16,7 @@ test('demo starts a coordinator, a worker and a primary, continues a prompt with
   const r = spawnSync(process.execPath, [bin, 'demo', '--prompt', 'It was a dark and stormy night, and', '-n', '12', '--temp', '0'], { encoding: 'utf8', timeout: 180_000 });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stderr, /coordinator\s+http:\/\/127\.0\.0\.1:\d+/);
-  assert.match(r.stderr, /worker\s+127\.0\.0\.1:\d+, holds layers 3-5/);
+  assert.match(r.stderr, /worker\s+127\.0\.0\.1:\d+, holds layers \[3, 6\)/);
   assert.match(r.stderr, /OpenAI API\s+http:\/\/127\.0\.0\.1:\d+\/v1/);
   assert.ok(r.stdout.startsWith('It was a dark and stormy night, and'));
   assert.ok(r.stdout.trim().length > 'It was a dark and stormy night, and'.length + 5, `continued: ${r.stdout}`);

@@ -6,8 +6,6 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { type CommandSpec, type Parsed, UsageError } from './args.ts';
 import { Cluster, ROOT } from './cluster.ts';
-import { openModelFile } from '../model/load.ts';
-import { readHParams } from '../model/hparams.ts';
 import { SHUTDOWN, Shutdown } from './shutdown.ts';
 
 export const DEFAULT_MODEL = join(ROOT, 'models', 'sharedllm-tiny.gguf');
@@ -24,7 +22,7 @@ export const spec: CommandSpec = {
     prompt: { type: 'string', arg: 'S', help: 'send this one message, print the answer and stop (no interactive chat)' },
     mode: { type: 'string', choices: ['auto', 'chat', 'complete'], default: 'auto', help: "chat uses the model's chat template; complete continues your text (auto: complete for the bundled base model, chat otherwise)" },
   },
-  examples: ['npx sharedllm demo', 'npx sharedllm demo --model ~/models/TinyLlama-1.1B-Chat.Q4_0.gguf'],
+  examples: ['sharedllm demo', 'sharedllm demo --model ~/models/TinyLlama-1.1B-Chat.Q4_0.gguf'],
 };
 
 /** A model of any size may take a while to load (or stream to the worker) before the API answers. */
@@ -35,6 +33,8 @@ const DEMO_KILL_MARGIN_MS = 2_000;
 export async function run({ flags: f }: Parsed): Promise<number> {
   const model = resolve(f.model === 'models/sharedllm-tiny.gguf' ? DEFAULT_MODEL : (f.model as string));
   if (!existsSync(model)) throw new UsageError(`model not found: ${model}${model === DEFAULT_MODEL ? ' (the bundled SharedLLM-tiny is missing: is this a complete checkout?)' : ''}`, 'demo');
+  // Imported here, not above, so that `sharedllm demo --help` starts fast.
+  const [{ openModelFile }, { readHParams }] = await Promise.all([import('../model/load.ts'), import('../model/hparams.ts')]);
   const file = openModelFile(model);
   const h = readHParams(file.metadata, model);
   file.dispose();
@@ -72,7 +72,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     const local = Math.floor(h.nLayer / 2);
     const primary = await cluster.primary('primary', { coordinatorUrl: url, model, waitWorkers: 1, localLayers: local, threads, gpu: 'auto', parallel: 2 });
     const api = `${primary.url}/v1`;
-    process.stderr.write(`\n  coordinator  ${url}   (nodes: ${url}/v1/nodes)\n  worker       127.0.0.1:${worker.port}, holds layers ${local}-${h.nLayer - 1}\n  primary      layers 0-${local - 1}, embeddings and head\n  OpenAI API   ${api}   (curl ${primary.url}/v1/models)\n\n`);
+    process.stderr.write(`\n  coordinator  ${url}   (nodes: ${url}/v1/nodes)\n  worker       127.0.0.1:${worker.port}, holds layers [${local}, ${h.nLayer})\n  primary      layers [0, ${local}), embeddings and head\n  OpenAI API   ${api}   (curl ${primary.url}/v1/models)\n\n`);
     for (const p of cluster.procs) void p.exited.then((e) => !stopping && process.stderr.write(`\n${p.name} stopped unexpectedly (code ${e.code ?? e.signal})\n`));
     const modelId = ((await (await fetch(`${api}/models`)).json()) as { data: { id: string }[] }).data[0]!.id;
     const messages: { role: string; content: string }[] = [];

@@ -1,11 +1,11 @@
 // Loading a model for a CLI command: the model part (with a progress bar), its tokenizer, a generator.
+// The flags are declared here for --help; the model code (ggml, node-llama-cpp) is imported only when a
+// model is loaded, so that `sharedllm <command> --help` starts as fast as node itself.
 import { GPU_MODES } from '../ggml/find.ts';
-import { Batcher, localForward } from '../model/batcher.ts';
-import { Generator } from '../model/generator.ts';
-import { loadModelPart } from '../model/load.ts';
+import type { Generator } from '../model/generator.ts';
 import type { ModelPart } from '../model/model-part.ts';
 import type { SamplerOptions } from '../model/sampler.ts';
-import { Tokenizer } from '../model/tokenizer.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
 import type { FlagSpec, Parsed } from './args.ts';
 import { ProgressBar, formatBytes } from './progress.ts';
 
@@ -49,6 +49,12 @@ export interface LoadedEngine {
 
 export async function loadEngine(f: Parsed['flags'], quiet = false): Promise<LoadedEngine> {
   const path = f.model as string;
+  const [{ loadModelPart }, { Tokenizer }, { Batcher, localForward }, { Generator }] = await Promise.all([
+    import('../model/load.ts'),
+    import('../model/tokenizer.ts'),
+    import('../model/batcher.ts'),
+    import('../model/generator.ts'),
+  ]);
   const bar = quiet ? undefined : new ProgressBar(`loading ${path.split('/').pop()}`);
   const { part } = await loadModelPart(path, {
     gpu: f.gpu as never,

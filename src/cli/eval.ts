@@ -1,8 +1,6 @@
 // `sharedllm eval`: perplexity of a llama-architecture GGUF on a text file.
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { GPU_MODES } from '../ggml/find.ts';
-import { decodeText } from '../train/corpus.ts';
-import { evaluateFile } from '../train/evaluate.ts';
 import { type CommandSpec, type Parsed, UsageError } from './args.ts';
 import { ProgressBar } from './progress.ts';
 
@@ -22,6 +20,8 @@ export const spec: CommandSpec = {
 };
 
 export async function run({ flags: f }: Parsed): Promise<number> {
+  // Imported here, not above: `sharedllm eval --help` must not load ggml or node-llama-cpp.
+  const [{ decodeText }, { evaluateFile }] = await Promise.all([import('../train/corpus.ts'), import('../train/evaluate.ts')]);
   const path = f.text as string;
   if (!existsSync(path) || statSync(path).isDirectory()) throw new UsageError(`--text ${path}: no such file`, 'eval');
   const text = decodeText(readFileSync(path), path);

@@ -21,7 +21,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     const prompt = engine.tokenizer.encode(f.prompt as string, { addBos: engine.tokenizer.addBosDefault });
     const ac = new AbortController();
     const onSig = () => ac.abort();
-    process.once('SIGINT', onSig);
+    process.on('SIGINT', onSig); // `on`, not `once`: see shutdown.ts on node-llama-cpp's signal-exit
     const it = engine.generator.stream(prompt, { ...samplerOptions(f), maxTokens: f['n-predict'] as number, signal: ac.signal });
     for (;;) {
       const r = await it.next();

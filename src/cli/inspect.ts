@@ -1,8 +1,5 @@
 // `sharedllm inspect`: what a GGUF file holds: architecture, sizes, quantisation, a tensor summary.
 import { type CommandSpec, type Parsed, UsageError } from './args.ts';
-import { openModelFile } from '../model/load.ts';
-import { isSupportedArchitecture, readHParams } from '../model/hparams.ts';
-import { ggmlTypeInfo } from '../gguf/types.ts';
 import { formatBytes } from './progress.ts';
 
 export const spec: CommandSpec = {
@@ -19,6 +16,8 @@ export const spec: CommandSpec = {
 export async function run({ flags: f, positionals }: Parsed): Promise<number> {
   const path = positionals[0];
   if (!path) throw new UsageError('which file? usage: sharedllm inspect F', 'inspect');
+  // Imported here, not above, so that `sharedllm inspect --help` starts fast.
+  const [{ openModelFile }, { isSupportedArchitecture, readHParams }] = await Promise.all([import('../model/load.ts'), import('../model/hparams.ts')]);
   const file = openModelFile(path);
   try {
     const md = file.metadata;
@@ -64,7 +63,7 @@ export async function run({ flags: f, positionals }: Parsed): Promise<number> {
     out.push(`tokenizer     ${info.tokenizer.model || '-'} (pre ${info.tokenizer.pre || '-'}), ${info.tokenizer.tokens} tokens, chat template: ${info.chatTemplate ? 'yes' : 'no'}`);
     out.push('quantisation');
     for (const [k, v] of [...byType].sort((a, b) => b[1].bytes - a[1].bytes)) {
-      out.push(`  ${k.padEnd(8)} ${String(v.count).padStart(5)} tensors  ${(v.params / 1e6).toFixed(1).padStart(8)}M params  ${formatBytes(v.bytes).padStart(10)}  (${ggmlBits(k, v)} bits/weight)`);
+      out.push(`  ${k.padEnd(8)} ${String(v.count).padStart(5)} tensors  ${(v.params / 1e6).toFixed(1).padStart(8)}M params  ${formatBytes(v.bytes).padStart(10)}  (${bitsPerWeight(v)} bits/weight)`);
     }
     if (f.tensors) for (const t of file.tensorInfos) out.push(`  ${t.name.padEnd(32)} ${t.typeName.padEnd(6)} [${t.dims.join(', ')}]`);
     process.stdout.write(`${out.join('\n')}\n`);
@@ -74,7 +73,6 @@ export async function run({ flags: f, positionals }: Parsed): Promise<number> {
   }
 }
 
-function ggmlBits(_name: string, v: { bytes: number; params: number }): string {
-  void ggmlTypeInfo;
+function bitsPerWeight(v: { bytes: number; params: number }): string {
   return ((v.bytes * 8) / Math.max(1, v.params)).toFixed(2);
 }

@@ -1,13 +1,16 @@
 // The `sharedllm` command: one file per subcommand; this one dispatches and owns the error path.
 import { pathToFileURL } from 'node:url';
 import { type CommandSpec, type Parsed, UsageError, parseCommand, renderHelp } from './args.ts';
+import { logFormatFromArgv } from './logging.ts';
+import { createLogger } from '../util/log.ts';
 
 interface Command {
   spec: CommandSpec;
   run(p: Parsed): Promise<number>;
 }
 
-/** Subcommands, loaded lazily so `sharedllm --help` starts instantly. */
+/** Subcommands, loaded lazily so `sharedllm --help` starts instantly; each imports its heavy modules (ggml,
+ *  node-llama-cpp, the federation) inside run(), so that `sharedllm <command> --help` does too. */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }> = {
   demo: { summary: 'a whole federation on this machine, then chat with it (start here)', load: () => import('./demo.ts') },
   generate: { summary: 'continue a prompt with a local model', load: () => import('./generate.ts') },
@@ -54,8 +57,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const verbose = rest.includes('--verbose');
+  let cmd: Command | undefined;
+  // A command that logs (coordinator, node) writes its last words in its log format: JSON lines stay JSON.
+  const fail = (line: string, stack?: string): void => {
+    if (cmd?.spec.flags['log-format'] && logFormatFromArgv(rest) === 'json') {
+      createLogger({ format: 'json', base: { component: name } }).error('command_failed', { message: line, ...(stack ? { stack } : {}) });
+      return;
+    }
+    process.stderr.write(`${line}\n`);
+    if (stack) process.stderr.write(`${stack}\n`);
+  };
   try {
-    const cmd = await entry.load();
+    cmd = await entry.load();
     const parsed = parseCommand(cmd.spec, rest);
     if (parsed.flags.help) {
       process.stdout.write(`${renderHelp(cmd.spec)}\n`);
@@ -64,12 +77,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     return await cmd.run(parsed);
   } catch (e) {
     if (e instanceof UsageError) {
-      process.stderr.write(`sharedllm ${e.command}: ${e.message}. See sharedllm ${e.command} --help\n`);
+      fail(`sharedllm ${e.command}: ${e.message}. See sharedllm ${e.command} --help`);
       return 2;
     }
     const err = e as Error;
-    process.stderr.write(`sharedllm ${name}: ${err.message}\n`);
-    if (verbose && err.stack) process.stderr.write(`${err.stack}\n`);
+    fail(`sharedllm ${name}: ${err.message}`, verbose ? err.stack : undefined);
     return 1;
   }
 }

@@ -4,7 +4,8 @@ import { type CommandSpec, type Parsed, UsageError } from './args.ts';
 import { expandHome } from './coordinator.ts';
 import { ProgressBar, formatBytes } from './progress.ts';
 import { GPU_MODES } from '../ggml/find.ts';
-import { type Logger, createJsonLogger } from '../util/log.ts';
+import { type Logger, spanText } from '../util/log.ts';
+import { LOG_FLAGS, cliLogger, noticeLogger } from './logging.ts';
 import type { WorkerOptions } from '../federation/node/worker.ts';
 import type { ApiServer } from '../api/server.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
@@ -50,7 +51,7 @@ export const spec: CommandSpec = {
     relay: { type: 'boolean', default: false, help: "worker: also be reachable through the coordinator's relay (behind NAT)" },
     'relay-addr': { type: 'string', arg: 'HOST:PORT', help: "worker: the relay to use (default with --relay: the coordinator's, its port from the coordinator)" },
     'max-memory': { type: 'bytes', arg: 'SIZE', help: 'cap memory for layers, e.g. 8GiB' },
-    'log-level': { type: 'string', default: 'info', choices: ['debug', 'info', 'warn', 'error'], help: 'lowest level of the JSON log lines on stderr' },
+    ...LOG_FLAGS,
   },
   examples: [
     'sharedllm node --role worker --coordinator-url http://192.168.1.10:8420 --rpc-port 50052 --lan-addr 192.168.1.11:50052',
@@ -60,7 +61,8 @@ export const spec: CommandSpec = {
 
 export async function run({ flags: f }: Parsed): Promise<number> {
   const role = f.role as (typeof ROLES)[number];
-  const logger = createJsonLogger({ level: f['log-level'] as never, base: { component: role } });
+  const logger = cliLogger(f, role);
+  const notices = noticeLogger(f, role);
   const joinToken = (f['join-token'] as string | undefined) ?? process.env.SHAREDLLM_JOIN_TOKEN;
   const portTag = role === 'primary' ? f['api-port'] : f['rpc-port'];
   const dataDir = expandHome((f['data-dir'] as string).replace('<role>-<port>', `${role}-${portTag}`));
@@ -76,9 +78,9 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   };
   // A signal while starting stops at once (nothing to hand back yet); once serving, the first one runs the
   // orderly shutdown and a second one stops at once (shutdown.ts).
-  const shutdown = new Shutdown({ name: `sharedllm node (${role})` });
+  const shutdown = new Shutdown({ name: `sharedllm node (${role})`, write: (message) => notices.info('shutdown', { message }) });
   try {
-    return role === 'worker' ? await runWorker(f, common, shutdown) : await runPrimary(f, common, logger, shutdown);
+    return role === 'worker' ? await runWorker(f, common, notices, shutdown) : await runPrimary(f, common, logger, notices, shutdown);
   } finally {
     shutdown.dispose();
   }
@@ -88,7 +90,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
 type CommonOptions = Pick<WorkerOptions, 'coordinatorUrl' | 'dataDir' | 'cacheDir' | 'logger' | 'gpu' | 'joinToken' | 'coordinatorCa' | 'threads' | 'maxMemoryBytes'>;
 
 /** Serves the data plane until a signal; then leaves the coordinator and closes the port. */
-async function runWorker(f: Parsed['flags'], common: CommonOptions, shutdown: Shutdown): Promise<number> {
+async function runWorker(f: Parsed['flags'], common: CommonOptions, notices: Logger, shutdown: Shutdown): Promise<number> {
   const { startWorker } = await import('../federation/node/worker.ts');
   const worker = await startWorker({
     ...common, rpcPort: f['rpc-port'] as number,
@@ -96,7 +98,10 @@ async function runWorker(f: Parsed['flags'], common: CommonOptions, shutdown: Sh
     ...(f['relay-addr'] ? { relayAddr: f['relay-addr'] as string } : {}), ...(f.relay ? { relay: true } : {}), ...(f.model ? { modelFiles: [f.model as string] } : {}),
   });
   shutdown.serving();
-  process.stderr.write(`worker ${worker.nodeId} serving on port ${worker.port} (${worker.candidates.map((c) => `${c.kind} ${c.addr}`).join(', ')})\n`);
+  notices.info('serving', {
+    message: `worker ${worker.nodeId} serving on port ${worker.port} (${worker.candidates.map((c) => `${c.kind} ${c.addr}`).join(', ')})`,
+    nodeId: worker.nodeId, port: worker.port,
+  });
   await shutdown.requested;
   return shutdown.run(() => worker.close());
 }
@@ -105,7 +110,7 @@ async function runWorker(f: Parsed['flags'], common: CommonOptions, shutdown: Sh
  * Serves the OpenAI API until a signal; then refuses new requests (503) while the ones in flight finish
  * (at most SHUTDOWN.drainMs, then streams end with an error frame), closes the API, leaves the coordinator.
  */
-async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Logger, shutdown: Shutdown): Promise<number> {
+async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Logger, notices: Logger, shutdown: Shutdown): Promise<number> {
   if (!f.model) throw new UsageError('a primary needs --model <file.gguf>', 'node');
   const { startPrimary } = await import('../federation/node/primary.ts');
   const { createApiServer } = await import('../api/server.ts');
@@ -153,8 +158,8 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
     await tokenizer?.dispose();
     throw error;
   }
-  process.stderr.write(`primary ${primary.nodeId}: ${modelId}, layers ${primary.plan().map((p) => `[${p.first},${p.last}) on ${p.where}`).join(', ')}\n`);
-  process.stderr.write(`OpenAI-compatible API on ${api.url}/v1 (try: curl ${api.url}/v1/models)\n`);
+  notices.info('plan', { message: `primary ${primary.nodeId}: ${modelId}, layers ${primary.plan().map((p) => `${spanText(p.first, p.last)} on ${p.where}`).join(', ')}`, nodeId: primary.nodeId, model: modelId });
+  notices.info('serving', { message: `OpenAI-compatible API on ${api.url}/v1 (try: curl ${api.url}/v1/models)`, url: `${api.url}/v1` });
   await shutdown.requested;
   return shutdown.run(async () => {
     await api.drain(SHUTDOWN.drainMs);

@@ -1,10 +1,12 @@
-// A progress bar on stderr (stdout stays clean for the command's output). On a terminal it redraws one
-// line; otherwise it prints a line at every 25%.
+// A progress bar on stderr (stdout stays clean for the command's output), drawn only on a terminal: it redraws
+// one line. Where stderr is a pipe or a file (a service, CI, `2> log`), it writes nothing, so that stderr holds
+// only log lines of one format (util/log.ts); what finished is logged by the caller where it matters.
 
 export class ProgressBar {
   private readonly label: string;
   private readonly tty: boolean;
   private lastPct = -1;
+  private lastExtra = '';
   private readonly start = Date.now();
   private done = false;
 
@@ -14,25 +16,23 @@ export class ProgressBar {
   }
 
   update(current: number, total: number, extra = ''): void {
-    if (this.done) return;
+    if (this.done || !this.tty) return;
     const pct = total > 0 ? Math.min(100, Math.floor((current / total) * 100)) : 100;
-    if (this.tty) {
-      if (pct === this.lastPct && !extra) return;
-      const width = 30;
-      const fill = Math.round((pct / 100) * width);
-      this.stream.write(`\r${this.label} [${'#'.repeat(fill)}${'-'.repeat(width - fill)}] ${String(pct).padStart(3)}% ${extra}\x1b[K`);
-    } else if (Math.floor(pct / 25) > Math.floor(this.lastPct / 25)) {
-      this.stream.write(`${this.label} ${pct}% ${extra}\n`);
-    }
+    if (pct === this.lastPct && extra === this.lastExtra) return;
+    const width = 30;
+    const fill = Math.round((pct / 100) * width);
+    this.stream.write(`\r${this.label} [${'#'.repeat(fill)}${'-'.repeat(width - fill)}] ${String(pct).padStart(3)}% ${extra}\x1b[K`);
     this.lastPct = pct;
+    this.lastExtra = extra;
   }
 
+  /** On a terminal, replaces the bar with `label message in N.Ns`; elsewhere writes nothing. */
   finish(message?: string): void {
     if (this.done) return;
     this.done = true;
+    if (!this.tty) return;
     const secs = ((Date.now() - this.start) / 1000).toFixed(1);
-    if (this.tty) this.stream.write(`\r${this.label} ${message ?? 'done'} in ${secs}s\x1b[K\n`);
-    else this.stream.write(`${this.label} ${message ?? 'done'} in ${secs}s\n`);
+    this.stream.write(`\r${this.label} ${message ?? 'done'} in ${secs}s\x1b[K\n`);
   }
 }
 

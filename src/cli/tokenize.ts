@@ -1,7 +1,5 @@
 // `sharedllm tokenize`: print the token ids of a text as one JSON array (llama.cpp's tokenizer).
 import { type CommandSpec, type Parsed } from './args.ts';
-import { Tokenizer } from '../model/tokenizer.ts';
-import { openModelFile } from '../model/load.ts';
 
 export const spec: CommandSpec = {
   name: 'tokenize',
@@ -16,7 +14,13 @@ export const spec: CommandSpec = {
 };
 
 export async function run({ flags: f }: Parsed): Promise<number> {
+  // Imported here, not above: `sharedllm tokenize --help` must not load node-llama-cpp.
+  const [{ openModelFile }, { Tokenizer }] = await Promise.all([import('../model/load.ts'), import('../model/tokenizer.ts')]);
   openModelFile(f.model as string).dispose(); // clear errors for a bad path or a non-GGUF file
+  // node-llama-cpp's addon comes from the same platform package as ggml: without it, say which one to install
+  // (node-llama-cpp itself would only say NoBinaryFoundError).
+  const { chooseBins } = await import('../ggml/find.ts');
+  chooseBins('off');
   const tok = await Tokenizer.load(f.model as string, { verbose: Boolean(f.verbose) });
   try {
     const opts = { addBos: f['no-bos'] ? false : tok.addBosDefault };

@@ -3,10 +3,15 @@
 import { statSync } from 'node:fs';
 import { GPU_MODES } from '../ggml/find.ts';
 import { PRESETS, PRESET_NAMES, type PresetName } from '../train/config.ts';
-import { EXPORT_TYPES, type ExportType } from '../train/export.ts';
-import { runTraining } from '../train/run.ts';
+import type { ExportType } from '../train/export.ts';
 import { type CommandSpec, type Parsed, UsageError } from './args.ts';
 import { ProgressBar, formatBytes } from './progress.ts';
+
+/** train/export.ts's EXPORT_TYPES, listed here because importing that module loads ggml, which
+ *  `sharedllm train --help` must not wait for; `satisfies` and the check below keep the two lists equal. */
+const EXPORT_CHOICES = ['F32', 'F16', 'Q8_0'] as const satisfies readonly ExportType[];
+const everyExportTypeListed: [Exclude<ExportType, (typeof EXPORT_CHOICES)[number]>] extends [never] ? true : false = true;
+void everyExportTypeListed;
 
 export const spec: CommandSpec = {
   name: 'train',
@@ -25,7 +30,7 @@ export const spec: CommandSpec = {
     batch: { type: 'number', help: "rows per optimiser step (default: the preset's)" },
     lr: { type: 'number', help: "peak learning rate (default: the preset's)" },
     ctx: { type: 'number', help: "training context in tokens (default: the preset's)" },
-    type: { type: 'string', choices: EXPORT_TYPES, default: 'Q8_0', help: 'type of the exported matrices' },
+    type: { type: 'string', choices: EXPORT_CHOICES, default: 'Q8_0', help: 'type of the exported matrices' },
     checkpoint: { type: 'string', arg: 'F', help: 'checkpoint file (default: the --out path with .ckpt)' },
     'checkpoint-every': { type: 'number', default: 100, help: 'save a checkpoint every N steps (and at the end)' },
     'eval-every': { type: 'number', default: 100, help: 'held-out evaluation every N steps; 0: only at the end' },
@@ -39,7 +44,7 @@ export const spec: CommandSpec = {
   },
   positionals: Array.from({ length: 4096 }, () => 'corpus-path'),
   examples: [
-    'node --import tsx scripts/fetch-corpora.ts',
+    'node --import tsx scripts/fetch-corpora.ts      (in a checkout of the repository: installs the training corpora)',
     'sharedllm train --corpus data/corpora --out models/sharedllm-tiny.gguf --preset tiny --steps 600',
     'sharedllm train --corpus data/corpora --out models/sharedllm-tiny.gguf --resume models/sharedllm-tiny.ckpt --steps 800',
   ],
@@ -51,6 +56,7 @@ export async function run({ flags: f, positionals }: Parsed): Promise<number> {
     const v = num(k);
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new UsageError(`--${k} needs a positive integer (got ${v})`, 'train');
   }
+  const { runTraining } = await import('../train/run.ts');
   const out = f.out as string;
   const tty = Boolean(process.stderr.isTTY);
   const logEvery = Math.max(1, f['log-every'] as number);

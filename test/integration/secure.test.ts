@@ -45,7 +45,11 @@ cluster.setup(async () => {
 });
 
 /** The stderr lines that are not JSON log lines (what a person reads). */
-const humanLines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{'));
+/** stderr of a node started without --log-format (so JSON lines, stderr being a pipe): every line is JSON
+ *  (never mixed with plain text), and the lines for people are the errors that carry a message. */
+const humanLines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() !== '')
+  .map((l) => JSON.parse(l) as { level: string; message?: unknown })
+  .filter((r) => r.level === 'error' && typeof r.message === 'string').map((r) => r.message as string);
 
 cluster.test('d) TLS: nodes trusting the certificate join and serve; a node without --ca stops with a clear error', async () => {
   const client = new CoordinatorClient({ url: coordinator.url, joinToken: TOKEN, caFile: ca });

@@ -14,7 +14,7 @@ export function softwareVersion(): string {
     const candidate = join(dir, 'package.json');
     if (existsSync(candidate)) {
       const pkg = JSON.parse(readFileSync(candidate, 'utf8')) as { name?: unknown; version?: unknown };
-      if (pkg.name === 'sharedllm' && typeof pkg.version === 'string') {
+      if (pkg.name === 'sharedllm-federation' && typeof pkg.version === 'string') {
         cached = pkg.version;
         break;
       }
