@@ -11,7 +11,7 @@ import type { ApiServer } from '../api/server.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { SHUTDOWN, Shutdown } from './shutdown.ts';
 import { defaultCacheDir } from '../federation/node/model-hash.ts';
-import { NETWORKS, type Network, dataPlaneFor } from '../federation/node/dataplane-config.ts';
+import type { Network } from '../federation/node/dataplane-config.ts';
 
 export const ROLES = ['primary', 'worker'] as const;
 
@@ -42,8 +42,9 @@ export const spec: CommandSpec = {
     'wait-timeout': { type: 'number', default: 30, help: 'primary: seconds to wait for --wait-workers' },
     'local-layers': { type: 'number', help: 'primary: run exactly this many layers here (default: in proportion to free memory)' },
     'rebalance-interval': { type: 'number', default: 30, help: 'primary: seconds between tries to move layers it took over from a failed worker back to a worker' },
-    // failover (h/failover): the data plane's timeout/retry/ban preset, see src/federation/node/dataplane-config.ts
-    network: { type: 'string', choices: NETWORKS, default: 'lan', help: 'primary: timeouts and bans of calls to workers: lan (fail over within seconds) or wan (workers across the internet)' },
+    // The data plane's timeout/retry/ban preset (src/federation/node/dataplane-config.ts NETWORKS; listed here so
+    // that `--help` loads no federation code; `satisfies` keeps the two lists in step).
+    network: { type: 'string', choices: ['lan', 'wan'] as const satisfies readonly Network[], default: 'lan', help: 'primary: timeouts and bans of calls to workers: lan (fail over within seconds) or wan (workers across the internet)' },
     // worker
     'rpc-port': { type: 'number', default: 50052, help: 'worker: data-plane port' },
     'lan-addr': { type: 'string', arg: 'IP:PORT', help: "worker: this machine's LAN address for the data plane" },
@@ -122,7 +123,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   const primary = await startPrimary({
     ...common, model: f.model as string, nSeqMax: f.parallel as number,
     waitWorkers: f['wait-workers'] as number, waitMs: (f['wait-timeout'] as number) * 1000, rebalanceMs: (f['rebalance-interval'] as number) * 1000,
-    dataPlane: dataPlaneFor(f.network as Network),
+    dataPlane: (await import('../federation/node/dataplane-config.ts')).dataPlaneFor(f.network as Network),
     ...(f['ctx-size'] !== undefined ? { nCtx: f['ctx-size'] as number } : {}),
     ...(f['local-layers'] !== undefined ? { localLayers: f['local-layers'] as number } : {}),
     onProgress: (what, d, t) => {
