@@ -14,6 +14,7 @@ import type { Hop, SpanRef, StageTime } from '../protocol-dataplane.ts';
 import { call, notify } from '../dataplane.ts';
 import type { Peer } from '../transport/rpc.ts';
 import { StepTimings } from './step-timings.ts';
+import type { VerificationStats, Verifier } from './verify.ts';
 
 export type Stage =
   | { kind: 'local'; span: SpanRef; part: ModelPart }
@@ -37,6 +38,8 @@ export interface PipelineOptions {
   replace(span: SpanRef, exclude: ReadonlySet<string>, opts?: { remoteOnly?: boolean }): Promise<Stage>;
   stepTimeoutMs?: number;
   banMs?: number;
+  /** Checks a sampled fraction of sequences against our own recomputation (verify.ts); a mismatch fails over. */
+  verifier?: Verifier;
 }
 
 interface PendingStep {
@@ -76,6 +79,20 @@ export class PipelineForward implements Forward {
     this.nVocab = o.head.h.nVocab;
     this.nCtx = o.front.nCtx;
     for (const s of o.stages) if (s.kind === 'remote') this.watch(s);
+    if (o.verifier) o.verifier.onMismatch = (nodeId, evidence) => this.verifyFailed(nodeId, evidence);
+  }
+
+  /** Workers checked against our own recomputation: counts and the last incident (for /v1/federation). */
+  get verification(): VerificationStats | undefined {
+    return this.o.verifier?.stats;
+  }
+
+  /** A worker failed verification: ban it, re-plan its span and replay, as for a failed step. */
+  private verifyFailed(nodeId: string, evidence: string): void {
+    if (!this.stages.some((s) => s.kind === 'remote' && s.nodeId === nodeId)) return; // already replaced
+    this.recover(new StepFailure(nodeId, `failed verification: ${evidence}`)).catch((e: unknown) =>
+      this.o.logger.error('replan_after_verification_failed', { nodeId, error: (e as Error).message }),
+    );
   }
 
   /** Data-plane methods the primary serves to its workers (results, errors); add span serving in primary.ts. */
@@ -107,6 +124,7 @@ export class PipelineForward implements Forward {
 
   async closeSequence(seq: number): Promise<void> {
     this.history.delete(seq);
+    this.o.verifier?.sequenceClosed(seq);
     this.o.front.closeSequence(seq);
     this.o.head.closeSequence(seq);
     for (const s of this.stages) {
@@ -210,6 +228,7 @@ export class PipelineForward implements Forward {
     const route: Hop[] = chain.slice(1).map((s) => ({ addr: s.addr, nodeId: s.nodeId, span: s.span, ...(s.cert ? { cert: s.cert } : {}) }));
     const nTokens = groups.reduce((a, g) => a + g.n, 0);
     const timeoutMs = this.o.stepTimeoutMs ?? 30_000 + nTokens * 200;
+    const salt = this.o.verifier?.salt();
     return new Promise<{ payload: Uint8Array; trace: StageTime[] }>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(stepId);
@@ -217,11 +236,18 @@ export class PipelineForward implements Forward {
       }, timeoutMs);
       this.pending.set(stepId, { resolve, reject, nodes: chain.map((s) => s.nodeId), timer });
       try {
-        notify(first.peer, 'step', { session: this.o.session, stepId, span: first.span, groups, nEmbd: this.o.front.h.nEmbd, route }, new Uint8Array(hidden.buffer, hidden.byteOffset, hidden.byteLength));
+        notify(first.peer, 'step', { session: this.o.session, stepId, span: first.span, groups, nEmbd: this.o.front.h.nEmbd, route, ...(salt === undefined ? {} : { salt }) }, new Uint8Array(hidden.buffer, hidden.byteOffset, hidden.byteLength));
       } catch (e) {
         this.onStepError(stepId, first.nodeId, (e as Error).message);
       }
-    }).then(({ payload: p, trace }) => ({ hidden: new Float32Array(p.buffer.slice(p.byteOffset, p.byteOffset + p.byteLength)), trace }));
+    }).then(({ payload: p, trace }) => {
+      const out = new Float32Array(p.buffer.slice(p.byteOffset, p.byteOffset + p.byteLength));
+      if (salt !== undefined) {
+        const positions = groups.map((g) => ({ ...g, pos0: this.o.front.sequenceLength(g.seq) - g.n }));
+        this.o.verifier?.observe({ chain: chain.map((s) => ({ nodeId: s.nodeId, span: s.span })), groups: positions, nEmbd: this.o.front.h.nEmbd, salt, input: hidden, output: out, trace });
+      }
+      return { hidden: out, trace };
+    });
   }
 
   private watch(s: Extract<Stage, { kind: 'remote' }>): void {

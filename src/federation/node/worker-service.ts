@@ -14,6 +14,7 @@ import { defineMethods, notify } from '../dataplane.ts';
 import type { InfoResponse, LoadSpanResponse, ParsedRequestOf, SpanRef, StepMessage } from '../protocol-dataplane.ts';
 import type { MethodSpec, Peer, TransportServer } from '../transport/rpc.ts';
 import { type DialOptions, dial } from './dial.ts';
+import { stepFingerprint } from './fingerprint.ts';
 import { hashFile } from './model-hash.ts';
 import { SpanSourceError, fetchSpan } from './span-source.ts';
 
@@ -227,7 +228,9 @@ export class WorkerService {
       const out = s.part.step(inputs).hidden!;
       const computeMs = performance.now() - t0;
       this.busyMs += computeMs;
-      const trace = [...(h.trace ?? []), { nodeId: this.o.nodeId, computeMs }];
+      // With a salt, a fingerprint of what we computed: the primary may recompute it and compare (verify.ts).
+      const fp = h.salt === undefined ? undefined : stepFingerprint(out, h.nEmbd, h.groups, h.salt);
+      const trace = [...(h.trace ?? []), { nodeId: this.o.nodeId, computeMs, ...(fp === undefined ? {} : { fp }) }];
       const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
       const next = h.route[0];
       if (next) {

@@ -1,0 +1,138 @@
+// Verified workers (src/federation/node/verify.ts): honest noise and false alarms, detection of lying workers,
+// and the decode cost of verification. In-process clusters (primary + 2 workers + a spare over loopback TCP,
+// 1 thread each) on random-weight test models; nothing here asserts a timing.
+//
+//   npx tsx bench/verify.ts honest [--steps 10000]   false alarms and the largest honest difference per model
+//   npx tsx bench/verify.ts detect [--runs 10]        liars (every step; 1 step in 10) of several sizes
+//   npx tsx bench/verify.ts cost [--rounds 5]         decode time without a verifier, fingerprints only, rate 1
+//   npx tsx bench/verify.ts all
+//
+// Detection runs with rate 1 (every sequence verified): with `--verify-rate r`, a lie in a sequence is seen
+// with probability r, so the expected number of sequences a liar serves before it is caught is 1/r.
+import { cpus } from 'node:os';
+import { getGgml } from '../src/ggml/runtime.ts';
+import { type VerifyCluster, startVerifyCluster } from '../src/federation/node/testing/verify-cluster.ts';
+import { defaultVerifyConfig } from '../src/federation/node/verify.ts';
+import { cachedModel } from '../src/model/testing/cached-model.ts';
+import { type MakeModelOptions, SHAPES } from '../src/model/testing/make-model.ts';
+import { mulberry32 } from '../src/util/random.ts';
+
+const MODELS: { name: string; model: MakeModelOptions; spans: [number, number][] }[] = [
+  { name: 'smollm2-960 Q8_0', model: { shape: { ...SHAPES.smollm2, tiedEmbeddings: false }, nLayer: 4, type: 'Q8_0', seed: 1 }, spans: [[1, 2], [2, 4]] },
+  { name: 'qwen2-896 Q4_0', model: { shape: 'qwen2', nLayer: 4, type: 'Q4_0', seed: 2 }, spans: [[1, 3], [3, 4]] },
+  { name: 'smollm2-960 F16', model: { shape: { ...SHAPES.smollm2, tiedEmbeddings: false }, nLayer: 3, type: 'F16', seed: 3 }, spans: [[1, 2], [2, 3]] },
+  { name: 'tinyllama-2048 Q4_0', model: { shape: 'tinyllama', nLayer: 3, type: 'Q4_0', seed: 4 }, spans: [[0, 1], [1, 3]] },
+];
+
+const args = process.argv.slice(2);
+const flag = (name: string, dflt: number) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const prompt = (rnd: () => number, n: number) => Array.from({ length: n }, () => 1 + Math.floor(rnd() * 800));
+
+async function honest(totalSteps: number): Promise<void> {
+  console.log(`\n## Honest workers: false alarms and honest differences (${totalSteps} steps in all)`);
+  console.log('model | steps | hop-steps checked | tokens recomputed | false alarms | largest honest difference (x RMS) | tolerance');
+  const perModel = Math.ceil(totalSteps / MODELS.length);
+  for (const m of MODELS) {
+    const c = await startVerifyCluster({ model: cachedModel(m.model), spans: m.spans, verify: { rate: 1 }, nCtx: 128 });
+    const rnd = mulberry32(11);
+    for (let i = 0; c.steps < perModel; i++) {
+      // Alternate one sequence per step and two stepped together (groups of a batched step).
+      const n = Math.min(100, perModel - c.steps);
+      if (i % 2 === 0) await c.generate(prompt(rnd, 8), n);
+      else await c.generateBatch([prompt(rnd, 8), prompt(rnd, 13)], n);
+    }
+    await c.verifier.idle();
+    const s = c.verifier.stats;
+    console.log(`${m.name} | ${c.steps} | ${s.checked} | ${s.tokens} | ${s.mismatches} | ${s.maxPassedError.toExponential(2)} | ${c.verifier.config.tolerance}`);
+    await c.close();
+  }
+}
+
+async function detect(runs: number): Promise<void> {
+  console.log(`\n## Lying workers (rate 1, flush every ${defaultVerifyConfig().flushTokens} tokens; ${runs} runs each)`);
+  console.log('schedule | noise (x RMS) | liar | detected | steps from first lie to ban (median, max) | ms (median) | answers changed by the lie');
+  const m = MODELS[0]!;
+  const model = cachedModel(m.model);
+  const schedules: [string, (s: number) => boolean][] = [['every step', () => true], ['1 step in 10', (s) => s % 10 === 0]];
+  for (const [label, on] of schedules) {
+    for (const size of [1, 0.1, 0.05, 0.02]) {
+      for (const liar of [0, 1]) {
+        let detected = 0;
+        let changed = 0;
+        const steps: number[] = [];
+        const ms: number[] = [];
+        for (let r = 0; r < runs; r++) {
+          const c: VerifyCluster = await startVerifyCluster({ model, spans: m.spans, verify: { rate: 1 }, nCtx: 128 });
+          const rnd = mulberry32(100 + r);
+          const p = prompt(rnd, 8);
+          const reference = await c.generate(p, 48); // honest
+          await c.verifier.idle();
+          const w = c.workers[liar]!;
+          w.lie = { on, size };
+          const stepsAtLie = c.steps;
+          let caughtAt: { step: number; at: number } | undefined;
+          const original = c.verifier.onMismatch;
+          c.verifier.onMismatch = (nodeId, ev) => {
+            caughtAt ??= { step: c.steps, at: performance.now() };
+            original(nodeId, ev);
+          };
+          for (let k = 0; k < 4 && !caughtAt; k++) {
+            const out = await c.generate(p, 48);
+            if (out.join() !== reference.join()) changed++;
+            await c.verifier.idle();
+          }
+          if (caughtAt && w.firstLie) {
+            detected++;
+            steps.push(caughtAt.step - Math.max(w.firstLie.step, stepsAtLie));
+            ms.push(caughtAt.at - w.firstLie.at);
+          }
+          await c.close();
+        }
+        const med = (v: number[]) => (v.length ? [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]! : Number.NaN);
+        console.log(`${label} | ${size} | hop ${liar} | ${detected}/${runs} | ${med(steps)}, ${Math.max(...steps, 0)} | ${med(ms).toFixed(0)} | ${changed}`);
+      }
+    }
+  }
+}
+
+async function cost(rounds: number): Promise<void> {
+  console.log(`\n## Decode cost (${rounds} rounds, 64-token sequences, setups interleaved; ms per decode step, median)`);
+  const m = MODELS[0]!;
+  const model = cachedModel(m.model);
+  const setups = [
+    { name: 'no verifier', verify: undefined },
+    { name: 'fingerprints only (rate 0)', verify: { rate: 0 } },
+    { name: 'rate 1 (every sequence)', verify: { rate: 1 } },
+  ];
+  const clusters = [];
+  for (const s of setups) clusters.push(await startVerifyCluster({ model, spans: m.spans, verify: s.verify ?? { rate: 0 }, nCtx: 128, ...(s.verify ? {} : { noVerifier: true }) }));
+  const times: number[][] = setups.map(() => []);
+  const rnd = mulberry32(5);
+  for (let r = 0; r < rounds; r++) {
+    const p = prompt(rnd, 8);
+    for (const [i, c] of clusters.entries()) {
+      const t0 = performance.now();
+      await c.generate(p, 64);
+      await c.verifier.idle(); // the verification's time counts, even though it runs after the steps
+      times[i]!.push((performance.now() - t0) / 64);
+    }
+  }
+  const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  const base = med(times[0]!);
+  for (const [i, s] of setups.entries()) console.log(`${s.name} | ${med(times[i]!).toFixed(2)} ms/step | ${(((med(times[i]!) - base) / base) * 100).toFixed(1)}%`);
+  const fpCost = (med(times[1]!) - base) / base;
+  const fullCost = (med(times[2]!) - med(times[1]!)) / base;
+  const rate = defaultVerifyConfig().rate;
+  console.log(`decode cost at the default rate ${rate}: fingerprints ${(fpCost * 100).toFixed(1)}% + ${rate} x ${(fullCost * 100).toFixed(1)}% = ${((fpCost + rate * fullCost) * 100).toFixed(2)}%`);
+  for (const c of clusters) await c.close();
+}
+
+const cpu = cpus()[0]?.model ?? 'unknown CPU';
+console.log(`# bench/verify.ts on ${cpu}, ggml CPU backend ${getGgml({ gpu: 'off', threads: 1 }).cpu.description}, ${new Date().toISOString()}`);
+const mode = args[0] ?? 'all';
+if (mode === 'honest' || mode === 'all') await honest(flag('steps', 10_000));
+if (mode === 'detect' || mode === 'all') await detect(flag('runs', 10));
+if (mode === 'cost' || mode === 'all') await cost(flag('rounds', 5));
