@@ -17,7 +17,8 @@ import { cachedModel } from '../src/model/testing/cached-model.ts';
 import { type MakeModelOptions, SHAPES } from '../src/model/testing/make-model.ts';
 import { mulberry32 } from '../src/util/random.ts';
 
-const MODELS: { name: string; model: MakeModelOptions; spans: [number, number][] }[] = [
+const MODELS: { name: string; model: MakeModelOptions | string; spans: [number, number][] }[] = [
+  { name: 'sharedllm-tiny-256 Q8_0 (trained)', model: 'models/sharedllm-tiny.gguf', spans: [[1, 3], [3, 6]] },
   { name: 'smollm2-960 Q8_0', model: { shape: { ...SHAPES.smollm2, tiedEmbeddings: false }, nLayer: 4, type: 'Q8_0', seed: 1 }, spans: [[1, 2], [2, 4]] },
   { name: 'qwen2-896 Q4_0', model: { shape: 'qwen2', nLayer: 4, type: 'Q4_0', seed: 2 }, spans: [[1, 3], [3, 4]] },
   { name: 'smollm2-960 F16', model: { shape: { ...SHAPES.smollm2, tiedEmbeddings: false }, nLayer: 3, type: 'F16', seed: 3 }, spans: [[1, 2], [2, 3]] },
@@ -36,7 +37,7 @@ async function honest(totalSteps: number): Promise<void> {
   console.log('model | steps | hop-steps checked | tokens recomputed | false alarms | largest honest difference (x RMS) | tolerance');
   const perModel = Math.ceil(totalSteps / MODELS.length);
   for (const m of MODELS) {
-    const c = await startVerifyCluster({ model: cachedModel(m.model), spans: m.spans, verify: { rate: 1 }, nCtx: 128 });
+    const c = await startVerifyCluster({ model: typeof m.model === 'string' ? m.model : cachedModel(m.model), spans: m.spans, verify: { rate: 1 }, nCtx: 128 });
     const rnd = mulberry32(11);
     for (let i = 0; c.steps < perModel; i++) {
       // Alternate one sequence per step and two stepped together (groups of a batched step).
@@ -54,8 +55,8 @@ async function honest(totalSteps: number): Promise<void> {
 async function detect(runs: number): Promise<void> {
   console.log(`\n## Lying workers (rate 1, flush every ${defaultVerifyConfig().flushTokens} tokens; ${runs} runs each)`);
   console.log('schedule | noise (x RMS) | liar | detected | steps from first lie to ban (median, max) | ms (median) | answers changed by the lie');
-  const m = MODELS[0]!;
-  const model = cachedModel(m.model);
+  const m = MODELS[1]!;
+  const model = cachedModel(m.model as MakeModelOptions);
   const schedules: [string, (s: number) => boolean][] = [['every step', () => true], ['1 step in 10', (s) => s % 10 === 0]];
   for (const [label, on] of schedules) {
     for (const size of [1, 0.1, 0.05, 0.02]) {
@@ -100,8 +101,8 @@ async function detect(runs: number): Promise<void> {
 
 async function cost(rounds: number): Promise<void> {
   console.log(`\n## Decode cost (${rounds} rounds, 64-token sequences, setups interleaved; ms per decode step, median)`);
-  const m = MODELS[0]!;
-  const model = cachedModel(m.model);
+  const m = MODELS[1]!;
+  const model = cachedModel(m.model as MakeModelOptions);
   const setups = [
     { name: 'no verifier', verify: undefined },
     { name: 'fingerprints only (rate 0)', verify: { rate: 0 } },

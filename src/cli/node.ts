@@ -36,6 +36,7 @@ export const spec: CommandSpec = {
     'wait-timeout': { type: 'number', default: 30, help: 'primary: seconds to wait for --wait-workers' },
     'local-layers': { type: 'number', help: 'primary: run exactly this many layers here (default: in proportion to free memory)' },
     'rebalance-interval': { type: 'number', default: 30, help: 'primary: seconds between tries to move layers it took over from a failed worker back to a worker' },
+    'verify-rate': { type: 'number', default: 0.02, help: "primary: fraction of conversations whose workers' results it re-computes from its own model file and compares (0: off)" },
     // worker
     'rpc-port': { type: 'number', default: 50052, help: 'worker: data-plane port' },
     'lan-addr': { type: 'string', arg: 'IP:PORT', help: "worker: this machine's LAN address for the data plane" },
@@ -95,6 +96,8 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   }
 
   if (!f.model) throw new UsageError('a primary needs --model <file.gguf>', 'node');
+  const verifyRate = f['verify-rate'] as number;
+  if (!(verifyRate >= 0 && verifyRate <= 1)) throw new UsageError(`--verify-rate must be between 0 and 1, got ${verifyRate}`, 'node');
   const { startPrimary } = await import('../federation/node/primary.ts');
   const { createApiServer } = await import('../api/server.ts');
   const { Generator } = await import('../model/generator.ts');
@@ -105,6 +108,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     waitWorkers: f['wait-workers'] as number, waitMs: (f['wait-timeout'] as number) * 1000, rebalanceMs: (f['rebalance-interval'] as number) * 1000,
     ...(f['ctx-size'] !== undefined ? { nCtx: f['ctx-size'] as number } : {}),
     ...(f['local-layers'] !== undefined ? { localLayers: f['local-layers'] as number } : {}),
+    verifyRate,
     onProgress: (what, d, t) => {
       let b = bars.get(what);
       if (!b) bars.set(what, (b = new ProgressBar(what)));
@@ -122,6 +126,8 @@ export async function run({ flags: f }: Parsed): Promise<number> {
       router.add('GET', '/v1/federation', () => ({
         body: {
           model: modelId, modelHash: primary.modelHash, layers: primary.h.nLayer, plan: primary.plan(), recoveries: primary.pipeline.recoveries,
+          // Workers checked against the primary's own recomputation (--verify-rate): counts, last incident.
+          verification: primary.pipeline.verification ?? null,
           // Medians over the last 256 one-token (decode) steps: where a token's time goes.
           decodeTimings: primary.pipeline.timings.summary((t) => t.tokens === 1),
         },

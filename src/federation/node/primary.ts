@@ -23,6 +23,7 @@ import { hashFile } from './model-hash.ts';
 import { NoCapacityError, PipelineForward, type Stage } from './pipeline.ts';
 import { type Participant, planSpans } from './plan.ts';
 import { SpanServer } from './span-source.ts';
+import { Verifier, defaultVerifyConfig } from './verify.ts';
 
 export interface PrimaryOptions {
   model: string;
@@ -46,6 +47,8 @@ export interface PrimaryOptions {
   waitMs: number;
   /** How often to try moving layers taken over during failover back to a worker (default 30 s). */
   rebalanceMs?: number;
+  /** Fraction of sequences whose workers are verified (verify.ts; default its config's rate; 0: off). */
+  verifyRate?: number;
   logger: Logger;
   onProgress?: (what: string, done: number, total: number) => void;
 }
@@ -158,7 +161,9 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     throw new NoCapacityError('no capacity left for layers', `a worker or local memory for ${span.last - span.first} layers`, 'none', 'add a worker (sharedllm node --role worker ...) or free memory on this machine');
   };
 
-  pipeline = new PipelineForward({ front, stages, head, session, logger: o.logger, replace });
+  const rate = o.verifyRate ?? defaultVerifyConfig().rate;
+  const verifier = rate > 0 ? new Verifier({ config: { rate }, logger: o.logger, load: (s) => load({ embeddings: false, first: s.first, last: s.last, head: false }) }) : undefined;
+  pipeline = new PipelineForward({ front, stages, head, session, logger: o.logger, replace, ...(verifier ? { verifier } : {}) });
   const batcher = new Batcher(pipeline, 512, Math.max(1, stages.length + 1));
   const rebalance = setInterval(() => void pipeline?.rebalance(), Math.max(1_000, o.rebalanceMs ?? 30_000));
   rebalance.unref();
@@ -175,6 +180,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     async close() {
       clearInterval(rebalance);
       await lease.leave().catch(() => undefined);
+      verifier?.dispose();
       pipeline!.dispose();
       front.dispose();
       head.dispose();
