@@ -3,13 +3,19 @@
 // 1 thread each) on random-weight test models; nothing here asserts a timing.
 //
 //   npx tsx bench/verify.ts honest [--steps 10000]   false alarms and the largest honest difference per model
+//       [--workers-from DIR]  workers as processes run from DIR: a copy of the repository whose node_modules
+//                             offers another ggml CPU variant (e.g. only libggml-cpu-haswell.so: AVX2), so
+//                             the primary's re-run uses other kernels than the workers' decode
 //   npx tsx bench/verify.ts detect [--runs 10]        liars (every step; 1 step in 10) of several sizes
 //   npx tsx bench/verify.ts cost [--rounds 5]         decode time without a verifier, fingerprints only, rate 1
 //   npx tsx bench/verify.ts all
 //
 // Detection runs with rate 1 (every sequence verified): with `--verify-rate r`, a lie in a sequence is seen
 // with probability r, so the expected number of sequences a liar serves before it is caught is 1/r.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { resolve } from 'node:path';
 import { getGgml } from '../src/ggml/runtime.ts';
 import { type VerifyCluster, startVerifyCluster } from '../src/federation/node/testing/verify-cluster.ts';
 import { defaultVerifyConfig } from '../src/federation/node/verify.ts';
@@ -32,12 +38,37 @@ const flag = (name: string, dflt: number) => {
 };
 const prompt = (rnd: () => number, n: number) => Array.from({ length: n }, () => 1 + Math.floor(rnd() * 800));
 
-async function honest(totalSteps: number): Promise<void> {
+/** Start worker processes from another copy of the repository; their ports and ggml CPU variant. */
+async function externalWorkers(dir: string, n: number): Promise<{ workers: { nodeId: string; addr: string }[]; variant: string; stop: () => void }> {
+  const models = MODELS.map((m) => (typeof m.model === 'string' ? resolve(m.model) : cachedModel(m.model)));
+  const procs: ChildProcess[] = [];
+  const workers: { nodeId: string; addr: string }[] = [];
+  let variant = '';
+  for (let i = 0; i < n; i++) {
+    const nodeId = `worker-${i + 1}`;
+    const p = spawn(process.execPath, ['--import', 'tsx', 'bench/verify-worker.ts', nodeId, ...models], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+    procs.push(p);
+    const line = await new Promise<string>((ok, fail) => {
+      p.stdout!.once('data', (d: Buffer) => ok(d.toString()));
+      p.once('exit', (code) => fail(new Error(`worker exited with ${code}`)));
+    });
+    const [, port, v] = line.trim().split(' ');
+    variant = v ?? '';
+    workers.push({ nodeId, addr: `127.0.0.1:${port}` });
+  }
+  return { workers, variant, stop: () => procs.forEach((p) => p.kill()) };
+}
+
+async function honest(totalSteps: number, workersFrom: string | undefined): Promise<void> {
+  const ext = workersFrom ? await externalWorkers(workersFrom, 3) : undefined;
+  const primaryVariant = readFileSync('/proc/self/maps', 'utf8').match(/libggml-cpu-[a-z0-9_]+\.so/)?.[0];
   console.log(`\n## Honest workers: false alarms and honest differences (${totalSteps} steps in all)`);
+  console.log(`workers: ${ext ? `processes with ${ext.variant}` : 'in-process'}; primary (verifier): ${primaryVariant}`);
   console.log('model | steps | hop-steps checked | tokens recomputed | false alarms | largest honest difference (x RMS) | tolerance');
   const perModel = Math.ceil(totalSteps / MODELS.length);
   for (const m of MODELS) {
-    const c = await startVerifyCluster({ model: typeof m.model === 'string' ? m.model : cachedModel(m.model), spans: m.spans, verify: { rate: 1 }, nCtx: 128 });
+    const path = typeof m.model === 'string' ? resolve(m.model) : cachedModel(m.model);
+    const c = await startVerifyCluster({ model: path, spans: m.spans, verify: { rate: 1 }, nCtx: 128, ...(ext ? { external: ext.workers } : {}) });
     const rnd = mulberry32(11);
     for (let i = 0; c.steps < perModel; i++) {
       // Alternate one sequence per step and two stepped together (groups of a batched step).
@@ -48,8 +79,10 @@ async function honest(totalSteps: number): Promise<void> {
     await c.verifier.idle();
     const s = c.verifier.stats;
     console.log(`${m.name} | ${c.steps} | ${s.checked} | ${s.tokens} | ${s.mismatches} | ${s.maxPassedError.toExponential(2)} | ${c.verifier.config.tolerance}`);
+    if (s.lastIncident) console.log(`  false alarm: ${s.lastIncident.evidence}`);
     await c.close();
   }
+  ext?.stop();
 }
 
 async function detect(runs: number): Promise<void> {
@@ -59,7 +92,7 @@ async function detect(runs: number): Promise<void> {
   const model = cachedModel(m.model as MakeModelOptions);
   const schedules: [string, (s: number) => boolean][] = [['every step', () => true], ['1 step in 10', (s) => s % 10 === 0]];
   for (const [label, on] of schedules) {
-    for (const size of [1, 0.1, 0.05, 0.02]) {
+    for (const size of [1, 0.5, 0.25, 0.1]) {
       for (const liar of [0, 1]) {
         let detected = 0;
         let changed = 0;
@@ -134,6 +167,7 @@ async function cost(rounds: number): Promise<void> {
 const cpu = cpus()[0]?.model ?? 'unknown CPU';
 console.log(`# bench/verify.ts on ${cpu}, ggml CPU backend ${getGgml({ gpu: 'off', threads: 1 }).cpu.description}, ${new Date().toISOString()}`);
 const mode = args[0] ?? 'all';
-if (mode === 'honest' || mode === 'all') await honest(flag('steps', 10_000));
+const from = args.indexOf('--workers-from');
+if (mode === 'honest' || mode === 'all') await honest(flag('steps', 10_000), from >= 0 ? args[from + 1] : undefined);
 if (mode === 'detect' || mode === 'all') await detect(flag('runs', 10));
 if (mode === 'cost' || mode === 'all') await cost(flag('rounds', 5));

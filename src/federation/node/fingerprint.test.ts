@@ -55,23 +55,23 @@ test('large steps are summed in blocks: at most FP_MAX_ROWS rows plus one per gr
   assert.ok(fp.length <= 8192, 'fits StageTime.fp');
 });
 
-// Honest differences measured across CPU kernels on the trained model: 1.6e-3 x RMS (3.2e-3 fingerprint);
-// the test uses 5e-3 per coordinate, more than all of them.
-test('tolerance: honest-sized noise (5e-3 x RMS) passes with a wide margin; a 10% alteration fails', () => {
+// Honest differences measured across CPU kernels: trained model 1.5e-3..3.2e-3 x RMS, random-weight models
+// up to 0.1. The test's honest noise, 2e-2 per coordinate, must pass with a fifth of the tolerance to spare.
+test('tolerance: honest-sized noise (2e-2 x RMS) passes with a wide margin; a 50% alteration fails', () => {
   const h = hidden(64, 4);
   const ref = fingerprintRows(h, N_EMBD, [64], 7, 1);
-  const honest = fingerprintError(fingerprintRows(jitter(h, 5e-3, 5), N_EMBD, [64], 7, 1), ref, N_EMBD);
-  console.log(`fingerprint error of 5e-3 x RMS noise: ${honest.toExponential(2)} x RMS (tolerance ${TOL})`);
+  const honest = fingerprintError(fingerprintRows(jitter(h, 2e-2, 5), N_EMBD, [64], 7, 1), ref, N_EMBD);
+  console.log(`fingerprint error of 2e-2 x RMS noise: ${honest.toExponential(2)} x RMS (tolerance ${TOL})`);
   assert.ok(honest < TOL / 5, `${honest}`);
-  assert.ok(hiddenError(jitter(h, 5e-3, 5), h, N_EMBD) < TOL / 5, 'the full comparison too');
+  assert.ok(hiddenError(jitter(h, 2e-2, 5), h, N_EMBD) < TOL / 5, 'the full comparison too');
 
   const bad = h.slice();
-  perturb(bad, N_EMBD, 0.1, mulberry32(6));
+  perturb(bad, N_EMBD, 0.5, mulberry32(6));
   const err = fingerprintError(fingerprintRows(bad, N_EMBD, [64], 7, 1), ref, N_EMBD);
-  assert.ok(err > TOL, `a 10% alteration on every token: ${err}`);
+  assert.ok(err > TOL, `a 50% alteration on every token: ${err}`);
   // One token of 64 altered, each token its own row: caught.
   const one = h.slice();
-  perturb(one.subarray(10 * N_EMBD, 11 * N_EMBD), N_EMBD, 0.1, mulberry32(8));
+  perturb(one.subarray(10 * N_EMBD, 11 * N_EMBD), N_EMBD, 0.5, mulberry32(8));
   assert.ok(fingerprintError(fingerprintRows(one, N_EMBD, [64], 7, 1), ref, N_EMBD) > TOL);
 });
 

@@ -242,7 +242,7 @@ export class PipelineForward implements Forward {
       }
     }).then(({ payload: p, trace }) => {
       const out = new Float32Array(p.buffer.slice(p.byteOffset, p.byteOffset + p.byteLength));
-      if (salt !== undefined) {
+      if (salt !== undefined && groups.every((g) => this.o.front.hasSequence(g.seq))) {
         const positions = groups.map((g) => ({ ...g, pos0: this.o.front.sequenceLength(g.seq) - g.n }));
         this.o.verifier?.observe({ chain: chain.map((s) => ({ nodeId: s.nodeId, span: s.span })), groups: positions, nEmbd: this.o.front.h.nEmbd, salt, input: hidden, output: out, trace });
       }

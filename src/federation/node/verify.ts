@@ -25,13 +25,14 @@ export interface VerifyConfig {
   rate: number;
   /**
    * Largest honest difference allowed, in units of a token's RMS (fingerprint rows and the chain output).
-   * Measured (bench/verify-kernels.ts, AMD EPYC; worker decode on one ggml CPU variant vs our re-run on
-   * another, same kernel path): the trained sharedllm-tiny (Q8_0, 6 layers) differs by 1.6e-3 between the
-   * AVX-512 (zen4) and AVX2 (haswell) kernels, its fingerprint by 3.2e-3; F16 batched vs decode ~1.5e-3 per
-   * layer; on one CPU, Q8_0/Q4_0 with the same shapes are bit-identical. 0.05 is 15x the trained model's
-   * cross-CPU difference. Random-weight test models are far more chaotic (0.06..0.11 across CPUs for 2..4
-   * layers, Q4_K 0.04 per layer between batch shapes): a federation mixing CPU kinds on such a model would
-   * need a looser tolerance. A worker altering its output by 0.1 x RMS or more is caught (bench/verify.ts).
+   * Measured (bench/verify-kernels.ts and bench/verify.ts --workers-from, AMD EPYC; worker decode with one
+   * ggml CPU variant, our re-run with another, same kernel path): the trained sharedllm-tiny (Q8_0, 6 layers)
+   * differs by 1.5e-3..3.2e-3 between the AVX-512 (zen4) and AVX2 (haswell) kernels; random-weight test
+   * models, far more chaotic, by up to 0.065 in the pipeline and 0.1 for 4 layers (Q4_0); F16 batched vs
+   * decode ~1.5e-3 per layer; on one CPU, Q8_0/Q4_0 with the same shapes are bit-identical. 0.25 is 2.5x the
+   * worst random-model figure and ~100x the trained model's. A worker adding noise of 0.5 x RMS or more is
+   * caught on every step it alters (bench/verify.ts); subtler changes need a tighter tolerance, which a
+   * federation of one CPU kind can afford (config.tolerance).
    */
   tolerance: number;
   /** Verify a sequence once this many of its tokens are pending. */
@@ -53,7 +54,7 @@ export interface VerifyConfig {
 export function defaultVerifyConfig(): VerifyConfig {
   return {
     rate: 0.02, // bench/verify.ts: decode cost at 2% stays well under the 3% target
-    tolerance: 0.05,
+    tolerance: 0.25,
     flushTokens: 32, // a mismatch is found within ~32 decode steps of the first bad one
     batchTokens: 32,
     maxTracked: 4,

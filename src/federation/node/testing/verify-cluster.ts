@@ -28,8 +28,10 @@ export interface Lie {
 
 export interface ClusterWorker {
   nodeId: string;
-  service: WorkerService;
-  server: TransportServer;
+  addr: string;
+  /** In-process workers only. */
+  service?: WorkerService;
+  server?: TransportServer;
   /** Steps this worker ran, and how many it altered. */
   steps: number;
   lies: number;
@@ -62,6 +64,11 @@ export interface VerifyClusterOptions {
   verify: Partial<VerifyConfig>;
   nCtx?: number;
   logger?: Logger;
+  /**
+   * Workers running elsewhere (other processes, e.g. with other CPU kernels): node id and loopback address,
+   * used instead of in-process ones (they cannot be made to lie).
+   */
+  external?: { nodeId: string; addr: string }[];
   /** Run without a verifier (the pipeline as before; benchmarks' baseline). */
   noVerifier?: boolean;
   /** Sampling randomness (tests pass a seeded one). */
@@ -89,20 +96,21 @@ export async function startVerifyCluster(opts: VerifyClusterOptions): Promise<Ve
   });
 
   const workers: ClusterWorker[] = [];
-  for (let i = 0; i < opts.spans.length + (opts.spares ?? 1); i++) {
+  for (const e of opts.external ?? []) workers.push({ ...e, steps: 0, lies: 0 });
+  for (let i = 0; !opts.external && i < opts.spans.length + (opts.spares ?? 1); i++) {
     const nodeId = `worker-${i + 1}`;
     const service = new WorkerService({ nodeId, cacheDir: dir, modelFiles: [opts.model], threads: 1, gpu: 'off', logger });
     const server = await listen({ host: '127.0.0.1', port: 0, methods: service.methods(), session: nodeId });
     service.attach(server);
-    workers.push({ nodeId, service, server, steps: 0, lies: 0 });
+    workers.push({ nodeId, addr: `127.0.0.1:${server.port}`, service, server, steps: 0, lies: 0 });
   }
   const rnd = mulberry32(7);
   let steps = 0;
   /** Load a span on a worker and wrap its part so that the worker can lie. */
   const place = async (w: ClusterWorker, span: SpanRef): Promise<Extract<Stage, { kind: 'remote' }>> => {
-    const peer: Peer = await connect(`127.0.0.1:${w.server.port}`, { session, methods });
+    const peer: Peer = await connect(w.addr, { session, methods });
     await call(peer, 'load_span', { ...span, nCtx, nSeqMax: 4 });
-    for (const held of w.service.spans.values()) {
+    for (const held of w.service?.spans.values() ?? []) {
       const part = held.part;
       const honest = part.step.bind(part);
       part.step = (inputs) => {
@@ -116,7 +124,7 @@ export async function startVerifyCluster(opts: VerifyClusterOptions): Promise<Ve
         return r;
       };
     }
-    return { kind: 'remote', span, nodeId: w.nodeId, addr: `127.0.0.1:${w.server.port}`, peer };
+    return { kind: 'remote', span, nodeId: w.nodeId, addr: w.addr, peer };
   };
   const stages: Stage[] = [];
   for (const [i, [first, last]] of opts.spans.entries()) stages.push(await place(workers[i]!, { modelHash, first, last }));
@@ -162,8 +170,8 @@ export async function startVerifyCluster(opts: VerifyClusterOptions): Promise<Ve
       front.dispose();
       head.dispose();
       for (const w of workers) {
-        await w.server.close();
-        w.service.dispose();
+        await w.server?.close();
+        w.service?.dispose();
       }
       rmSync(dir, { recursive: true, force: true });
     },
