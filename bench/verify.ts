@@ -56,7 +56,9 @@ async function externalWorkers(dir: string, n: number): Promise<{ workers: { nod
     variant = v ?? '';
     workers.push({ nodeId, addr: `127.0.0.1:${port}` });
   }
-  return { workers, variant, stop: () => procs.forEach((p) => p.kill()) };
+  const stop = () => procs.forEach((p) => p.kill());
+  process.once('exit', stop);
+  return { workers, variant, stop };
 }
 
 async function honest(totalSteps: number, workersFrom: string | undefined): Promise<void> {

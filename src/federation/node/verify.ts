@@ -246,8 +246,14 @@ export class Verifier {
 
   private enqueue(t: Track): void {
     if (!this.queue.includes(t)) this.queue.push(t);
-    this.pumping ??= this.pump().finally(() => {
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.pumping || this.disposed) return;
+    this.pumping = this.pump().finally(() => {
       this.pumping = undefined;
+      if (this.queue.length > 0) this.kick(); // queued while the last pass was finishing
     });
   }
 
@@ -331,6 +337,13 @@ export class Verifier {
     const evidence = `hop ${j} (${hop.nodeId}, layers ${hop.span.first}..${hop.span.last}) ${what} off by ${error.toPrecision(3)} x RMS at tokens ${seg.pos0}..${seg.pos0 + seg.n} of sequence ${t.seq} (tolerance ${this.config.tolerance})`;
     this.statsNow.mismatches++;
     this.statsNow.lastIncident = { at: new Date().toISOString(), nodeId: hop.nodeId, seq: t.seq, from: seg.pos0, to: seg.pos0 + seg.n, error, tolerance: this.config.tolerance, evidence };
+    // What other sequences recorded on this worker is moot now: it is banned and its span re-planned.
+    for (const other of this.tracks.values()) {
+      if (other !== t && other.chain.some((h) => h.nodeId === hop.nodeId)) {
+        other.failed = true;
+        this.retire(other);
+      }
+    }
     this.opts.logger.warn('verification_failed', { answer: 'the answer of this sequence may be wrong', nodeId: hop.nodeId, seq: t.seq, evidence });
     this.onMismatch(hop.nodeId, evidence);
   }
