@@ -2,7 +2,7 @@
 // and the decode cost of verification. In-process clusters (primary + 2 workers + a spare over loopback TCP,
 // 1 thread each) on random-weight test models; nothing here asserts a timing.
 //
-//   npx tsx bench/verify.ts honest [--steps 10000]   false alarms and the largest honest difference per model
+//   npx tsx bench/verify.ts honest [--steps 10000] [--seed 11]   false alarms, largest honest difference per model
 //       [--workers-from DIR]  workers as processes run from DIR: a copy of the repository whose node_modules
 //                             offers another ggml CPU variant (e.g. only libggml-cpu-haswell.so: AVX2), so
 //                             the primary's re-run uses other kernels than the workers' decode
@@ -71,7 +71,7 @@ async function honest(totalSteps: number, workersFrom: string | undefined): Prom
   for (const m of MODELS) {
     const path = typeof m.model === 'string' ? resolve(m.model) : cachedModel(m.model);
     const c = await startVerifyCluster({ model: path, spans: m.spans, verify: { rate: 1 }, nCtx: 128, ...(ext ? { external: ext.workers } : {}) });
-    const rnd = mulberry32(11);
+    const rnd = mulberry32(flag('seed', 11));
     for (let i = 0; c.steps < perModel; i++) {
       // Alternate one sequence per step and two stepped together (groups of a batched step).
       const n = Math.min(100, perModel - c.steps);
