@@ -119,7 +119,7 @@ test('rate: only the sampled fraction of sequences is re-run', async () => {
 test('a worker that sends no fingerprint (an older version) is not flagged: its steps count as unverifiable', async () => {
   await withCluster({}, async (c) => {
     const deliver = c.pipeline.onStepResult.bind(c.pipeline);
-    c.pipeline.onStepResult = (stepId, payload, trace) => deliver(stepId, payload, trace.map(({ nodeId, computeMs }) => ({ nodeId, computeMs })));
+    c.pipeline.onStepResult = (stepId, payload, trace) => deliver(stepId, payload, (trace ?? []).map(({ nodeId, computeMs }) => ({ nodeId, computeMs })));
     assert.deepEqual(await c.generate(PROMPT, 5), reference.slice(0, 5));
     await c.verifier.idle();
     const s = c.pipeline.verification!;
