@@ -77,6 +77,8 @@ export const StageTime = z.object({
    * verifies what it gets.
    */
   fp: z.string().max(8192).optional(),
+  /** The same fingerprint of the hidden states this hop received (tells a lie upstream from one here). */
+  fpIn: z.string().max(8192).optional(),
 });
 export type StageTime = z.infer<typeof StageTime>;
 

@@ -89,10 +89,11 @@ export class PipelineForward implements Forward {
 
   /** A worker failed verification: ban it, re-plan its span and replay, as for a failed step. */
   private verifyFailed(nodeId: string, evidence: string): void {
-    if (!this.stages.some((s) => s.kind === 'remote' && s.nodeId === nodeId)) return; // already replaced
-    this.recover(new StepFailure(nodeId, `failed verification: ${evidence}`)).catch((e: unknown) =>
-      this.o.logger.error('replan_after_verification_failed', { nodeId, error: (e as Error).message }),
-    );
+    void (async () => {
+      while (this.recovering) await this.recovering.catch(() => undefined); // one re-plan at a time
+      if (!this.stages.some((s) => s.kind === 'remote' && s.nodeId === nodeId)) return; // already replaced
+      await this.recover(new StepFailure(nodeId, `failed verification: ${evidence}`));
+    })().catch((e: unknown) => this.o.logger.error('replan_after_verification_failed', { nodeId, error: (e as Error).message }));
   }
 
   /** Data-plane methods the primary serves to its workers (results, errors); add span serving in primary.ts. */

@@ -128,3 +128,17 @@ test('a worker that sends no fingerprint (an older version) is not flagged: its 
     assert.equal(c.pipeline.banned.size, 0);
   });
 });
+
+test('a change under the tolerance at hop 0, amplified by hop 1, is blamed on hop 0 (by hop 1\'s input fingerprint)', async () => {
+  await withCluster({}, async (c) => {
+    c.workers[0]!.lie = { on: () => true, size: 0.1 };
+    for (let k = 0; k < 3 && c.pipeline.verification!.mismatches === 0; k++) {
+      await c.generate(PROMPT, N);
+      await c.verifier.idle();
+    }
+    const s = c.pipeline.verification!;
+    console.log(`sub-tolerance liar at hop 0: ${s.mismatches} incident(s): ${s.lastIncident?.evidence ?? 'none'}`);
+    assert.ok(!c.pipeline.banned.has(c.workers[1]!.nodeId), 'the honest hop after it is not banned');
+    if (s.mismatches > 0) assert.equal(s.lastIncident?.nodeId, c.workers[0]!.nodeId);
+  });
+});

@@ -35,6 +35,12 @@ export interface VerifyConfig {
    * federation of one CPU kind can afford (config.tolerance).
    */
   tolerance: number;
+  /**
+   * Attribution: when hop j's output is off and the states it received were already off from ours by more
+   * than this share of the tolerance, the hop before it is blamed (a change under the tolerance there,
+   * amplified by hop j's layers), not hop j. Honest inputs differ far less (see `tolerance`).
+   */
+  upstreamShare: number;
   /** Verify a sequence once this many of its tokens are pending. */
   flushTokens: number;
   /**
@@ -57,6 +63,7 @@ export function defaultVerifyConfig(): VerifyConfig {
     tolerance: 0.25,
     flushTokens: 32, // a mismatch is found within ~32 decode steps of the first bad one
     batchTokens: 32,
+    upstreamShare: 0.25,
     maxTracked: 4,
     idleReleaseMs: 60_000,
   };
@@ -114,6 +121,8 @@ interface Segment {
   output: Float32Array;
   /** Each hop's claimed fingerprint rows for this sequence's tokens of the step. */
   fps: Float32Array[];
+  /** Each hop's fingerprint of the states it received (absent from workers that do not send it). */
+  fpsIn: (Float32Array | undefined)[];
 }
 
 interface Track {
@@ -167,7 +176,9 @@ export class Verifier {
     let off = 0;
     let rowOff = 0;
     const block = blockSize(step.groups.reduce((a, g) => a + g.n, 0));
-    const fps = step.chain.map((hop, j) => (step.trace[j]?.nodeId === hop.nodeId && step.trace[j]?.fp !== undefined ? decodeFingerprint(step.trace[j]!.fp!) : undefined));
+    const entry = (j: number) => (step.trace[j]?.nodeId === step.chain[j]!.nodeId ? step.trace[j] : undefined);
+    const fps = step.chain.map((_, j) => (entry(j)?.fp === undefined ? undefined : decodeFingerprint(entry(j)!.fp!)));
+    const fpsIn = step.chain.map((_, j) => (entry(j)?.fpIn === undefined ? undefined : decodeFingerprint(entry(j)!.fpIn!)));
     for (const g of step.groups) {
       const rows = rowsOf(g.n, block);
       const start = off;
@@ -188,6 +199,7 @@ export class Verifier {
         this.tracks.set(key, t);
       }
       const mine = fps.map((f) => f?.subarray(rowStart * FP_WIDTH, (rowStart + rows) * FP_WIDTH));
+      const mineIn = fpsIn.map((f) => (f?.length === fps[0]?.length ? f?.subarray(rowStart * FP_WIDTH, (rowStart + rows) * FP_WIDTH) : undefined));
       if (mine.some((f) => f === undefined || f.length !== rows * FP_WIDTH)) {
         // No fingerprint from some hop: this step cannot be checked, nor (its caches unknown) anything after it.
         this.statsNow.unverifiable++;
@@ -199,6 +211,7 @@ export class Verifier {
         input: step.input.slice(start, start + g.n * step.nEmbd),
         output: step.output.slice(start, start + g.n * step.nEmbd),
         fps: mine as Float32Array[],
+        fpsIn: mineIn,
       });
       t.recorded += g.n;
       if (t.pending.reduce((a, s) => a + s.n, 0) >= this.config.flushTokens) this.enqueue(t);
@@ -302,13 +315,22 @@ export class Verifier {
       const out = part.step([{ seq: id, hidden: x }]).hidden!;
       this.touch(hop.span);
       let worst = 0;
-      let bad: { seg: Segment; error: number; what: string } | undefined;
+      let bad: { seg: Segment; error: number; what: string; hop: number } | undefined;
       o = 0;
       for (const s of segs) {
+        const ours = (v: Float32Array) => fingerprintRows(v.subarray(o * nEmbd, (o + s.n) * nEmbd), nEmbd, [s.n], s.salt, s.block);
+        // What this hop says it received, against what it should have received (our input to it).
+        const inError = s.fpsIn[j] ? fingerprintError(s.fpsIn[j]!, ours(x), nEmbd) : 0;
         const mine = out.subarray(o * nEmbd, (o + s.n) * nEmbd);
-        o += s.n;
-        let error = fingerprintError(s.fps[j]!, fingerprintRows(mine, nEmbd, [s.n], s.salt, s.block), nEmbd);
+        let error = fingerprintError(s.fps[j]!, ours(out), nEmbd);
         let what = 'fingerprint';
+        o += s.n;
+        if (!(inError <= this.config.tolerance)) {
+          // It received states far from what the hop before should have sent (hop 0: from what we sent).
+          if (j > 0) bad ??= { seg: s, error: inError, what: `output (as hop ${j} received it)`, hop: j - 1 };
+          else bad ??= { seg: s, error: inError, what: 'fingerprint of what it received', hop: 0 };
+          continue;
+        }
         if (j === t.chain.length - 1 && error <= this.config.tolerance) {
           // The last hop's output reached us whole: compare all of it, and its fingerprint must describe it.
           error = Math.max(hiddenError(s.output, mine, nEmbd), 0);
@@ -316,13 +338,16 @@ export class Verifier {
           const claimedVsSent = fingerprintError(s.fps[j]!, fingerprintRows(s.output, nEmbd, [s.n], s.salt, s.block), nEmbd);
           if (claimedVsSent > 1e-6) [error, what] = [Number.POSITIVE_INFINITY, 'fingerprint of what it sent'];
         }
-        if (!(error <= this.config.tolerance)) bad ??= { seg: s, error, what };
-        else worst = Math.max(worst, error);
+        if (error <= this.config.tolerance) worst = Math.max(worst, error, inError);
+        else if (j > 0 && inError > this.config.tolerance * this.config.upstreamShare) {
+          // Off here, and the input was already off: a change under the tolerance upstream, amplified here.
+          bad ??= { seg: s, error: inError, what: `output (as hop ${j} received it; hop ${j}'s own output then off by ${error.toPrecision(3)})`, hop: j - 1 };
+        } else bad ??= { seg: s, error, what, hop: j };
       }
       this.statsNow.checked += segs.length;
       this.statsNow.maxPassedError = Math.max(this.statsNow.maxPassedError, worst);
       if (bad) {
-        this.mismatch(t, j, bad.seg, bad.error, bad.what);
+        this.mismatch(t, bad.hop, bad.seg, bad.error, bad.what);
         return;
       }
       x = out;

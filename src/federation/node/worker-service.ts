@@ -229,8 +229,8 @@ export class WorkerService {
       const computeMs = performance.now() - t0;
       this.busyMs += computeMs;
       // With a salt, a fingerprint of what we computed: the primary may recompute it and compare (verify.ts).
-      const fp = h.salt === undefined ? undefined : stepFingerprint(out, h.nEmbd, h.groups, h.salt);
-      const trace = [...(h.trace ?? []), { nodeId: this.o.nodeId, computeMs, ...(fp === undefined ? {} : { fp }) }];
+      const fp = h.salt === undefined ? undefined : { fp: stepFingerprint(out, h.nEmbd, h.groups, h.salt), fpIn: stepFingerprint(all, h.nEmbd, h.groups, h.salt) };
+      const trace = [...(h.trace ?? []), { nodeId: this.o.nodeId, computeMs, ...fp }];
       const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
       const next = h.route[0];
       if (next) {
