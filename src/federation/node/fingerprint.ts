@@ -7,16 +7,20 @@
 //   [ sum of L2 norms, sum of a salted +-1 projection / sqrt(n_embd), sum of the value at salted index a,
 //     sum of the value at salted index b ]
 // Blocks are single tokens unless a step is large (a long prefill): then tokens are summed in blocks so that a
-// step carries at most FP_MAX_ROWS rows (the fingerprint rides in the JSON header, capped at 64 KiB). The
-// salt is chosen by the primary per step, so a worker cannot precompute which coordinates are looked at.
+// step carries about FP_MAX_ROWS rows (the fingerprints ride in the JSON header, capped at 64 KiB). The salt is
+// chosen by the primary per step, so a worker cannot precompute which coordinates are looked at.
 // The norm and the projection depend on every coordinate; the two values pin single coordinates.
 //
 // Encoding: rows as f32, little-endian, base64. The fingerprint is computed in JS doubles in a fixed order,
 // so the same hidden states give the same bytes on every machine (the last hop's claim is checked exactly).
 
 export const FP_WIDTH = 4;
-/** Rows per step at most (before the per-group remainders): 128 rows = 2 KiB, 2.7 KiB in base64. */
-export const FP_MAX_ROWS = 128;
+/**
+ * Rows per step at most, before the per-group remainders (a step has at most 64 groups, MAX_GROUPS): so 128
+ * rows at worst = 2 KiB, 2.7 KiB in base64, twice per hop (in and out). A route of 8 hops then adds ~43 KiB to the step's
+ * 64 KiB JSON header at worst; a decode step of 8 sequences adds ~0.4 KiB per hop.
+ */
+export const FP_MAX_ROWS = 64;
 
 /** Tokens summed into one row for a step of `nTokens` tokens. */
 export function blockSize(nTokens: number): number {
