@@ -7,7 +7,7 @@
 //                             offers another ggml CPU variant (e.g. only libggml-cpu-haswell.so: AVX2), so
 //                             the primary's re-run uses other kernels than the workers' decode
 //   npx tsx bench/verify.ts detect [--runs 10]        liars (every step; 1 step in 10) of several sizes
-//   npx tsx bench/verify.ts cost [--rounds 5]         decode time without a verifier, fingerprints only, rate 1
+//   npx tsx bench/verify.ts cost [--rounds 5] [--model 1]   decode CPU time: no verifier, fingerprints only, rate 1
 //   npx tsx bench/verify.ts all
 //
 // Detection runs with rate 1 (every sequence verified): with `--verify-rate r`, a lie in a sequence is seen
@@ -139,8 +139,9 @@ async function cost(rounds: number): Promise<void> {
   // CPU time of this process (primary, workers and verifier all run here), not wall time: other jobs on the
   // machine slow the wall clock of every setup differently.
   console.log(`\n## Decode cost (${rounds} rounds, 64-token sequences, setups interleaved; CPU ms per decode step, median)`);
-  const m = MODELS[1]!;
-  const model = cachedModel(m.model as MakeModelOptions);
+  const m = MODELS[flag('model', 1)]!;
+  const model = typeof m.model === 'string' ? resolve(m.model) : cachedModel(m.model);
+  console.log(`model: ${m.name}, spans ${JSON.stringify(m.spans)}`);
   const setups = [
     { name: 'no verifier', verify: undefined },
     { name: 'fingerprints only (rate 0)', verify: { rate: 0 } },
