@@ -30,9 +30,10 @@ export interface VerifyConfig {
    * differs by 1.5e-3..3.2e-3 between the AVX-512 (zen4) and AVX2 (haswell) kernels; random-weight test
    * models, far more chaotic, by up to 0.065 in the pipeline and 0.1 for 4 layers (Q4_0); F16 batched vs
    * decode ~1.5e-3 per layer; on one CPU, Q8_0/Q4_0 with the same shapes are bit-identical. 0.25 is 2.5x the
-   * worst random-model figure and ~100x the trained model's. A worker adding noise of 0.5 x RMS or more is
-   * caught on every step it alters (bench/verify.ts); subtler changes need a tighter tolerance, which a
-   * federation of one CPU kind can afford (config.tolerance).
+   * worst random-model figure and ~40x the trained model's (6e-3 over 1,000-step runs). bench/verify.ts: a
+   * worker adding noise of 0.25 x RMS per coordinate is caught in every run (every step or 1 step in 10);
+   * 0.1 x RMS is caught at a first hop (the next hop amplifies it) but mostly not at the last hop. A
+   * federation of one CPU kind can afford a much tighter tolerance (Q8_0/Q4_0 re-runs are bit-identical).
    */
   tolerance: number;
   /**
