@@ -74,7 +74,8 @@ export const StageTime = z.object({
   /**
    * Fingerprint of the hidden states this hop produced, when the step carried a `salt` (fingerprint.ts: f32
    * rows, base64; at most ~130 rows of 16 bytes). Optional: older workers omit it, and the primary only
-   * verifies what it gets.
+   * verifies what it gets. The fingerprint's definition (fingerprint.ts) is part of this contract: changing
+   * it bumps DATAPLANE_VERSION, or primaries would flag honest workers of the other version.
    */
   fp: z.string().max(8192).optional(),
   /** The same fingerprint of the hidden states this hop received (tells a lie upstream from one here). */
