@@ -10,6 +10,16 @@
 //   npx tsx bench/verify.ts cost [--rounds 5] [--model 1]   decode CPU time: no verifier, fingerprints only, rate 1
 //   npx tsx bench/verify.ts all
 //
+// Results, 2026-11-27, 2-core AMD EPYC VM (AVX-512, no AMX; zen4 ggml variant), busy with other jobs:
+// - honest, same CPU: 10,000 steps over 4 models, 0 false alarms; Q8_0/Q4_0 re-runs bit-identical, F16 2.9e-3.
+// - honest, AVX2 worker processes (haswell variant) vs AVX-512 verifier: 12,500 steps over 5 models, 0 false
+//   alarms; largest difference 6e-3 x RMS on the trained sharedllm-tiny, 0.11 on random-weight Q4_0 (tolerance 0.25).
+// - liars (rate 1): noise >= 0.25 x RMS caught in every run, every step or 1 step in 10, first or last hop,
+//   24-25 steps after the first lie (the first flush of 32 tokens), 0.15-0.85 s; 0.1 x RMS caught at the
+//   first hop only (amplified by the next hop, blamed on the right one through its input fingerprint).
+// - decode CPU per step, rate 1 vs none: +16..24%; fingerprints alone within the A/A noise (+-5%), 2-25 us
+//   per call; so the default rate 0.02 costs ~0.5% (+ the fingerprints, ~0.3%).
+//
 // Detection runs with rate 1 (every sequence verified): with `--verify-rate r`, a lie in a sequence is seen
 // with probability r, so the expected number of sequences a liar serves before it is caught is 1/r.
 import { type ChildProcess, spawn } from 'node:child_process';
