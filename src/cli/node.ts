@@ -45,6 +45,7 @@ export const spec: CommandSpec = {
     // The data plane's timeout/retry/ban preset (src/federation/node/dataplane-config.ts NETWORKS; listed here so
     // that `--help` loads no federation code; `satisfies` keeps the two lists in step).
     network: { type: 'string', choices: ['lan', 'wan'] as const satisfies readonly Network[], default: 'lan', help: 'primary: timeouts and bans of calls to workers: lan (fail over within seconds) or wan (workers across the internet)' },
+    'verify-rate': { type: 'number', default: 0.02, help: "primary: fraction of conversations whose workers' results it re-computes from its own model file and compares (0: off)" },
     // worker
     'rpc-port': { type: 'number', default: 50052, help: 'worker: data-plane port' },
     'lan-addr': { type: 'string', arg: 'IP:PORT', help: "worker: this machine's LAN address for the data plane" },
@@ -113,6 +114,8 @@ async function runWorker(f: Parsed['flags'], common: CommonOptions, notices: Log
  */
 async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Logger, notices: Logger, shutdown: Shutdown): Promise<number> {
   if (!f.model) throw new UsageError('a primary needs --model <file.gguf>', 'node');
+  const verifyRate = f['verify-rate'] as number;
+  if (!(verifyRate >= 0 && verifyRate <= 1)) throw new UsageError(`--verify-rate must be between 0 and 1, got ${verifyRate}`, 'node');
   const { startPrimary } = await import('../federation/node/primary.ts');
   const { createApiServer } = await import('../api/server.ts');
   const { Generator } = await import('../model/generator.ts');
@@ -126,6 +129,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
     dataPlane: (await import('../federation/node/dataplane-config.ts')).dataPlaneFor(f.network as Network),
     ...(f['ctx-size'] !== undefined ? { nCtx: f['ctx-size'] as number } : {}),
     ...(f['local-layers'] !== undefined ? { localLayers: f['local-layers'] as number } : {}),
+    verifyRate,
     onProgress: (what, d, t) => {
       let b = bars.get(what);
       if (!b) bars.set(what, (b = new ProgressBar(what)));
@@ -148,6 +152,8 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
             model: modelId, modelHash: primary.modelHash, layers: primary.h.nLayer, plan: primary.plan(), recoveries: primary.pipeline.recoveries,
             // Workers banned right now (failures and malformed results; each ban doubles up to a cap).
             bans: primary.pipeline.banned.list(),
+            // Workers checked against the primary's own recomputation (--verify-rate): counts, last incident.
+            verification: primary.pipeline.verification ?? null,
             // Medians over the last 256 one-token (decode) steps: where a token's time goes.
             decodeTimings: primary.pipeline.timings.summary((t) => t.tokens === 1),
           },

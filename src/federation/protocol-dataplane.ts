@@ -68,7 +68,19 @@ export const Hop = z.object({ addr: z.string().max(300), nodeId: z.string(), spa
 export type Hop = z.infer<typeof Hop>;
 
 /** How long one worker computed its span for a step (its own clock; no cross-machine comparison). */
-export const StageTime = z.object({ nodeId: z.string().max(128), computeMs: z.number().min(0).max(3_600_000) });
+export const StageTime = z.object({
+  nodeId: z.string().max(128),
+  computeMs: z.number().min(0).max(3_600_000),
+  /**
+   * Fingerprint of the hidden states this hop produced, when the step carried a `salt` (fingerprint.ts: f32
+   * rows, base64; at most ~130 rows of 16 bytes). Optional: older workers omit it, and the primary only
+   * verifies what it gets. The fingerprint's definition (fingerprint.ts) is part of this contract: changing
+   * it bumps DATAPLANE_VERSION, or primaries would flag honest workers of the other version.
+   */
+  fp: z.string().max(8192).optional(),
+  /** The same fingerprint of the hidden states this hop received (tells a lie upstream from one here). */
+  fpIn: z.string().max(8192).optional(),
+});
 export type StageTime = z.infer<typeof StageTime>;
 
 /**
@@ -84,6 +96,8 @@ export const StepMessage = z.object({
   route: z.array(Hop).max(64),
   /** Compute time of each hop so far, appended by every worker (optional: older peers omit it). */
   trace: z.array(StageTime).max(64).optional(),
+  /** Chosen by the primary per step: every hop fingerprints its output with it (StageTime.fp). */
+  salt: z.number().int().min(0).max(2 ** 32 - 1).optional(),
 });
 export type StepMessage = z.infer<typeof StepMessage>;
 

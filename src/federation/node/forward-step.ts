@@ -7,12 +7,15 @@ import type { StageTime } from '../protocol-dataplane.ts';
 import type { Stage } from './pipeline.ts';
 import type { RemoteStage, RemoteSteps } from './remote-steps.ts';
 import type { StepTiming } from './step-timings.ts';
+import type { Verifier } from './verify.ts';
 
 export interface StepParts {
   front: ModelPart;
   head: ModelPart;
   stages: readonly Stage[];
   remote: RemoteSteps;
+  /** Records a sampled fraction of remote chains' inputs and outputs for re-computation (verify.ts). */
+  verifier?: Verifier | undefined;
 }
 
 export async function forwardStep(parts: StepParts, inputs: readonly SeqInput[], wantLogits: boolean): Promise<{ out: StepResult; timing: StepTiming }> {
@@ -33,8 +36,16 @@ export async function forwardStep(parts: StepParts, inputs: readonly SeqInput[],
     let end = k;
     while (end < stages.length && stages[end]!.kind === 'remote') end++;
     const r0 = performance.now();
-    const r = await parts.remote.run(stages.slice(k, end) as RemoteStage[], groups, hidden, nEmbd);
+    const chain = stages.slice(k, end) as RemoteStage[];
+    const salt = parts.verifier?.salt();
+    const input = hidden;
+    const r = await parts.remote.run(chain, groups, input, nEmbd, salt);
     remoteWallMs += performance.now() - r0;
+    if (salt !== undefined && groups.every((g) => front.hasSequence(g.seq))) {
+      // Positions of each group's tokens (the front already holds them): the verifier replays from these.
+      const positions = groups.map((g) => ({ ...g, pos0: front.sequenceLength(g.seq) - g.n }));
+      parts.verifier?.observe({ chain: chain.map((s) => ({ nodeId: s.nodeId, span: s.span })), groups: positions, nEmbd, salt, input, output: r.hidden, trace: r.trace });
+    }
     remote.push(...r.trace);
     hidden = r.hidden;
     k = end;

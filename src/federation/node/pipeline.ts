@@ -23,6 +23,7 @@ import { type DataPlaneConfig, lanDataPlane, validateDataPlane } from './datapla
 import { type RemoteStage, RemoteSteps, StageFailure } from './remote-steps.ts';
 import { forwardStep } from './forward-step.ts';
 import { StepTimings } from './step-timings.ts';
+import type { VerificationStats, Verifier } from './verify.ts';
 
 export { StageFailure, type RemoteStage } from './remote-steps.ts';
 
@@ -46,6 +47,8 @@ export interface PipelineOptions {
   replace(span: SpanRef, exclude: ReadonlySet<string>, opts?: { remoteOnly?: boolean }): Promise<Stage>;
   /** Retry, ban and timeout numbers (default lanDataPlane()). */
   config?: DataPlaneConfig;
+  /** Checks a sampled fraction of sequences against our own recomputation (verify.ts); a mismatch fails over. */
+  verifier?: Verifier;
 }
 
 export class PipelineForward implements Forward {
@@ -80,6 +83,18 @@ export class PipelineForward implements Forward {
     this.nVocab = options.head.h.nVocab;
     this.nCtx = options.front.nCtx;
     for (const s of options.stages) if (s.kind === 'remote') this.watch(s);
+    if (options.verifier) options.verifier.onMismatch = (nodeId, evidence) => this.verifyFailed(nodeId, evidence);
+  }
+
+  /** Workers checked against our own recomputation: counts and the last incident (for /v1/federation). */
+  get verification(): VerificationStats | undefined {
+    return this.options.verifier?.stats;
+  }
+
+  /** A worker failed verification: ban it, re-plan its span and replay, as for a malformed result. */
+  private verifyFailed(nodeId: string, evidence: string): void {
+    if (!this.stages.some((s) => s.kind === 'remote' && s.nodeId === nodeId)) return; // already replaced
+    this.failWorker(nodeId, `failed verification: ${evidence}`).catch((e: unknown) => this.options.logger.error('replan_after_verification_failed', { nodeId, error: (e as Error).message }));
   }
 
   /** Data-plane methods the primary serves to its workers: a chain's result, a hop's error (see primary.ts). */
@@ -116,6 +131,7 @@ export class PipelineForward implements Forward {
    *  to it frees the sequence there too). */
   async closeSequence(seq: number): Promise<void> {
     this.history.delete(seq); // a re-plan under way stops replaying it (one replaying it now finishes first)
+    this.options.verifier?.sequenceClosed(seq);
     // Inline, not a helper: no await may come between the last check and the call starting (see guarded).
     while (this.recovering) await this.recovering.catch(() => undefined);
     for (const part of [this.options.front, this.options.head]) part.closeSequence(seq);
@@ -384,7 +400,7 @@ export class PipelineForward implements Forward {
   }
 
   private async run(inputs: readonly SeqInput[], wantLogits = true): Promise<StepResult> {
-    const { out, timing } = await forwardStep({ front: this.options.front, head: this.options.head, stages: this.stages, remote: this.remote }, inputs, wantLogits);
+    const { out, timing } = await forwardStep({ front: this.options.front, head: this.options.head, stages: this.stages, remote: this.remote, verifier: this.options.verifier }, inputs, wantLogits);
     this.timings.record(timing);
     return out;
   }

@@ -25,6 +25,7 @@ import { NoCapacityError, PipelineForward, type Stage } from './pipeline.ts';
 import { type Participant, type PlannedSpan, planSpans } from './plan.ts';
 import { SpanServer } from './span-source.ts';
 import { type ConnectedWorker, WorkerPool } from './worker-pool.ts';
+import { Verifier, defaultVerifyConfig } from './verify.ts';
 
 export interface PrimaryOptions {
   model: string;
@@ -50,6 +51,8 @@ export interface PrimaryOptions {
   rebalanceMs?: number;
   /** Retry, ban and timeout numbers of the data plane (default lanDataPlane(); `--network wan`: wanDataPlane()). */
   dataPlane?: DataPlaneConfig;
+  /** Fraction of sequences whose workers are verified (verify.ts; default its config's rate; 0: off). */
+  verifyRate?: number;
   logger: Logger;
   onProgress?: (what: string, done: number, total: number) => void;
 }
@@ -128,7 +131,9 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     throw new NoCapacityError('no capacity left for layers', `a worker or local memory for ${span.last - span.first} layers`, 'none', 'add a worker (sharedllm node --role worker ...) or free memory on this machine');
   };
 
-  pipeline = new PipelineForward({ front, stages, head, session, logger: o.logger, replace, config });
+  const rate = o.verifyRate ?? defaultVerifyConfig().rate;
+  const verifier = rate > 0 ? new Verifier({ config: { rate }, logger: o.logger, load: (s) => load({ embeddings: false, first: s.first, last: s.last, head: false }) }) : undefined;
+  pipeline = new PipelineForward({ front, stages, head, session, logger: o.logger, replace, config, ...(verifier ? { verifier } : {}) });
   const batcher = new Batcher(pipeline, 512, Math.max(1, stages.length + 1));
   const rebalance = setInterval(() => void pipeline?.rebalance(), Math.max(1_000, o.rebalanceMs ?? 30_000));
   rebalance.unref();
@@ -145,6 +150,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     async close() {
       clearInterval(rebalance);
       await lease.leave().catch(() => undefined);
+      verifier?.dispose();
       pipeline!.dispose();
       front.dispose();
       head.dispose();

@@ -66,7 +66,7 @@ export class RemoteSteps {
   }
 
   /** One traversal of a chain of workers: hidden states (token-major, groups in order) in, out. */
-  run(chain: RemoteStage[], groups: { seq: number; n: number }[], hidden: Float32Array, nEmbd: number): Promise<{ hidden: Float32Array; trace: StageTime[] }> {
+  run(chain: RemoteStage[], groups: { seq: number; n: number }[], hidden: Float32Array, nEmbd: number, salt?: number): Promise<{ hidden: Float32Array; trace: StageTime[] }> {
     const stepId = this.nextStep++;
     const first = chain[0]!;
     const route: Hop[] = chain.slice(1).map((s) => ({ addr: s.addr, nodeId: s.nodeId, span: s.span, ...(s.cert ? { cert: s.cert } : {}) }));
@@ -79,7 +79,7 @@ export class RemoteSteps {
       }, timeoutMs);
       this.pending.set(stepId, { chain, nTokens, nEmbd, sentAt: performance.now(), timer, resolve, reject });
       try {
-        notify(first.peer, 'step', { session: this.session, stepId, span: first.span, groups, nEmbd, route }, new Uint8Array(hidden.buffer, hidden.byteOffset, hidden.byteLength));
+        notify(first.peer, 'step', { session: this.session, stepId, span: first.span, groups, nEmbd, route, ...(salt === undefined ? {} : { salt }) }, new Uint8Array(hidden.buffer, hidden.byteOffset, hidden.byteLength));
       } catch (e) {
         this.settle(stepId, new StageFailure(first.nodeId, 'closed', `cannot send the step to ${first.nodeId}: ${(e as Error).message}`, chain));
       }
@@ -171,9 +171,10 @@ export class RemoteSteps {
  * (the hops ran one after another). Over-claims are scaled down to fit.
  */
 export function clampTrace(trace: readonly StageTime[], wallMs: number): StageTime[] {
-  const clamped = trace.map((t) => ({ nodeId: t.nodeId, computeMs: Math.min(Math.max(0, t.computeMs), wallMs) }));
+  // Only the times change: the other fields (the hops' fingerprints, for the verifier) pass through.
+  const clamped = trace.map((t) => ({ ...t, computeMs: Math.min(Math.max(0, t.computeMs), wallMs) }));
   const sum = clamped.reduce((a, t) => a + t.computeMs, 0);
   if (sum <= wallMs || sum === 0) return clamped;
   const scale = wallMs / sum;
-  return clamped.map((t) => ({ nodeId: t.nodeId, computeMs: t.computeMs * scale }));
+  return clamped.map((t) => ({ ...t, computeMs: t.computeMs * scale }));
 }

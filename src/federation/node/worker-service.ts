@@ -26,6 +26,7 @@ import { SpanSourceError } from './span-source.ts';
 import { type HeldSpan, SpanStore, spanKey } from './worker-spans.ts';
 import { WorkerAuthError, WorkerLimitError, defaultWorkerLimits } from './worker-limits.ts';
 import type { WorkerLimits } from './worker-limits.ts';
+import { stepFingerprint } from './fingerprint.ts';
 
 export interface WorkerServiceOptions {
   nodeId: string;
@@ -255,7 +256,7 @@ export class WorkerService {
     for (const e of mine?.seqs.values() ?? []) this.store.spans.get(e.span)?.part.closeSequence(e.id);
     this.owners.delete(owner);
     for (const s of this.store.spans.values()) if (s.users.has(owner)) this.release(s, owner, this.o.spanIdleMs ?? 10 * 60_000);
-    this.o.logger.info('primary gone; its sequences freed', { nodeId, sequences: mine?.seqs.size ?? 0 });
+    this.o.logger.info('primary_gone', { nodeId, sequences: mine?.seqs.size ?? 0 });
   }
 
   /** `owner` no longer uses `s`: its sequences there close; the span is freed after `idleMs` if nobody uses it. */
@@ -306,7 +307,9 @@ export class WorkerService {
       const out = s.part.step(inputs).hidden!;
       const computeMs = performance.now() - t0;
       this.busyMs += computeMs;
-      const trace = [...(h.trace ?? []), { nodeId: this.o.nodeId, computeMs }];
+      // With a salt, a fingerprint of what we computed: the primary may recompute it and compare (verify.ts).
+      const fp = h.salt === undefined ? undefined : { fp: stepFingerprint(out, h.nEmbd, h.groups, h.salt), fpIn: stepFingerprint(all, h.nEmbd, h.groups, h.salt) };
+      const trace = [...(h.trace ?? []), { nodeId: this.o.nodeId, computeMs, ...fp }];
       const bytes = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
       const next = h.route[0];
       if (next) {
