@@ -23,21 +23,21 @@ test('SqliteStore: data survives reopening, in WAL mode, at the latest schema ve
     const manifest = makeManifest();
     const first = new SqliteStore(path);
     first.putNode(record);
-    first.putManifest({ manifest, storedAt: 5 });
+    first.directory.apply({ put: { entry: manifest, source: 'local', receivedAt: 5 }, remove: [] });
     first.putIdentity({ coordinatorId: 'c1', publicKey: 'B'.repeat(43) + '=', createdAt: 1 });
-    assert.equal(first.schemaVersion(), 1);
+    assert.equal(first.schemaVersion(), 2);
     first.close();
 
     const second = new SqliteStore(path);
     assert.deepEqual(second.getNode('node-a'), record);
-    assert.deepEqual(second.getManifest(manifest.contentHash), { manifest, storedAt: 5 });
+    assert.deepEqual(second.directory.get(manifest.modelId), { entry: manifest, source: 'local', receivedAt: 5 });
     assert.equal(second.getIdentity()!.coordinatorId, 'c1');
-    assert.equal(second.schemaVersion(), 1);
+    assert.equal(second.schemaVersion(), 2);
     second.close();
 
     const raw = new Database(path, { readonly: true });
     assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
-    assert.deepEqual(raw.prepare('SELECT version FROM schema_migrations').all(), [{ version: 1 }]);
+    assert.deepEqual(raw.prepare('SELECT version FROM schema_migrations ORDER BY version').all(), [{ version: 1 }, { version: 2 }]);
     raw.close();
   } finally {
     dir.cleanup();
