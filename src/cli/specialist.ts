@@ -35,7 +35,7 @@ export const spec: CommandSpec = {
     model: { type: 'string', arg: 'F', help: 'the GGUF file (manifest: read and hashed; publish: checked against the manifest)' },
     id: { type: 'string', arg: 'ID', help: "the specialist's model id, e.g. smollm2-135m-code ([A-Za-z0-9._:/-], 1-128)" },
     domain: { type: 'string', arg: 'TAG[,TAG]', help: 'domain tags, comma-separated, e.g. code,go' },
-    description: { type: 'string', arg: 'S', default: '', help: 'one line shown in listings (at most 200 characters)' },
+    description: { type: 'string', arg: 'S', help: 'one line shown in listings (at most 200 characters)' },
     version: { type: 'number', help: 'manifest: its version (default 1; publish a higher one to replace it); revoke: the version to revoke (default the one listed)' },
     key: { type: 'string', arg: 'F', help: `publisher key file (default <data-dir>/${PUBLISHER_KEY_FILE}; created on first use, mode 0600)` },
     'data-dir': { type: 'string', arg: 'D', default: '~/.sharedllm', help: 'where the publisher key lives' },
@@ -79,7 +79,7 @@ async function makeManifest(flags: Flags): Promise<number> {
     issuedAt: Date.now(),
     ...facts,
     domains,
-    description: flags.description as string,
+    description: (flags.description as string | undefined) ?? '',
     publisherKey: identity.publicKey,
   };
   const manifest = checked(ManifestSchema, signBody(identity, body), 'the manifest');

@@ -62,3 +62,25 @@ test('SqliteStore: refuses a database from a newer schema, with a hint', () => {
     dir.cleanup();
   }
 });
+
+test('SqliteStore: migration 2 drops version-2 placeholder manifests and adds the directory table', () => {
+  const dir = tempDir();
+  try {
+    const path = join(dir.path, SQLITE_FILE);
+    const raw = new Database(path);
+    raw.exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL);
+      CREATE TABLE nodes (node_id TEXT PRIMARY KEY, incarnation INTEGER NOT NULL, state TEXT NOT NULL, role TEXT NOT NULL, last_seen INTEGER NOT NULL,
+        state_changed_at INTEGER NOT NULL, registered_at INTEGER NOT NULL, free_memory_bytes INTEGER NOT NULL, load REAL NOT NULL, registration TEXT NOT NULL);
+      CREATE TABLE identity (id INTEGER PRIMARY KEY CHECK (id = 1), coordinator_id TEXT NOT NULL, public_key TEXT NOT NULL, created_at INTEGER NOT NULL);
+      CREATE TABLE manifests (content_hash TEXT PRIMARY KEY, model_id TEXT NOT NULL, publisher_key TEXT NOT NULL, manifest TEXT NOT NULL, stored_at INTEGER NOT NULL);
+      INSERT INTO schema_migrations VALUES (1, 'nodes, identity, manifests', 0);
+      INSERT INTO manifests VALUES ('sha256:00', 'old', 'k', '{}', 0);`);
+    raw.close();
+    const store = new SqliteStore(path);
+    assert.equal(store.schemaVersion(), 2);
+    assert.deepEqual(store.directory.list(), []);
+    store.close();
+  } finally {
+    dir.cleanup();
+  }
+});

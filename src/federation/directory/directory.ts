@@ -4,10 +4,10 @@
  * apply atomically. The anti-entropy side (digest, reconcile) is here too; who to talk to and when is
  * GossipNode's business (gossip.ts).
  */
-import type { DigestItem, DirectoryEntry, Manifest, SpecialistView } from '../protocol.ts';
+import type { DigestItem, DirectoryEntry, Manifest, ServingRecord, SpecialistView } from '../protocol.ts';
 import type { DirectoryConfig } from './config.ts';
 import { compareVersions, digestItem, entryKey, parseEntry } from './entry.ts';
-import type { DirectoryReplica, StoredEntry } from './replica.ts';
+import type { DirectoryReplica } from './replica.ts';
 import { decide } from './rules.ts';
 import type { Decision, RefusalCode } from './rules.ts';
 
@@ -77,17 +77,15 @@ export class Directory {
   /** This node's view of every specialist (active and revoked), sorted by model id, with its serving nodes. */
   views(): SpecialistView[] {
     const all = this.replica.list();
-    const servers = new Map<string, StoredEntry['entry'][]>();
+    const servers = new Map<string, ServingRecord[]>();
     for (const { entry } of all) {
-      if (entry.kind !== 'serving' || !entry.serving) continue;
-      servers.set(entry.modelId, [...(servers.get(entry.modelId) ?? []), entry]);
+      if (entry.kind === 'serving' && entry.serving) servers.set(entry.modelId, [...(servers.get(entry.modelId) ?? []), entry]);
     }
     return all.flatMap(({ entry, source, receivedAt }): SpecialistView[] => {
       if (entry.kind === 'serving') return [];
-      const servedBy = (servers.get(entry.modelId) ?? []).flatMap((serving) => (serving.kind === 'serving' ? [serving] : []));
       const base = { modelId: entry.modelId, version: entry.version, publisherKey: entry.publisherKey, source, receivedAt };
       return entry.kind === 'manifest'
-        ? [{ ...base, status: 'active', manifest: entry, servedBy }]
+        ? [{ ...base, status: 'active', manifest: entry, servedBy: servers.get(entry.modelId) ?? [] }]
         : [{ ...base, status: 'revoked', revocation: entry, servedBy: [] }];
     });
   }
