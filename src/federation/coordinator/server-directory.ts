@@ -48,7 +48,8 @@ export function addDirectoryRoutes(router: Router, deps: DirectoryRouteDeps): vo
     const outcome = directory.accept(raw, 'local');
     if (outcome.status === 'refused' && outcome.code === 'invalid_signature') explainUnknownFields(raw, shape.data);
     if (outcome.status === 'refused') {
-      throw new CoordinatorError(REFUSAL_STATUS[outcome.code], outcome.code as ErrorCode, outcome.reason, outcome.hint);
+      const code: ErrorCode = outcome.code; // every refusal code is a protocol error code
+      throw new CoordinatorError(REFUSAL_STATUS[outcome.code], code, outcome.reason, outcome.hint);
     }
     const body: AcceptResult = {
       status: outcome.status,

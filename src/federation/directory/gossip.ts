@@ -8,7 +8,7 @@
  * every node checks each entry (Directory.accept) before storing or passing it on.
  */
 import { GossipRequestSchema } from '../protocol.ts';
-import type { GossipRequest, GossipResponse } from '../protocol.ts';
+import type { DigestItem, GossipRequest, GossipResponse } from '../protocol.ts';
 import { silentLogger } from '../../util/log.ts';
 import type { Logger } from '../../util/log.ts';
 import type { Directory } from './directory.ts';
@@ -71,7 +71,8 @@ export class GossipNode {
   async round(peers: readonly string[]): Promise<RoundReport> {
     const chosen = this.choose(peers.filter((peer) => peer !== this.id), this.directory.config.fanout);
     const report: RoundReport = { contacted: chosen, failed: [], stored: 0, refused: 0, pushed: 0 };
-    await Promise.all(chosen.map((peer) => this.withPeer(peer, report)));
+    const digest = this.directory.digest(); // one digest per round: entries stored during it show in the next
+    await Promise.all(chosen.map((peer) => this.withPeer(peer, digest, report)));
     return report;
   }
 
@@ -89,9 +90,9 @@ export class GossipNode {
     return request.digest === undefined ? { entries: [], want: [] } : this.directory.reconcile(request.digest);
   }
 
-  private async withPeer(peer: string, report: RoundReport): Promise<void> {
+  private async withPeer(peer: string, digest: DigestItem[], report: RoundReport): Promise<void> {
     try {
-      const answer = await this.exchange(peer, { from: this.id, digest: this.directory.digest() });
+      const answer = await this.exchange(peer, { from: this.id, digest });
       for (const entry of answer.entries) {
         const outcome = this.directory.accept(entry, peer);
         if (outcome.status === 'stored') report.stored += 1;
