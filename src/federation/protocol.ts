@@ -13,6 +13,16 @@
  * - Error codes are open strings on the wire (`ErrorBody.error.code`): a client treats a code it does
  *   not know by its HTTP status.
  *
+ * Directory rules (RFC-0006, version 3; docs/rfcs/0006-specialist-manifest.md)
+ * - Manifests, revocations and serving records are signed over exactly their schema's fields; the
+ *   signature is checked on the parsed entry, so an entry with fields this version does not know is refused.
+ * - A model id belongs to the first publisher key seen for it; another key's entry for it is refused
+ *   (409 manifest_conflict). A higher version from the owner replaces a lower one; an equal or lower one is
+ *   refused (409 stale_version) unless it is the same entry (a duplicate, answered 200).
+ * - A revocation leaves a tombstone at its version: the id is gone everywhere and comes back only with a
+ *   higher version (409 revoked otherwise). At equal versions a revocation beats a manifest.
+ * - Version 3 replaced version 2's placeholder manifest (keyed by content hash, no version, no kind).
+ *
  * Membership rules (memberlist's, adapted to a lease renewed over HTTP)
  * - A node registers with an `incarnation` number. A process picks a fresh, larger incarnation on start
  *   (the default is the wall clock in ms) and increments it each time it re-registers.
@@ -28,16 +38,6 @@
  *   nodeId to the first key it sees while that node is alive or suspect (409 `identity_mismatch`
  *   otherwise); nodes should use their identity fingerprint as nodeId. Heartbeats and leaves are signed
  *   with that key too (version 2).
- *
- * Directory rules (RFC-0006, version 3; docs/rfcs/0006-specialist-manifest.md)
- * - Manifests, revocations and serving records are signed over exactly their schema's fields; the
- *   signature is checked on the parsed entry, so an entry with fields this version does not know is refused.
- * - A model id belongs to the first publisher key seen for it; another key's entry for it is refused
- *   (409 manifest_conflict). A higher version from the owner replaces a lower one; an equal or lower one is
- *   refused (409 stale_version) unless it is the same entry (a duplicate, answered 200).
- * - A revocation leaves a tombstone at its version: the id is gone everywhere and comes back only with a
- *   higher version (409 revoked otherwise). At equal versions a revocation beats a manifest.
- * - Version 3 replaced version 2's placeholder manifest (keyed by content hash, no version, no kind).
  */
 import { z } from 'zod';
 
