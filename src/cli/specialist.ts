@@ -1,19 +1,33 @@
 // `sharedllm specialist`: RFC-0006 specialist manifests: make one from a GGUF file and sign it with this
 // machine's publisher key, publish it to a coordinator, list the directory, revoke one.
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
-import { z } from 'zod';
+import { homedir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { type CommandSpec, type Parsed, UsageError } from './args.ts';
-import { expandHome } from './coordinator.ts';
-import { lanConfig } from '../federation/config.ts';
-import { CoordinatorClient } from '../federation/coordinator/client.ts';
-import { CoordinatorError } from '../federation/coordinator/client-errors.ts';
-import { parseEntry } from '../federation/directory/entry.ts';
-import { modelFacts } from '../federation/directory/model-facts.ts';
-import { loadOrCreateIdentity, signBody } from '../federation/identity.ts';
+import type { CoordinatorClient } from '../federation/coordinator/client.ts';
 import type { Identity } from '../federation/identity.ts';
-import { AcceptResultSchema, API_PREFIX, DomainTagSchema, ManifestSchema, SpecialistIdSchema, SpecialistListSchema, SpecialistViewSchema } from '../federation/protocol.ts';
 import type { AcceptResult, Manifest, SpecialistView, UnsignedManifest, UnsignedRevocation } from '../federation/protocol.ts';
+import type { ZodType } from 'zod';
+
+/**
+ * The federation modules, imported when an action runs (not for --help, which must start instantly). The GGUF
+ * reader and hashing (model-facts.ts) are imported only by the actions that read a model file.
+ */
+async function loadLibs() {
+  const [zod, protocol, identity, client, clientErrors, entry, config] = await Promise.all([
+    import('zod'),
+    import('../federation/protocol.ts'),
+    import('../federation/identity.ts'),
+    import('../federation/coordinator/client.ts'),
+    import('../federation/coordinator/client-errors.ts'),
+    import('../federation/directory/entry.ts'),
+    import('../federation/config.ts'),
+  ]);
+  return { z: zod.z, ...protocol, ...identity, ...client, ...clientErrors, ...entry, ...config };
+}
+type Libs = Awaited<ReturnType<typeof loadLibs>>;
+
+const modelFactsOf = async (path: string) => (await import('../federation/directory/model-facts.ts')).modelFacts(path);
 
 export const ACTIONS = ['manifest', 'publish', 'list', 'revoke'] as const;
 type Action = (typeof ACTIONS)[number];
@@ -61,17 +75,17 @@ export async function run({ flags, positionals }: Parsed): Promise<number> {
   if (action === undefined || !(ACTIONS as readonly string[]).includes(action)) {
     throw new UsageError(`which action? one of ${ACTIONS.join(', ')}${action === undefined ? '' : ` (got '${action}')`}`, 'specialist');
   }
-  const actions: Record<Action, (flags: Flags) => Promise<number>> = { manifest: makeManifest, publish, list, revoke };
-  return actions[action as Action](flags);
+  const actions: Record<Action, (flags: Flags, lib: Libs) => Promise<number>> = { manifest: makeManifest, publish, list, revoke };
+  return actions[action as Action](flags, await loadLibs());
 }
 
-async function makeManifest(flags: Flags): Promise<number> {
+async function makeManifest(flags: Flags, lib: Libs): Promise<number> {
   const model = need(flags, 'model');
   const out = need(flags, 'out');
-  const modelId = checked(SpecialistIdSchema, need(flags, 'id'), '--id');
-  const domains = need(flags, 'domain').split(',').map((tag) => checked(DomainTagSchema, tag.trim(), '--domain'));
-  const identity = publisherKey(flags);
-  const facts = modelFacts(model);
+  const modelId = checked(lib, lib.SpecialistIdSchema, need(flags, 'id'), '--id');
+  const domains = need(flags, 'domain').split(',').map((tag) => checked(lib, lib.DomainTagSchema, tag.trim(), '--domain'));
+  const identity = publisherKey(flags, lib);
+  const facts = await modelFactsOf(model);
   const body: UnsignedManifest = {
     kind: 'manifest',
     modelId,
@@ -82,29 +96,29 @@ async function makeManifest(flags: Flags): Promise<number> {
     description: (flags.description as string | undefined) ?? '',
     publisherKey: identity.publicKey,
   };
-  const manifest = checked(ManifestSchema, signBody(identity, body), 'the manifest');
+  const manifest = checked(lib, lib.ManifestSchema, lib.signBody(identity, body), 'the manifest');
   writeFileSync(out, `${JSON.stringify(manifest, null, 2)}\n`);
   process.stdout.write(`wrote ${out}: ${manifest.modelId} v${manifest.version} (${manifest.architecture}, ${manifest.nLayers} layers, ${manifest.quant}), ${manifest.contentHash}, tokenizer ${manifest.tokenizerHash}\n`);
   return 0;
 }
 
-async function publish(flags: Flags): Promise<number> {
+async function publish(flags: Flags, lib: Libs): Promise<number> {
   const path = need(flags, 'manifest');
-  const manifest = readManifest(path);
+  const manifest = readManifest(path, lib);
   const model = flags.model as string | undefined;
   if (model !== undefined) {
-    const { contentHash } = modelFacts(model);
+    const { contentHash } = await modelFactsOf(model);
     if (contentHash !== manifest.contentHash) {
       throw new Error(`${path} names ${manifest.contentHash}, but ${model} hashes to ${contentHash}: the manifest is for another file; make a new one with \`sharedllm specialist manifest\``);
     }
   }
-  const result = await withClient(flags, (client) => client.publishManifest(manifest));
+  const result = await withClient(flags, lib, (client) => client.publishManifest(manifest));
   process.stdout.write(`${describeResult(result)}\n`);
   return 0;
 }
 
-async function list(flags: Flags): Promise<number> {
-  const { specialists } = await withClient(flags, (client) => client.call('GET', `${API_PREFIX}/specialists`, undefined, SpecialistListSchema));
+async function list(flags: Flags, lib: Libs): Promise<number> {
+  const { specialists } = await withClient(flags, lib, (client) => client.call('GET', `${lib.API_PREFIX}/specialists`, undefined, lib.SpecialistListSchema));
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ specialists }, null, 2)}\n`);
     return 0;
@@ -113,11 +127,11 @@ async function list(flags: Flags): Promise<number> {
   return 0;
 }
 
-async function revoke(flags: Flags): Promise<number> {
-  const modelId = checked(SpecialistIdSchema, need(flags, 'id'), '--id');
-  const identity = publisherKey(flags);
-  const result = await withClient(flags, async (client) => {
-    const view = await client.call('GET', `${API_PREFIX}/specialists/${encodeURIComponent(modelId)}`, undefined, SpecialistViewSchema);
+async function revoke(flags: Flags, lib: Libs): Promise<number> {
+  const modelId = checked(lib, lib.SpecialistIdSchema, need(flags, 'id'), '--id');
+  const identity = publisherKey(flags, lib);
+  const result = await withClient(flags, lib, async (client) => {
+    const view = await client.call('GET', `${lib.API_PREFIX}/specialists/${encodeURIComponent(modelId)}`, undefined, lib.SpecialistViewSchema);
     if (view.publisherKey !== identity.publicKey) {
       throw new Error(`${modelId} is published by another key (${view.publisherKey.slice(0, 12)}…), not this publisher key (${identity.publicKey.slice(0, 12)}…): only its publisher can revoke it; pass --key with that key`);
     }
@@ -130,16 +144,16 @@ async function revoke(flags: Flags): Promise<number> {
       ...(reason === undefined ? {} : { reason }),
       publisherKey: identity.publicKey,
     };
-    return client.call('POST', `${API_PREFIX}/specialists/revoke`, signBody(identity, body), AcceptResultSchema);
+    return client.call('POST', `${lib.API_PREFIX}/specialists/revoke`, lib.signBody(identity, body), lib.AcceptResultSchema);
   });
   process.stdout.write(`${result.status === 'duplicate' ? `${modelId} was already revoked` : `revoked ${modelId} at version ${result.version}`}\n`);
   return 0;
 }
 
 /** Reads and checks a signed manifest file: size, JSON, schema, signature. */
-function readManifest(path: string): Manifest {
+function readManifest(path: string, lib: Libs): Manifest {
   if (!existsSync(path)) throw new Error(`manifest file not found: ${path}`);
-  const limit = lanConfig().maxManifestBytes;
+  const limit = lib.lanConfig().maxManifestBytes;
   const size = statSync(path).size;
   if (size > limit) throw new Error(`${path} is ${size} bytes; a coordinator accepts manifests of at most ${limit} bytes (config.maxManifestBytes)`);
   let raw: unknown;
@@ -148,32 +162,32 @@ function readManifest(path: string): Manifest {
   } catch (error) {
     throw new Error(`${path} is not JSON (${(error as Error).message})`);
   }
-  const parsed = parseEntry(raw);
+  const parsed = lib.parseEntry(raw);
   if (!parsed.ok) throw new Error(`${path}: ${parsed.reason.replace(/\s*\n\s*/g, '; ')}`);
   if (parsed.entry.kind !== 'manifest') throw new Error(`${path} is a ${parsed.entry.kind}, not a manifest`);
   return parsed.entry;
 }
 
-function publisherKey(flags: Flags): Identity {
+function publisherKey(flags: Flags, lib: Libs): Identity {
   const keyFlag = flags.key as string | undefined;
   const path = keyFlag === undefined ? undefined : expandHome(keyFlag);
   const dir = path === undefined ? expandHome(flags['data-dir'] as string) : dirname(path);
   const file = path === undefined ? PUBLISHER_KEY_FILE : basename(path);
-  const created = !existsSync(`${dir}/${file}`);
-  const identity = loadOrCreateIdentity(dir, file);
+  const created = !existsSync(join(dir, file));
+  const identity = lib.loadOrCreateIdentity(dir, file);
   if (created) process.stderr.write(`created publisher key ${dir}/${file} (keep it: it is the only key that can update or revoke what you publish)\n`);
   return identity;
 }
 
-async function withClient<T>(flags: Flags, use: (client: CoordinatorClient) => Promise<T>): Promise<T> {
+async function withClient<T>(flags: Flags, lib: Libs, use: (client: CoordinatorClient) => Promise<T>): Promise<T> {
   const url = need(flags, 'coordinator-url');
   const joinToken = (flags['join-token'] as string | undefined) ?? process.env.SHAREDLLM_JOIN_TOKEN;
   const caFile = flags.ca as string | undefined;
-  const client = new CoordinatorClient({ url, ...(joinToken === undefined ? {} : { joinToken }), ...(caFile === undefined ? {} : { caFile }) });
+  const client = new lib.CoordinatorClient({ url, ...(joinToken === undefined ? {} : { joinToken }), ...(caFile === undefined ? {} : { caFile }) });
   try {
     return await use(client);
   } catch (error) {
-    if (error instanceof CoordinatorError) throw new Error(`the coordinator refused (${error.code}): ${error.message.replace(/\s*\n\s*/g, '; ')}`);
+    if (error instanceof lib.CoordinatorError) throw new Error(`the coordinator refused (${error.code}): ${error.message.replace(/\s*\n\s*/g, '; ')}`);
     throw error;
   } finally {
     client.close();
@@ -209,8 +223,12 @@ function need(flags: Flags, name: string): string {
   return value;
 }
 
-function checked<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+function checked<T>(lib: Libs, schema: ZodType<T>, value: unknown, what: string): T {
   const result = schema.safeParse(value);
-  if (!result.success) throw new UsageError(`${what} is not valid: ${z.prettifyError(result.error).replace(/\s*\n\s*/g, '; ')}`, 'specialist');
+  if (!result.success) throw new UsageError(`${what} is not valid: ${lib.z.prettifyError(result.error).replace(/\s*\n\s*/g, '; ')}`, 'specialist');
   return result.data;
+}
+
+function expandHome(path: string): string {
+  return path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
 }
