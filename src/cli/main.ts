@@ -22,6 +22,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   coordinator: { summary: "run a federation's coordinator (directory of nodes, relay)", load: () => import('./coordinator.ts') },
   node: { summary: 'join a federation as a primary or a worker', load: () => import('./node.ts') },
   certs: { summary: 'make a self-signed TLS pair for a LAN coordinator', load: () => import('./certs.ts') },
+  specialist: { summary: 'publish specialist models: make, publish, list and revoke signed manifests', load: () => import('./specialist.ts') },
 };
 
 export function registerCommand(name: string, summary: string, load: () => Promise<Command>): void {

@@ -6,6 +6,7 @@ import {
   CandidateSchema,
   ErrorBodySchema,
   HeartbeatSchema,
+  DirectoryEntrySchema,
   ManifestSchema,
   NodeIdSchema,
   NodeRegistrationSchema,
@@ -68,6 +69,12 @@ test('manifests parse; error bodies keep open codes and an optional hint', () =>
   const manifest = makeManifest();
   assert.deepEqual(ManifestSchema.parse(manifest), manifest);
   assert.equal(ManifestSchema.safeParse({ ...manifest, quant: 'q4 k' }).success, false);
+  assert.equal(ManifestSchema.safeParse({ ...manifest, description: 'two\nlines' }).success, false);
+  assert.equal(ManifestSchema.safeParse({ ...manifest, domains: [] }).success, false);
+  assert.equal(ManifestSchema.safeParse({ ...manifest, contentHash: 'sha256:abc' }).success, false);
+  // The kind is part of the signed bytes: a manifest is never parsed as a revocation or a serving record.
+  assert.equal(DirectoryEntrySchema.parse(manifest).kind, 'manifest');
+  assert.equal(DirectoryEntrySchema.safeParse({ ...manifest, kind: 'other' }).success, false);
   assert.equal(ErrorBodySchema.safeParse({ error: { code: 'from_the_future', message: 'x' } }).success, true);
   assert.equal(ErrorBodySchema.safeParse({ error: { code: 'x', message: 'y', hint: 'z' } }).success, true);
   assert.equal(ErrorBodySchema.safeParse({ message: 'y' }).success, false);

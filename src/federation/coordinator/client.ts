@@ -17,8 +17,8 @@ import {
   HealthSchema,
   HeartbeatResponseSchema,
   LeaveResponseSchema,
+  AcceptResultSchema,
   ManifestListSchema,
-  ManifestSchema,
   NodeListSchema,
   NodeViewSchema,
   RegisterResponseSchema,
@@ -29,6 +29,7 @@ import type {
   HeartbeatResponse,
   Leave,
   LeaveResponse,
+  AcceptResult,
   Manifest,
   NodeListQuery,
   NodeRegistration,
@@ -119,8 +120,9 @@ export class CoordinatorClient {
     return (await this.call('GET', `${API_PREFIX}/manifests`, undefined, ManifestListSchema)).manifests;
   }
 
-  publishManifest(manifest: Manifest): Promise<Manifest> {
-    return this.call('POST', `${API_PREFIX}/manifests`, manifest, ManifestSchema);
+  /** RFC-0006: POST /v1/specialists; the answer says whether it was stored, a duplicate, or what it replaced. */
+  publishManifest(manifest: Manifest): Promise<AcceptResult> {
+    return this.call('POST', `${API_PREFIX}/specialists`, manifest, AcceptResultSchema);
   }
 
   /** Registers and keeps the lease alive in the background; see lease.ts. */

@@ -1,10 +1,11 @@
 /** CoordinatorStore kept in Maps: for unit tests and coordinators that need no persistence. */
-import type { CoordinatorStore, NodeRecord, StoredIdentity, StoredManifest } from './store.ts';
-import { StoreError, storedManifest, storedRegistration } from './store.ts';
+import { MemoryReplica } from '../directory/memory-replica.ts';
+import type { CoordinatorStore, NodeRecord, StoredIdentity } from './store.ts';
+import { StoreError, storedRegistration } from './store.ts';
 
 export class MemoryStore implements CoordinatorStore {
   private readonly nodes = new Map<string, NodeRecord>();
-  private readonly manifests = new Map<string, StoredManifest>();
+  readonly directory = new MemoryReplica();
   private identity: StoredIdentity | undefined;
   private closed = false;
 
@@ -41,26 +42,9 @@ export class MemoryStore implements CoordinatorStore {
     this.identity = { ...identity };
   }
 
-  getManifest(contentHash: string): StoredManifest | undefined {
-    this.checkOpen();
-    const entry = this.manifests.get(contentHash);
-    return entry === undefined ? undefined : structuredClone(entry);
-  }
-
-  listManifests(): StoredManifest[] {
-    this.checkOpen();
-    return [...this.manifests.values()]
-      .sort((a, b) => a.storedAt - b.storedAt || compareStrings(a.manifest.contentHash, b.manifest.contentHash))
-      .map((entry) => structuredClone(entry));
-  }
-
-  putManifest(entry: StoredManifest): void {
-    this.checkOpen();
-    this.manifests.set(entry.manifest.contentHash, { manifest: storedManifest(entry.manifest), storedAt: entry.storedAt });
-  }
-
   close(): void {
     this.closed = true;
+    this.directory.close();
   }
 
   private checkOpen(): void {

@@ -5,14 +5,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { localTestConfig } from '../config.ts';
-import { ErrorBodySchema, HealthSchema, NodeListSchema, NodeViewSchema, PROTOCOL_HEADER, PROTOCOL_VERSION } from '../protocol.ts';
+import { ErrorBodySchema, GossipResponseSchema, HealthSchema, ManifestListSchema, NodeListSchema, NodeViewSchema, PROTOCOL_HEADER, PROTOCOL_VERSION, SpecialistListSchema, SpecialistViewSchema } from '../protocol.ts';
 import { startCoordinator } from './coordinator.ts';
 import type { RunningCoordinator } from './coordinator.ts';
 import { createEphemeralIdentity } from '../identity.ts';
 import { silentLogger } from '../../util/log.ts';
 import type { LogFields, Logger } from '../../util/log.ts';
 import { MemoryStore } from './memory-store.ts';
-import { makeHeartbeat, makeLeave, makeManifest, makeRegistration, tempDir } from './testing.ts';
+import { makeHeartbeat, makeLeave, makeManifest, makeRegistration, makeRevocation, tempDir } from './testing.ts';
 
 const TOKEN = 'correct horse battery staple';
 // Fast heartbeats, but no node expires between two requests of a test on a loaded machine.
@@ -182,21 +182,49 @@ test('heartbeat and leave must be signed by the node\'s registered key; a replay
   assert.equal((await call('POST', '/v1/nodes/sig-w1/leave', { body: makeLeave(node, { nodeId: 'sig-w1', incarnation: 2 }) })).status, 200);
 });
 
-test('manifests: publish (201), replace by the same publisher (200), conflict (409), bad signature (400), list and get', async () => {
+test('specialists: publish (201), replace with a newer version (200), refuse conflicts, replays and forgeries, revoke, list', async () => {
   const publisher = createEphemeralIdentity();
-  const manifest = makeManifest({ contentHash: `sha256:${'ef'.repeat(32)}` }, publisher);
-  const created = await call('POST', '/v1/manifests', { body: manifest });
+  const v1 = makeManifest({ modelId: 'srv-code', version: 1 }, publisher);
+  const created = await call('POST', '/v1/specialists', { body: v1 });
   assert.equal(created.status, 201);
-  assert.deepEqual(created.body, manifest);
-  assert.equal((await call('POST', '/v1/manifests', { body: makeManifest({ contentHash: manifest.contentHash, quant: 'f16' }, publisher) })).status, 200);
-  assertError(await call('POST', '/v1/manifests', { body: makeManifest({ contentHash: manifest.contentHash }) }), 409, 'manifest_conflict');
-  assertError(await call('POST', '/v1/manifests', { body: { ...manifest, nLayers: 31 } }), 400, 'invalid_signature');
+  assert.deepEqual(created.body, { status: 'stored', key: 'srv-code', version: 1 });
+  assert.equal((await call('POST', '/v1/specialists', { body: v1 })).status, 200, 'the same manifest again is a duplicate');
+  const v2 = makeManifest({ modelId: 'srv-code', version: 2, quant: 'f16' }, publisher);
+  assert.deepEqual((await call('POST', '/v1/manifests', { body: v2 })).body, { status: 'stored', key: 'srv-code', version: 2, replaced: 1 });
+  assertError(await call('POST', '/v1/specialists', { body: v1 }), 409, 'stale_version');
+  assertError(await call('POST', '/v1/specialists', { body: makeManifest({ modelId: 'srv-code', version: 3 }) }), 409, 'manifest_conflict');
+  assertError(await call('POST', '/v1/specialists', { body: { ...v2, nLayers: 31 } }), 400, 'invalid_signature');
+  assertError(await call('POST', '/v1/specialists', { body: { ...v2, version: 'two' } }), 400, 'invalid_body');
+  assertError(await call('POST', '/v1/specialists/revoke', { body: v2 }), 400, 'invalid_body');
 
-  const listed = (await call('GET', '/v1/manifests')).body as { manifests: { contentHash: string; quant: string }[] };
-  assert.deepEqual(listed.manifests.filter((m) => m.contentHash === manifest.contentHash).map((m) => m.quant), ['f16']);
-  const one = await call('GET', `/v1/manifests/${encodeURIComponent(manifest.contentHash)}`);
+  const list = SpecialistListSchema.parse((await call('GET', '/v1/specialists')).body);
+  const view = list.specialists.find((entry) => entry.modelId === 'srv-code')!;
+  assert.equal(view.version, 2);
+  assert.equal(view.status, 'active');
+  assert.equal(view.source, 'local');
+  assert.equal(view.manifest!.quant, 'f16');
+  assert.equal(SpecialistViewSchema.parse((await call('GET', '/v1/specialists/srv-code')).body).version, 2);
+  const one = await call('GET', `/v1/manifests/${encodeURIComponent(v2.contentHash)}`);
   assert.equal((one.body as { quant: string }).quant, 'f16');
   assertError(await call('GET', '/v1/manifests/sha256%3A00'), 404, 'not_found');
+  assertError(await call('GET', '/v1/specialists/nobody'), 404, 'not_found');
+
+  assert.equal((await call('POST', '/v1/specialists/revoke', { body: makeRevocation(publisher, { modelId: 'srv-code', version: 2 }) })).status, 200);
+  assert.equal(SpecialistViewSchema.parse((await call('GET', '/v1/specialists/srv-code')).body).status, 'revoked');
+  assert.ok(!ManifestListSchema.parse((await call('GET', '/v1/manifests')).body).manifests.some((m) => m.modelId === 'srv-code'));
+  assertError(await call('POST', '/v1/specialists', { body: v2 }), 409, 'revoked');
+});
+
+test('directory exchange: a node pulls what it lacks and pushes what the coordinator lacks', async () => {
+  const mine = makeManifest({ modelId: 'from-node' });
+  await call('POST', '/v1/specialists', { body: makeManifest({ modelId: 'from-coordinator' }) });
+  const digest = [{ key: 'from-node', kind: 'manifest', version: 1, hash: '0123456789abcdef' }];
+  const answer = GossipResponseSchema.parse((await call('POST', '/v1/directory/exchange', { body: { from: 'node-x', digest } })).body);
+  assert.ok(answer.entries.some((entry) => (entry as { modelId: string }).modelId === 'from-coordinator'));
+  assert.deepEqual(answer.want, ['from-node']);
+  await call('POST', '/v1/directory/exchange', { body: { from: 'node-x', push: [mine] } });
+  assert.equal(SpecialistViewSchema.parse((await call('GET', '/v1/specialists/from-node')).body).source, 'node-x');
+  assertError(await call('POST', '/v1/directory/exchange', { body: { from: 'node-x', digest: 'no' } }), 400, 'invalid_body');
 });
 
 test('an unexpected failure is a 500 in the error shape, logged once with its stack, details not leaked', async () => {

@@ -35,17 +35,27 @@
  * GET  /v1/nodes/:id
  *      -> 200 NodeView. 404 not_found.
  *
- * GET  /v1/manifests
- *      -> 200 ManifestList (RFC-0006 specialist manifests, oldest first).
+ * RFC-0006 specialist directory (server-directory.ts; rules in federation/directory/rules.ts). Entries are
+ * signed over exactly their schema's fields, at most config.maxManifestBytes (413). Refusals: 400
+ * invalid_body | invalid_signature; 409 manifest_conflict (model id held by another publisher key) |
+ * stale_version (not newer than the one held: a replay) | revoked (tombstone at that version or above) |
+ * unknown_specialist (serving record for a model or file not held); 403 quota_exceeded.
  *
- * GET  /v1/manifests/:contentHash
- *      -> 200 Manifest. 404 not_found.
+ * GET  /v1/specialists
+ *      -> 200 SpecialistList: this coordinator's view, each entry with its version, status (active|revoked),
+ *      the nodes serving it, its source ('local' or the peer it came from) and when it was stored.
+ * GET  /v1/specialists/:modelId               -> 200 SpecialistView. 404 not_found.
+ * POST /v1/specialists                        body: Manifest (signed by publisherKey)
+ *      -> 201 AcceptResult when new, 200 when it replaced a lower version or was already held (duplicate).
+ * POST /v1/specialists/revoke                 body: Revocation (signed by the publisher)
+ *      Removes the specialist and its serving records; leaves a tombstone. -> 201/200 AcceptResult.
+ * POST /v1/specialists/serving                body: ServingRecord (signed by the serving node)  -> AcceptResult.
+ * POST /v1/directory/exchange                 body: GossipRequest
+ *      Anti-entropy with a node (push-pull) -> 200 GossipResponse. 429 rate_limited (per `from`).
  *
- * POST /v1/manifests                          body: Manifest (signed by publisherKey)
- *      Stores the manifest (known fields only) and answers with what it stored. -> 201 Manifest when new,
- *      200 when it replaces one from the same publisher. The signature must verify over the stored
- *      fields: 400 invalid_signature, or 400 invalid_body when it covers fields this version does not
- *      know; 413 above maxManifestBytes; 409 manifest_conflict (content hash published by another key).
+ * GET  /v1/manifests                          -> 200 ManifestList (the active manifests; version 2's route).
+ * GET  /v1/manifests/:contentHash             -> 200 Manifest. 404 not_found.
+ * POST /v1/manifests                          alias of POST /v1/specialists.
  */
 import type { Server } from 'node:http';
 import { z } from 'zod';
@@ -57,7 +67,6 @@ import {
   signingPayload,
   HeartbeatSchema,
   LeaveSchema,
-  ManifestSchema,
   NodeIdSchema,
   NodeListQuerySchema,
   NodeRegistrationSchema,
@@ -67,8 +76,6 @@ import type {
   Health,
   HeartbeatResponse,
   LeaveResponse,
-  Manifest,
-  ManifestList,
   NodeList,
   NodeView,
   RegisterResponse,
@@ -80,6 +87,11 @@ import type { Logger } from '../../util/log.ts';
 import { MembershipError } from './membership.ts';
 import type { Membership } from './membership.ts';
 import type { CoordinatorStore, NodeRecord } from './store.ts';
+import { lanDirectoryConfig } from '../directory/config.ts';
+import type { DirectoryConfig } from '../directory/config.ts';
+import { Directory } from '../directory/directory.ts';
+import { GossipNode } from '../directory/gossip.ts';
+import { addDirectoryRoutes } from './server-directory.ts';
 
 export interface ServerDeps {
   membership: Membership;
@@ -97,6 +109,8 @@ export interface ServerDeps {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Port of the relay running beside the coordinator, announced in /health. */
   relayPort?: number;
+  /** Caps and rate limits of the specialist directory (default lanDirectoryConfig()). */
+  directoryConfig?: DirectoryConfig;
 }
 
 /** An http(s).Server serving the routes above; not listening yet. */
@@ -221,37 +235,16 @@ function buildRouter(deps: ServerDeps): Router {
     return { body };
   });
 
-  router.add('GET', `${API_PREFIX}/manifests`, () => {
-    const body: ManifestList = { manifests: store.listManifests().map((entry) => entry.manifest) };
-    return { body };
+  const directory = new Directory(store.directory, deps.directoryConfig ?? lanDirectoryConfig(), deps.now);
+  // The coordinator answers exchanges; it starts none (nodes come to it), so its exchange is never called.
+  const gossip = new GossipNode({
+    id: identity.id,
+    directory,
+    exchange: () => Promise.reject(new Error('the coordinator does not start gossip rounds')),
+    now: deps.now,
+    logger: deps.logger,
   });
-
-  router.add('GET', `${API_PREFIX}/manifests/:hash`, (ctx) => {
-    const hash = ctx.params['hash'] ?? '';
-    const entry = store.getManifest(hash);
-    if (entry === undefined) throw new CoordinatorError(404, 'not_found', `no manifest with content hash '${hash}'`, 'GET /v1/manifests lists them');
-    const body: Manifest = entry.manifest;
-    return { body };
-  });
-
-  router.add('POST', `${API_PREFIX}/manifests`, async (ctx) => {
-    const raw = await ctx.json({ maxBytes: config.maxManifestBytes, label: 'manifest', setting: 'config.maxManifestBytes' });
-    const manifest = parseBody(ManifestSchema, raw, 'manifest');
-    checkManifestSignature(raw, manifest);
-    const existing = store.getManifest(manifest.contentHash);
-    if (existing !== undefined && existing.manifest.publisherKey !== manifest.publisherKey) {
-      throw new CoordinatorError(
-        409,
-        'manifest_conflict',
-        `content hash ${manifest.contentHash} is already published by another key`,
-        'publish under the original key, or check the content hash',
-      );
-    }
-    // The parsed manifest: unknown fields are dropped, so they are neither stored nor served.
-    store.putManifest({ manifest, storedAt: deps.now() });
-    deps.logger.info('manifest_stored', { contentHash: manifest.contentHash, modelId: manifest.modelId, replaced: existing !== undefined });
-    return { status: existing === undefined ? 201 : 200, body: manifest };
-  });
+  addDirectoryRoutes(router, { directory, gossip, config, logger: deps.logger });
 
   return router;
 }
@@ -263,30 +256,6 @@ function parseBody<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
     throw new CoordinatorError(400, 'invalid_body', `invalid ${what}: ${z.prettifyError(result.error)}`, 'the message schemas are in src/federation/protocol.ts');
   }
   return result.data;
-}
-
-/**
- * A manifest is stored and served as parsed (known fields only) and everyone who reads it checks its
- * signature, so the signature must verify over exactly those fields. One signed over fields this version
- * does not know is refused, naming them, rather than stored in a form that no longer verifies.
- */
-function checkManifestSignature(raw: unknown, manifest: Manifest): void {
-  if (verifyBody(manifest, 'publisherKey')) return;
-  const unknown = typeof raw === 'object' && raw !== null ? Object.keys(raw).filter((key) => !(key in manifest)) : [];
-  if (unknown.length > 0 && verifyBody(raw as Record<string, unknown>, 'publisherKey')) {
-    throw new CoordinatorError(
-      400,
-      'invalid_body',
-      `manifest ${manifest.contentHash} is signed over fields this coordinator does not store: ${unknown.slice(0, 8).map((key) => key.slice(0, 64)).join(', ')}`,
-      `the coordinator keeps only the fields of protocol version ${PROTOCOL_VERSION}'s ManifestSchema; sign signingPayload(manifest) without the others`,
-    );
-  }
-  throw new CoordinatorError(
-    400,
-    'invalid_signature',
-    `manifest ${manifest.contentHash} is not signed by its publisherKey`,
-    'sign signingPayload(manifest) with the publisher key',
-  );
 }
 
 /** A heartbeat or leave must be signed by the key the node registered with (unknown nodes: 404, to re-register). */

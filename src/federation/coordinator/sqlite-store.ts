@@ -6,9 +6,10 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ManifestSchema, NodeRegistrationSchema, NodeRoleSchema, NodeStateSchema } from '../protocol.ts';
-import type { CoordinatorStore, NodeRecord, StoredIdentity, StoredManifest } from './store.ts';
-import { StoreError, storedManifest, storedRegistration } from './store.ts';
+import { NodeRegistrationSchema, NodeRoleSchema, NodeStateSchema } from '../protocol.ts';
+import { DIRECTORY_TABLE_SQL, SqliteReplica } from '../directory/sqlite-replica.ts';
+import type { CoordinatorStore, NodeRecord, StoredIdentity } from './store.ts';
+import { StoreError, storedRegistration } from './store.ts';
 
 /** File name of the database inside the coordinator's data directory. */
 export const SQLITE_FILE = 'coordinator.db';
@@ -52,6 +53,13 @@ const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    // Protocol 3 replaced the placeholder manifests (keyed by content hash, unversioned): they do not verify
+    // under the new schema, so they are dropped; publishers publish again (RFC-0006).
+    version: 2,
+    name: 'RFC-0006 directory entries replace placeholder manifests',
+    sql: `DROP TABLE manifests; ${DIRECTORY_TABLE_SQL}`,
+  },
 ];
 
 interface NodeRow {
@@ -67,13 +75,9 @@ interface NodeRow {
   registration: string;
 }
 
-interface ManifestRow {
-  manifest: string;
-  stored_at: number;
-}
-
 export class SqliteStore implements CoordinatorStore {
   private readonly db: Database.Database;
+  readonly directory: SqliteReplica;
 
   /** Opens (creating when missing) the database at `path`, then applies pending migrations. */
   constructor(readonly path: string) {
@@ -84,6 +88,7 @@ export class SqliteStore implements CoordinatorStore {
       this.db.pragma('synchronous = NORMAL'); // durable across process crashes; WAL's usual pairing
       this.db.pragma('busy_timeout = 5000');
       this.migrate();
+      this.directory = new SqliteReplica(this.db);
     } catch (error) {
       this.db.close();
       throw error;
@@ -159,28 +164,6 @@ export class SqliteStore implements CoordinatorStore {
       .run(identity.coordinatorId, identity.publicKey, identity.createdAt);
   }
 
-  getManifest(contentHash: string): StoredManifest | undefined {
-    const row = this.db.prepare('SELECT manifest, stored_at FROM manifests WHERE content_hash = ?').get(contentHash) as
-      | ManifestRow
-      | undefined;
-    return row === undefined ? undefined : this.manifestFromRow(row);
-  }
-
-  listManifests(): StoredManifest[] {
-    const rows = this.db.prepare('SELECT manifest, stored_at FROM manifests ORDER BY stored_at, content_hash').all() as ManifestRow[];
-    return rows.map((row) => this.manifestFromRow(row));
-  }
-
-  putManifest(entry: StoredManifest): void {
-    const manifest = storedManifest(entry.manifest);
-    this.db
-      .prepare(
-        `INSERT OR REPLACE INTO manifests (content_hash, model_id, publisher_key, manifest, stored_at)
-         VALUES (?, ?, ?, ?, ?)`,
-      )
-      .run(manifest.contentHash, manifest.modelId, manifest.publisherKey, JSON.stringify(manifest), entry.storedAt);
-  }
-
   close(): void {
     if (this.db.open) this.db.close();
   }
@@ -199,10 +182,6 @@ export class SqliteStore implements CoordinatorStore {
       // Parsing strips fields this version does not know (rows written before stores kept only known fields).
       registration: this.parseJson(NodeRegistrationSchema, row.registration, `node ${row.node_id}`),
     };
-  }
-
-  private manifestFromRow(row: ManifestRow): StoredManifest {
-    return { manifest: this.parseJson(ManifestSchema, row.manifest, 'manifest'), storedAt: row.stored_at };
   }
 
   private parseJson<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false } }, text: string, what: string): T {

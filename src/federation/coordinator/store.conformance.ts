@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { CoordinatorStore } from './store.ts';
 import { makeManifest, makeNodeRecord } from './testing.ts';
+import { createEphemeralIdentity } from '../identity.ts';
 
 export function storeConformance(name: string, open: () => { store: CoordinatorStore; cleanup: () => void }): void {
   const withStore = (body: (store: CoordinatorStore) => void) => () => {
@@ -23,8 +24,7 @@ export function storeConformance(name: string, open: () => { store: CoordinatorS
     assert.deepEqual(store.listNodes(), []);
     assert.equal(store.deleteNode('nobody'), false);
     assert.equal(store.getIdentity(), undefined);
-    assert.deepEqual(store.listManifests(), []);
-    assert.equal(store.getManifest('sha256:00'), undefined);
+    assert.deepEqual(store.directory.list(), []);
   }));
 
   test(`${name}: put, get, replace and delete nodes`, withStore((store) => {
@@ -63,10 +63,7 @@ export function storeConformance(name: string, open: () => { store: CoordinatorS
     const candidates = record.registration.candidates.map((candidate) => ({ ...candidate, ...junk }));
     store.putNode({ ...record, registration: { ...record.registration, candidates, ...junk } });
     assert.deepEqual(store.getNode('node-a')!.registration, record.registration);
-    const manifest = makeManifest();
-    store.putManifest({ manifest: { ...manifest, ...junk }, storedAt: 1 });
-    assert.deepEqual(store.getManifest(manifest.contentHash), { manifest, storedAt: 1 });
-    assert.ok(!JSON.stringify([store.listNodes(), store.listManifests()]).includes('xxx'));
+    assert.ok(!JSON.stringify(store.listNodes()).includes('xxx'));
   }));
 
   test(`${name}: identity`, withStore((store) => {
@@ -77,18 +74,10 @@ export function storeConformance(name: string, open: () => { store: CoordinatorS
     assert.equal(store.getIdentity()!.coordinatorId, 'efgh');
   }));
 
-  test(`${name}: manifests by content hash, oldest first`, withStore((store) => {
-    const first = makeManifest({ contentHash: `sha256:${'11'.repeat(32)}` });
-    const second = makeManifest({ contentHash: `sha256:${'22'.repeat(32)}`, modelId: 'other' });
-    store.putManifest({ manifest: second, storedAt: 20 });
-    store.putManifest({ manifest: first, storedAt: 10 });
-    assert.deepEqual(store.getManifest(first.contentHash), { manifest: first, storedAt: 10 });
-    assert.deepEqual(store.listManifests().map((entry) => entry.manifest.contentHash), [first.contentHash, second.contentHash]);
-
-    const replaced = makeManifest({ contentHash: first.contentHash, quant: 'f16' });
-    store.putManifest({ manifest: replaced, storedAt: 30 });
-    assert.equal(store.listManifests().length, 2);
-    assert.equal(store.getManifest(first.contentHash)!.manifest.quant, 'f16');
+  test(`${name}: holds a directory replica that closes with the store`, withStore((store) => {
+    const manifest = makeManifest({}, createEphemeralIdentity());
+    store.directory.apply({ put: { entry: manifest, source: 'local', receivedAt: 3 }, remove: [] });
+    assert.deepEqual(store.directory.get(manifest.modelId), { entry: manifest, source: 'local', receivedAt: 3 });
   }));
 
   test(`${name}: use after close throws`, () => {

@@ -1,18 +1,19 @@
 /**
- * Persistence of the coordinator: the node table, the coordinator's own identity, and the manifest
- * directory. One interface, two implementations that pass the same conformance suite
+ * Persistence of the coordinator: the node table, the coordinator's own identity, and its replica of
+ * the RFC-0006 specialist directory (federation/directory: the coordinator is one directory participant). One interface, two implementations that pass the same conformance suite
  * (store.conformance.ts): SqliteStore (sqlite-store.ts, the real one) and MemoryStore (memory-store.ts,
  * for unit tests and throwaway coordinators).
  *
  * The interface is synchronous: better-sqlite3 is, and the coordinator's tables are small.
  * Values returned are copies; mutating them does not change the store.
  *
- * Stores keep only the fields the protocol's schemas know: registrations and manifests go through
- * storedRegistration / storedManifest below on every write (and SqliteStore parses the same way on read),
+ * Stores keep only the fields the protocol's schemas know: registrations go through storedRegistration
+ * below on every write, directory entries through DirectoryEntrySchema (and SQLite parses on read),
  * so fields nobody validated are never persisted or served again, whoever the caller is.
  */
-import { ManifestSchema, NodeRegistrationSchema } from '../protocol.ts';
-import type { Manifest, NodeRegistration, NodeRole, NodeState } from '../protocol.ts';
+import { NodeRegistrationSchema } from '../protocol.ts';
+import type { NodeRegistration, NodeRole, NodeState } from '../protocol.ts';
+import type { DirectoryReplica } from '../directory/replica.ts';
 
 /** One node as the coordinator remembers it. */
 export interface NodeRecord {
@@ -43,13 +44,6 @@ export interface StoredIdentity {
   createdAt: number;
 }
 
-export interface StoredManifest {
-  /** The manifest's known fields, signature included (the server checks that it verifies over them). */
-  manifest: Manifest;
-  /** Epoch ms when it was stored or last replaced. */
-  storedAt: number;
-}
-
 export interface CoordinatorStore {
   getNode(nodeId: string): NodeRecord | undefined;
   /** All nodes, sorted by nodeId. */
@@ -62,11 +56,8 @@ export interface CoordinatorStore {
   getIdentity(): StoredIdentity | undefined;
   putIdentity(identity: StoredIdentity): void;
 
-  getManifest(contentHash: string): StoredManifest | undefined;
-  /** All manifests, oldest first (ties by contentHash). */
-  listManifests(): StoredManifest[];
-  /** Inserts or replaces the manifest with this contentHash. */
-  putManifest(entry: StoredManifest): void;
+  /** The specialist directory's replica (same database, same lifetime: closed by close()). */
+  readonly directory: DirectoryReplica;
 
   /** Releases the database handle; the store must not be used afterwards. */
   close(): void;
@@ -86,12 +77,5 @@ export class StoreError extends Error {
 export function storedRegistration(registration: NodeRegistration): NodeRegistration {
   const result = NodeRegistrationSchema.safeParse(registration);
   if (!result.success) throw new StoreError(`refusing to store an invalid registration of node ${String(registration.nodeId)}`, 'validate it with NodeRegistrationSchema first');
-  return result.data;
-}
-
-/** `manifest` with only the fields of ManifestSchema. */
-export function storedManifest(manifest: Manifest): Manifest {
-  const result = ManifestSchema.safeParse(manifest);
-  if (!result.success) throw new StoreError(`refusing to store an invalid manifest ${String(manifest.contentHash)}`, 'validate it with ManifestSchema first');
   return result.data;
 }

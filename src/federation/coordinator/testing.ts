@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { POLL_DEFAULTS, pollUntil } from '../../util/poll.ts';
 import { PROTOCOL_VERSION } from '../protocol.ts';
-import type { Heartbeat, HeartbeatBody, Leave, LeaveBody, Manifest, NodeRegistration, UnsignedManifest, UnsignedNodeRegistration } from '../protocol.ts';
+import type { Heartbeat, HeartbeatBody, Leave, LeaveBody, NodeRegistration, UnsignedNodeRegistration } from '../protocol.ts';
 import { createEphemeralIdentity, signBody } from '../identity.ts';
 import type { Identity } from '../identity.ts';
 import type { NodeRecord } from './store.ts';
@@ -62,20 +62,8 @@ export function makeNodeRecord(overrides: Partial<NodeRecord> = {}): NodeRecord 
   };
 }
 
-/** A manifest signed by `publisher` (a fresh identity by default). */
-export function makeManifest(overrides: Partial<UnsignedManifest> = {}, publisher: Identity = createEphemeralIdentity()): Manifest {
-  const body: UnsignedManifest = {
-    modelId: 'smollm2-135m-code',
-    vocabSize: 49152,
-    hiddenDim: 576,
-    nLayers: 30,
-    quant: 'q8_0',
-    contentHash: `sha256:${'cd'.repeat(32)}`,
-    publisherKey: publisher.publicKey,
-    ...overrides,
-  };
-  return signBody(publisher, body);
-}
+/** Signed directory entries: the fixtures live beside the directory. */
+export { makeManifest, makeRevocation, makeServing } from '../directory/testing.ts';
 
 /** A temp directory removed by the returned cleanup. */
 export function tempDir(prefix = 'sharedllm-test-'): { path: string; cleanup: () => void } {
