@@ -4,19 +4,25 @@
  *
  * Non-streaming answer:
  *   { id: 'chatcmpl-…', object: 'chat.completion', created, model,
- *     choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason }],
+ *     choices: [{ index, message: { role: 'assistant', content, refusal: null }, logprobs, finish_reason }],
  *     usage: { prompt_tokens, completion_tokens, total_tokens } }
+ * `n` choices (choices.ts); `logprobs: true` (with `top_logprobs` alternatives) fills each choice's
+ * `logprobs` (logprobs.ts), null otherwise.
  * Streaming answer (SSE), as OpenAI sends it: a first chunk with `delta: { role: 'assistant', content: '' }`,
  * one chunk per piece of text, a last chunk with `delta: {}` and the finish_reason, then, when
  * `stream_options.include_usage` is set, a chunk with `choices: []` and the usage (the other chunks then
- * carry `usage: null`), then `data: [DONE]`.
+ * carry `usage: null`), then `data: [DONE]`. With n > 1 the chunks of the choices interleave, each naming
+ * its `index`; with logprobs, each content chunk carries the logprobs of its token.
  */
 import type { RouteHandler } from '../federation/coordinator/http.ts';
 import { encodeChat } from '../model/chat-prompt.ts';
 import { type ChatMessage, applyChatTemplate } from '../model/chat-template.ts';
-import { type ApiEngine, type FinishedGeneration, type GenerationEvent, generateAll, generationEvents, responseId, unixSeconds, usageOf } from './generation.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
+import { type ChoiceEvent, choiceEvents, generateChoices, usageOfChoices } from './choices.ts';
+import { type ApiEngine, type FinishedGeneration, type GenerationOptions, responseId, unixSeconds } from './generation.ts';
 import { requestSignal } from './http.ts';
-import { checkChatSupport, checkModel, generateOptions, tokenBudget } from './options.ts';
+import { type TokenLogprob, chatLogprobEntries } from './logprobs.ts';
+import { checkChatSupport, checkModel, choiceCount, generateOptions, tokenBudget } from './options.ts';
 import { refuseOverlongPrompt } from './prompt-size.ts';
 import { ChatRequestSchema, parseBody } from './schemas.ts';
 import type { ChatRequest } from './schemas.ts';
@@ -32,13 +38,17 @@ export function chatCompletionsRoute(engine: ApiEngine): RouteHandler {
     refuseOverlongPrompt(engine.tokenizer, applyChatTemplate(engine.tokenizer.chatTemplate, messages, true), engine.nCtx, 'messages');
     const prompt = encodeChat(engine.tokenizer, messages, true);
     const maxTokens = tokenBudget(prompt.length, body.max_completion_tokens ?? body.max_tokens, engine.nCtx, 'messages');
-    const options = generateOptions(body, maxTokens, requestSignal(ctx.req));
-    const meta: ChunkMeta = { id: responseId('chatcmpl'), created: unixSeconds(), model: engine.modelId };
+    const options: GenerationOptions = {
+      ...generateOptions(body, maxTokens, requestSignal(ctx.req)),
+      ...(body.logprobs === true ? { topLogprobs: body.top_logprobs ?? 0 } : {}),
+    };
+    const n = choiceCount(body.n, engine);
+    const meta: ChunkMeta = { id: responseId('chatcmpl'), created: unixSeconds(), model: engine.modelId, tokenizer: engine.tokenizer };
     if (body.stream === true) {
       const includeUsage = body.stream_options?.include_usage === true;
-      return { body: new SseBody(chatChunks(generationEvents(engine, prompt, options), meta, includeUsage)) };
+      return { body: new SseBody(chatChunks(choiceEvents(engine, prompt, options, n), meta, n, includeUsage)) };
     }
-    return { body: chatCompletion(meta, await generateAll(engine, prompt, options)) };
+    return { body: chatCompletion(meta, await generateChoices(engine, prompt, options, n)) };
   };
 }
 
@@ -54,49 +64,55 @@ interface ChunkMeta {
   id: string;
   created: number;
   model: string;
+  tokenizer: Tokenizer;
 }
 
-function chatCompletion(meta: ChunkMeta, result: FinishedGeneration) {
+/** A choice's `logprobs`: null unless asked for. */
+function logprobsOf(meta: ChunkMeta, entries: readonly TokenLogprob[] | undefined) {
+  return entries === undefined ? null : { content: chatLogprobEntries(meta.tokenizer, entries), refusal: null };
+}
+
+function chatCompletion(meta: ChunkMeta, results: readonly FinishedGeneration[]) {
   return {
     id: meta.id,
     object: 'chat.completion',
     created: meta.created,
     model: meta.model,
-    choices: [
-      {
-        index: 0,
-        message: { role: 'assistant', content: result.text, refusal: null },
-        logprobs: null,
-        finish_reason: result.finishReason,
-      },
-    ],
-    usage: usageOf(result),
+    choices: results.map((result, index) => ({
+      index,
+      message: { role: 'assistant', content: result.text, refusal: null },
+      logprobs: logprobsOf(meta, result.logprobs),
+      finish_reason: result.finishReason,
+    })),
+    usage: usageOfChoices(results),
   };
 }
 
-async function* chatChunks(events: AsyncIterable<GenerationEvent>, meta: ChunkMeta, includeUsage: boolean): AsyncGenerator<unknown> {
-  const chunk = (delta: Record<string, unknown>, finishReason: string | null) => ({
+async function* chatChunks(events: AsyncIterable<ChoiceEvent>, meta: ChunkMeta, n: number, includeUsage: boolean): AsyncGenerator<unknown> {
+  const chunk = (index: number, delta: Record<string, unknown>, logprobs: unknown, finishReason: string | null) => ({
     id: meta.id,
     object: 'chat.completion.chunk',
     created: meta.created,
     model: meta.model,
-    choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+    choices: [{ index, delta, logprobs, finish_reason: finishReason }],
     ...(includeUsage ? { usage: null } : {}),
   });
-  let started = false;
-  for await (const event of events) {
-    // The role chunk waits for the model's first event, so an early failure is still an HTTP error status.
-    if (!started) {
-      started = true;
-      yield chunk({ role: 'assistant', content: '' }, null);
+  const started = new Set<number>();
+  const results: FinishedGeneration[] = [];
+  for await (const { index, event } of events) {
+    // A choice's role chunk waits for its first event, so an early failure is still an HTTP error status.
+    if (!started.has(index)) {
+      started.add(index);
+      yield chunk(index, { role: 'assistant', content: '' }, null, null);
     }
     if (event.kind === 'text') {
-      yield chunk({ content: event.text }, null);
+      yield chunk(index, { content: event.text }, event.logprobs.length > 0 ? logprobsOf(meta, event.logprobs) : null, null);
     } else {
-      yield chunk({}, event.result.finishReason);
-      if (includeUsage) {
-        yield { id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, choices: [], usage: usageOf(event.result) };
-      }
+      results.push(event.result);
+      yield chunk(index, {}, null, event.result.finishReason);
     }
+  }
+  if (includeUsage && results.length === n) {
+    yield { id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, choices: [], usage: usageOfChoices(results) };
   }
 }

@@ -189,7 +189,7 @@ describe('openai client', () => {
         return true;
       });
     };
-    await expectBadRequest({ ...base, n: 2 }, /only n = 1 is supported/, 'n');
+    await expectBadRequest({ ...base, n: 0 }, /n must be at least 1/, 'n');
     await expectBadRequest({ ...base, messages: [] }, /at least one message/, 'messages');
     await expectBadRequest({ ...base, max_tokens: -5 }, /max_tokens/, 'max_tokens');
     await expectBadRequest({ ...base, temperature: 'hot' }, /temperature/, 'temperature');

@@ -9,6 +9,7 @@
  */
 import type { GenerateOptions } from '../model/generator.ts';
 import { ApiError, invalidRequest } from './errors.ts';
+import type { ApiEngine } from './generation.ts';
 import type { ChatRequest, CompletionRequest } from './schemas.ts';
 
 type CommonRequest = ChatRequest | CompletionRequest;
@@ -27,13 +28,15 @@ function unsupported(param: string, what: string, instead: string): ApiError {
   return invalidRequest(`${what} is not supported by this server`, param, instead, 'unsupported_parameter');
 }
 
-/** Refuses the chat features this server cannot honour (tools, JSON mode, logprobs, logit bias). */
+/** Refuses the chat features this server cannot honour (tools, JSON mode, logit bias). */
 export function checkChatSupport(body: ChatRequest): void {
   if (body.tools != null && body.tools.length > 0) throw unsupported('tools', 'tool calling', 'send the request without tools');
   if (body.tool_choice != null && body.tool_choice !== 'none') throw unsupported('tool_choice', 'tool_choice', "leave it out or send 'none'");
   const format = body.response_format?.type;
   if (format != null && format !== 'text') throw unsupported('response_format', `response_format '${format}'`, "leave it out or send { type: 'text' }");
-  if (body.logprobs === true || body.top_logprobs != null) throw unsupported('logprobs', 'logprobs', 'leave logprobs and top_logprobs out');
+  if (body.top_logprobs != null && body.logprobs !== true) {
+    throw invalidRequest('top_logprobs needs logprobs: true', 'top_logprobs', 'send logprobs: true with it, or leave top_logprobs out');
+  }
   checkLogitBias(body);
 }
 
@@ -41,8 +44,20 @@ export function checkChatSupport(body: ChatRequest): void {
 export function checkCompletionSupport(body: CompletionRequest): void {
   if (body.suffix != null && body.suffix !== '') throw unsupported('suffix', 'suffix (insertion)', 'leave suffix out');
   if (body.best_of != null && body.best_of !== 1) throw unsupported('best_of', `best_of = ${body.best_of}`, 'send best_of: 1 or leave it out');
-  if (body.logprobs != null) throw unsupported('logprobs', 'logprobs', 'leave logprobs out');
+  if (body.logprobs != null && body.echo === true) {
+    throw unsupported('logprobs', 'logprobs of an echoed prompt', 'send echo: false, or leave logprobs out');
+  }
   checkLogitBias(body);
+}
+
+/** How many choices a request asks for; more than the server could ever run at once is a 400. */
+export function choiceCount(n: number | null | undefined, engine: ApiEngine): number {
+  const count = n ?? 1;
+  const capacity = engine.limiter.maxConcurrent + engine.limiter.maxQueued;
+  if (count > capacity) {
+    throw invalidRequest(`n = ${count} choices is more than this server runs or queues at once (${capacity})`, 'n', `send n <= ${capacity}, or several requests`);
+  }
+  return count;
 }
 
 function checkLogitBias(body: CommonRequest): void {

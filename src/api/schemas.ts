@@ -5,7 +5,9 @@
  * silently ignored. Ranges are OpenAI's; `top_k`, `min_p` and `repeat_penalty` are llama.cpp's extensions.
  */
 import { z } from 'zod';
+import { MAX_CHOICES } from './choices.ts';
 import { ApiError } from './errors.ts';
+import { MAX_CHAT_TOP_LOGPROBS, MAX_COMPLETION_LOGPROBS } from './logprobs.ts';
 
 /**
  * Strings that name something (a model, a response format) are short; a longer one is refused before it is
@@ -39,7 +41,12 @@ const SamplingFields = {
   presence_penalty: number(-2, 2),
   seed: z.number().int().nullish(),
   stop: z.union([z.string(), z.array(z.string()).max(16)], { error: 'stop must be a string or an array of at most 16 strings' }).nullish(),
-  n: z.literal(1, { error: 'only n = 1 is supported: this server returns one choice per request (send n: 1 or leave it out)' }).nullish(),
+  n: z
+    .number()
+    .int({ error: 'n must be a whole number of choices' })
+    .min(1, { error: 'n must be at least 1' })
+    .max(MAX_CHOICES, { error: `n must be at most ${MAX_CHOICES}` })
+    .nullish(),
   logit_bias: z.record(z.string(), z.number()).nullish(),
 };
 
@@ -61,7 +68,12 @@ export const ChatRequestSchema = z.object({
   messages: z.array(ChatMessageSchema).min(1, { error: 'messages must hold at least one message' }),
   max_completion_tokens: tokenCount(),
   logprobs: z.boolean().nullish(),
-  top_logprobs: z.number().int().nullish(),
+  top_logprobs: z
+    .number()
+    .int()
+    .min(0, { error: `must be between 0 and ${MAX_CHAT_TOP_LOGPROBS}` })
+    .max(MAX_CHAT_TOP_LOGPROBS, { error: `must be between 0 and ${MAX_CHAT_TOP_LOGPROBS}` })
+    .nullish(),
   tools: z.array(z.unknown()).nullish(),
   tool_choice: z.unknown().optional(),
   response_format: z.object({ type: shortName('response_format.type') }).loose().nullish(),
@@ -78,7 +90,12 @@ export const CompletionRequestSchema = z.object({
   echo: z.boolean().nullish(),
   suffix: z.string().nullish(),
   best_of: z.number().int().nullish(),
-  logprobs: z.number().int().nullish(),
+  logprobs: z
+    .number()
+    .int()
+    .min(0, { error: `must be between 0 and ${MAX_COMPLETION_LOGPROBS}` })
+    .max(MAX_COMPLETION_LOGPROBS, { error: `must be between 0 and ${MAX_COMPLETION_LOGPROBS}` })
+    .nullish(),
 });
 export type CompletionRequest = z.infer<typeof CompletionRequestSchema>;
 
