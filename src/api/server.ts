@@ -6,6 +6,7 @@
  * GET  /v1/models/:id          -> the model, or 404 model_not_found
  * POST /v1/chat/completions    chat.ts (streaming with `stream: true`)
  * POST /v1/completions         completions.ts
+ * POST /v1/embeddings          embeddings.ts (mean-pooled final hidden states after the final norm, unit length)
  * + whatever `extraRoutes` adds (the node's status, e.g. GET /v1/federation).
  *
  * Every error is `{ error: { message, type, param, code } }` with its status (errors.ts). With `apiKey`,
@@ -27,6 +28,7 @@ import type { Generator } from '../model/generator.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { chatCompletionsRoute } from './chat.ts';
 import { completionsRoute } from './completions.ts';
+import { embeddingsRoute } from './embeddings.ts';
 import { ApiError } from './errors.ts';
 import type { ApiEngine } from './generation.ts';
 import { unixSeconds } from './generation.ts';
@@ -100,6 +102,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   });
   router.add('POST', '/v1/chat/completions', chatCompletionsRoute(engine));
   router.add('POST', '/v1/completions', completionsRoute(engine));
+  router.add('POST', '/v1/embeddings', embeddingsRoute(engine));
   opts.extraRoutes?.(router);
 
   const shutdown = new AbortController();
