@@ -111,9 +111,9 @@ export function usageOf(result: GenerationResult): Usage {
   return { prompt_tokens: result.promptTokens, completion_tokens: completion, total_tokens: result.promptTokens + completion };
 }
 
-/** An id such as 'chatcmpl-3f9a...' (24 hex digits). */
-export function responseId(prefix: string): string {
-  return `${prefix}-${randomBytes(12).toString('hex')}`;
+/** An id such as 'chatcmpl-3f9a...' (24 hex digits); the Responses API's ids use '_' ('resp_3f9a...'). */
+export function responseId(prefix: string, separator: '-' | '_' = '-'): string {
+  return `${prefix}${separator}${randomBytes(12).toString('hex')}`;
 }
 
 export function unixSeconds(): number {

@@ -34,7 +34,8 @@ export interface ApiListenerOptions {
   track: (done: Promise<void>) => void;
 }
 
-const API_ROUTES_HINT = 'the API serves GET /v1/models, POST /v1/chat/completions, POST /v1/completions and GET /health';
+const API_ROUTES_HINT =
+  'the API serves GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/responses, POST /v1/embeddings, GET /metrics and GET /health';
 
 /** OpenAI's error shape for every failure (errors.ts), with a 404 that names this API's routes. */
 export const apiErrors: ErrorMapper = {

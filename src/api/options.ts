@@ -13,6 +13,8 @@ import type { ApiEngine } from './generation.ts';
 import type { ChatRequest, CompletionRequest } from './schemas.ts';
 
 type CommonRequest = ChatRequest | CompletionRequest;
+/** The sampling fields of a request (the Responses API has only some of them). */
+type SamplingRequest = Partial<Pick<ChatRequest, 'stop' | 'temperature' | 'top_p' | 'top_k' | 'min_p' | 'repeat_penalty' | 'presence_penalty' | 'frequency_penalty' | 'seed'>>;
 
 /** 404 unless the request names the model this node serves. */
 export function checkModel(requested: string, modelId: string): void {
@@ -95,7 +97,7 @@ export function seed32(seed: number): number {
 }
 
 /** The generator's options for a request (maxTokens from tokenBudget). */
-export function generateOptions(body: CommonRequest, maxTokens: number, signal: AbortSignal): GenerateOptions & { signal: AbortSignal } {
+export function generateOptions(body: SamplingRequest, maxTokens: number, signal: AbortSignal): GenerateOptions & { signal: AbortSignal } {
   return {
     maxTokens,
     stop: stopStrings(body.stop),

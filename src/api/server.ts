@@ -6,6 +6,7 @@
  * GET  /v1/models/:id          -> the model, or 404 model_not_found
  * POST /v1/chat/completions    chat.ts (streaming with `stream: true`)
  * POST /v1/completions         completions.ts
+ * POST /v1/responses          responses.ts (OpenAI's Responses API, text in and out, streaming included)
  * POST /v1/embeddings          embeddings.ts (mean-pooled final hidden states after the final norm, unit length)
  * + whatever `extraRoutes` adds (the node's status, e.g. GET /v1/federation).
  *
@@ -29,6 +30,7 @@ import type { Tokenizer } from '../model/tokenizer.ts';
 import { chatCompletionsRoute } from './chat.ts';
 import { completionsRoute } from './completions.ts';
 import { embeddingsRoute } from './embeddings.ts';
+import { responsesRoute } from './responses.ts';
 import { ApiError } from './errors.ts';
 import type { ApiEngine } from './generation.ts';
 import { unixSeconds } from './generation.ts';
@@ -103,6 +105,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   router.add('POST', '/v1/chat/completions', chatCompletionsRoute(engine));
   router.add('POST', '/v1/completions', completionsRoute(engine));
   router.add('POST', '/v1/embeddings', embeddingsRoute(engine));
+  router.add('POST', '/v1/responses', responsesRoute(engine));
   opts.extraRoutes?.(router);
 
   const shutdown = new AbortController();
