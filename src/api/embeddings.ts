@@ -61,6 +61,7 @@ export function embeddingsRoute(engine: ApiEngine): RouteHandler {
       release();
     }
     const promptTokens = inputs.reduce((sum, ids) => sum + ids.length, 0);
+    engine.metrics.promptTokens += promptTokens;
     return {
       body: {
         object: 'list',

@@ -11,6 +11,7 @@ import type { Tokenizer } from '../model/tokenizer.ts';
 import { ClientGoneError } from './http.ts';
 import type { ConcurrencyLimiter } from './limiter.ts';
 import { type TokenLogprob, tokenLogprob } from './logprobs.ts';
+import type { ApiMetrics } from './metrics.ts';
 
 /** What the routes share: the model behind this server and its admission control. */
 export interface ApiEngine {
@@ -22,6 +23,8 @@ export interface ApiEngine {
   readonly limiter: ConcurrencyLimiter;
   /** Unix seconds at which the server started (OpenAI's `created` of the model). */
   readonly createdAt: number;
+  /** Counted as requests are served (GET /metrics). */
+  readonly metrics: ApiMetrics;
 }
 
 /** One generation's options: the generator's, the request's signal, and logprobs when asked. */
@@ -56,9 +59,22 @@ export async function* generationEvents(engine: ApiEngine, prompt: readonly numb
   // yields no piece: it stays in `sampled` and is dropped).
   const sampled: TokenLogprob[] = [];
   const logprobs: PositionedLogprob[] | undefined = topLogprobs === undefined ? undefined : [];
-  const generate: GenerateOptions = topLogprobs === undefined ? rest : { ...rest, onSample: (logits, token) => void sampled.push(tokenLogprob(logits, token, topLogprobs)) };
+  // The sampler is called once per step of this sequence: the metrics time the steps from there.
+  const { metrics } = engine;
+  let last = 0;
+  let steps = 0;
+  const generate: GenerateOptions = {
+    ...rest,
+    onSample: (logits, token) => {
+      const now = performance.now();
+      (steps++ === 0 ? metrics.firstToken : metrics.betweenTokens).observe((now - last) / 1000);
+      last = now;
+      if (topLogprobs !== undefined) sampled.push(tokenLogprob(logits, token, topLogprobs));
+    },
+  };
   const release = await engine.limiter.acquire(options.signal);
   try {
+    last = performance.now();
     const stream = engine.generator.stream(prompt, generate);
     let next = await stream.next();
     let chars = 0;
@@ -81,6 +97,8 @@ export async function* generationEvents(engine: ApiEngine, prompt: readonly numb
       if (next.done !== true) await stream.return(undefined as never);
     }
     const result = next.value;
+    metrics.promptTokens += result.promptTokens;
+    metrics.completionTokens += result.tokens.length;
     if (result.finishReason === 'aborted') throw abortReason(options.signal);
     yield { kind: 'done', result: { ...result, finishReason: result.finishReason, ...(logprobs === undefined ? {} : { logprobs }) } };
   } finally {
