@@ -6,7 +6,8 @@
  *   { id: 'chatcmpl-…', object: 'chat.completion', created, model,
  *     choices: [{ index, message: { role: 'assistant', content, refusal: null }, logprobs, finish_reason }],
  *     usage: { prompt_tokens, completion_tokens, total_tokens } }
- * `n` choices (choices.ts); `logprobs: true` (with `top_logprobs` alternatives) fills each choice's
+ * `response_format: { type: 'json_object' }` constrains sampling to one JSON object, complete within the
+ * token budget (src/model/sampler-json.ts). `n` choices (choices.ts); `logprobs: true` (with `top_logprobs` alternatives) fills each choice's
  * `logprobs` (logprobs.ts), null otherwise.
  * Streaming answer (SSE), as OpenAI sends it: a first chunk with `delta: { role: 'assistant', content: '' }`,
  * one chunk per piece of text, a last chunk with `delta: {}` and the finish_reason, then, when
@@ -22,7 +23,7 @@ import { type ChoiceEvent, choiceEvents, generateChoices, usageOfChoices } from 
 import { type ApiEngine, type FinishedGeneration, type GenerationOptions, responseId, unixSeconds } from './generation.ts';
 import { requestSignal } from './http.ts';
 import { type TokenLogprob, chatLogprobEntries } from './logprobs.ts';
-import { checkChatSupport, checkModel, choiceCount, generateOptions, tokenBudget } from './options.ts';
+import { checkChatSupport, checkModel, choiceCount, formatGrammar, generateOptions, tokenBudget } from './options.ts';
 import { refuseOverlongPrompt } from './prompt-size.ts';
 import { ChatRequestSchema, parseBody } from './schemas.ts';
 import type { ChatRequest } from './schemas.ts';
@@ -42,6 +43,8 @@ export function chatCompletionsRoute(engine: ApiEngine): RouteHandler {
       ...generateOptions(body, maxTokens, requestSignal(ctx.req)),
       ...(body.logprobs === true ? { topLogprobs: body.top_logprobs ?? 0 } : {}),
     };
+    const grammar = formatGrammar(body.response_format?.type, engine, maxTokens, 'response_format');
+    if (grammar !== undefined) options.grammar = grammar;
     const n = choiceCount(body.n, engine);
     const meta: ChunkMeta = { id: responseId('chatcmpl'), created: unixSeconds(), model: engine.modelId, tokenizer: engine.tokenizer };
     if (body.stream === true) {

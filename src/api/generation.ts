@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { GenerateOptions, GenerationResult, Generator } from '../model/generator.ts';
+import type { TokenConstraint } from '../model/sampler.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { ClientGoneError } from './http.ts';
 import type { ConcurrencyLimiter } from './limiter.ts';
@@ -32,6 +33,8 @@ export interface GenerationOptions extends GenerateOptions {
   signal: AbortSignal;
   /** When set, every token's logprob and this many alternatives (0 for none) are reported. */
   topLogprobs?: number;
+  /** Makes the grammar of one generation (each choice gets its own: it has state), e.g. JSON mode. */
+  grammar?: () => TokenConstraint;
 }
 
 /** A token's logprob and where its text starts in the choice's text. */
@@ -54,7 +57,7 @@ export type GenerationEvent = { kind: 'text'; text: string; logprobs: Positioned
 
 /** Streams a generation as events; the last event is 'done'. Throws the signal's reason when aborted. */
 export async function* generationEvents(engine: ApiEngine, prompt: readonly number[], options: GenerationOptions): AsyncGenerator<GenerationEvent, void> {
-  const { topLogprobs, ...rest } = options;
+  const { topLogprobs, grammar, ...rest } = options;
   // The sampler reports each row it samples from (the last one may be the end-of-generation token, which
   // yields no piece: it stays in `sampled` and is dropped).
   const sampled: TokenLogprob[] = [];
@@ -65,6 +68,7 @@ export async function* generationEvents(engine: ApiEngine, prompt: readonly numb
   let steps = 0;
   const generate: GenerateOptions = {
     ...rest,
+    ...(grammar === undefined ? {} : { constraint: grammar() }),
     onSample: (logits, token) => {
       const now = performance.now();
       (steps++ === 0 ? metrics.firstToken : metrics.betweenTokens).observe((now - last) / 1000);

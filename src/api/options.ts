@@ -9,6 +9,8 @@
  */
 import type { GenerateOptions } from '../model/generator.ts';
 import { ApiError, invalidRequest } from './errors.ts';
+import type { TokenConstraint } from '../model/sampler.ts';
+import { jsonObjectConstraint } from '../model/sampler-json.ts';
 import type { ApiEngine } from './generation.ts';
 import type { ChatRequest, CompletionRequest } from './schemas.ts';
 
@@ -30,12 +32,14 @@ function unsupported(param: string, what: string, instead: string): ApiError {
   return invalidRequest(`${what} is not supported by this server`, param, instead, 'unsupported_parameter');
 }
 
-/** Refuses the chat features this server cannot honour (tools, JSON mode, logit bias). */
+/** Refuses the chat features this server cannot honour (tools, JSON schemas, logit bias). */
 export function checkChatSupport(body: ChatRequest): void {
   if (body.tools != null && body.tools.length > 0) throw unsupported('tools', 'tool calling', 'send the request without tools');
   if (body.tool_choice != null && body.tool_choice !== 'none') throw unsupported('tool_choice', 'tool_choice', "leave it out or send 'none'");
   const format = body.response_format?.type;
-  if (format != null && format !== 'text') throw unsupported('response_format', `response_format '${format}'`, "leave it out or send { type: 'text' }");
+  if (format != null && format !== 'text' && format !== 'json_object') {
+    throw unsupported('response_format', `response_format '${format}'`, "send { type: 'json_object' } or { type: 'text' }, or leave it out");
+  }
   if (body.top_logprobs != null && body.logprobs !== true) {
     throw invalidRequest('top_logprobs needs logprobs: true', 'top_logprobs', 'send logprobs: true with it, or leave top_logprobs out');
   }
@@ -51,6 +55,19 @@ export function checkCompletionSupport(body: CompletionRequest): void {
   }
   checkLogitBias(body);
 }
+
+/**
+ * The grammar a response format asks for: JSON mode constrains sampling to one JSON object that is complete
+ * within the token budget (sampler-json.ts). Below MIN_JSON_TOKENS ('{}' needs two) it is a 400.
+ */
+export function formatGrammar(format: string | null | undefined, engine: ApiEngine, maxTokens: number, param: string): (() => TokenConstraint) | undefined {
+  if (format !== 'json_object') return undefined;
+  if (maxTokens < MIN_JSON_TOKENS) {
+    throw invalidRequest(`JSON mode needs room for at least ${MIN_JSON_TOKENS} tokens, but only ${maxTokens} are left`, param, 'raise max_tokens or shorten the prompt');
+  }
+  return () => jsonObjectConstraint(engine.tokenizer, maxTokens);
+}
+const MIN_JSON_TOKENS = 2;
 
 /** How many choices a request asks for; more than the server could ever run at once is a 400. */
 export function choiceCount(n: number | null | undefined, engine: ApiEngine): number {

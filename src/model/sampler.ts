@@ -39,10 +39,22 @@ export interface SamplerOptions {
    * distribution) and the token chosen; the API computes logprobs here. Must not modify the logits.
    */
   readonly onSample?: (logits: Float32Array, token: number) => void;
+  /** Limits the tokens that may be chosen (grammar-constrained sampling, e.g. sampler-json.ts). */
+  readonly constraint?: TokenConstraint;
+}
+
+/**
+ * A grammar over tokens: `allows` says whether a token may come next, `accept` records the one chosen.
+ * The sampler asks about the token it would pick anyway first, and masks the whole vocabulary only when
+ * that one is refused (llama.cpp's order: most steps cost one check).
+ */
+export interface TokenConstraint {
+  allows(token: number): boolean;
+  accept(token: number): void;
 }
 
 /** The options that are numbers. */
-type NumericSamplerOptions = Omit<SamplerOptions, 'onSample'>;
+type NumericSamplerOptions = Omit<SamplerOptions, 'onSample' | 'constraint'>;
 /** The numeric options, all of them set (the `options` a sampler reports). */
 export type ResolvedSamplerOptions = Readonly<Required<NumericSamplerOptions>>;
 
@@ -76,7 +88,7 @@ export const DEFAULT_SAMPLER_OPTIONS = {
 const f32 = Math.fround;
 
 export function createSampler(options: SamplerOptions = {}): Sampler {
-  const { onSample, ...numeric } = options;
+  const { onSample, constraint, ...numeric } = options;
   const resolved = resolveOptions(numeric);
   const { temperature, topK, topP, minP, minKeep } = resolved;
   const penaltiesOn =
@@ -191,7 +203,9 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
           'Pass the output row of the model head.',
         );
       }
-      const token = choose(logits, history);
+      let token = choose(logits, history);
+      if (constraint !== undefined && !constraint.allows(token)) token = choose(masked(logits, constraint), history);
+      constraint?.accept(token);
       onSample?.(logits, token);
       return token;
     },
@@ -199,6 +213,22 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
       rng.seed(resolved.seed);
     },
   };
+}
+
+/** A copy of `logits` with every token the constraint refuses at -Infinity; throws if it refuses them all. */
+function masked(logits: Float32Array, constraint: TokenConstraint): Float32Array {
+  const out = new Float32Array(logits.length).fill(-Infinity);
+  let allowed = 0;
+  for (let i = 0; i < logits.length; i++) {
+    if (constraint.allows(i)) {
+      out[i] = logits[i]!;
+      allowed++;
+    }
+  }
+  if (allowed === 0) {
+    throw new SamplerError('the grammar allows no token here', 'at least one allowed token', 'none', 'raise max_tokens, or check the grammar');
+  }
+  return out;
 }
 
 export interface PenaltyOptions {
