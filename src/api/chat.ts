@@ -43,7 +43,7 @@ export function chatCompletionsRoute(engine: ApiEngine): RouteHandler {
       ...generateOptions(body, maxTokens, requestSignal(ctx.req)),
       ...(body.logprobs === true ? { topLogprobs: body.top_logprobs ?? 0 } : {}),
     };
-    const grammar = formatGrammar(body.response_format?.type, engine, maxTokens, 'response_format');
+    const grammar = formatGrammar(body.response_format, engine, maxTokens, 'response_format');
     if (grammar !== undefined) options.grammar = grammar;
     const n = choiceCount(body.n, engine);
     const meta: ChunkMeta = { id: responseId('chatcmpl'), created: unixSeconds(), model: engine.modelId, tokenizer: engine.tokenizer };

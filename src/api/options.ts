@@ -11,6 +11,8 @@ import type { GenerateOptions } from '../model/generator.ts';
 import { ApiError, invalidRequest } from './errors.ts';
 import type { TokenConstraint } from '../model/sampler.ts';
 import { jsonObjectConstraint } from '../model/sampler-json.ts';
+import { SchemaError, compileSchema, grammarConstraint } from '../model/sampler-schema.ts';
+import { z } from 'zod';
 import type { ApiEngine } from './generation.ts';
 import type { ChatRequest, CompletionRequest } from './schemas.ts';
 
@@ -37,8 +39,8 @@ export function checkChatSupport(body: ChatRequest): void {
   if (body.tools != null && body.tools.length > 0) throw unsupported('tools', 'tool calling', 'send the request without tools');
   if (body.tool_choice != null && body.tool_choice !== 'none') throw unsupported('tool_choice', 'tool_choice', "leave it out or send 'none'");
   const format = body.response_format?.type;
-  if (format != null && format !== 'text' && format !== 'json_object') {
-    throw unsupported('response_format', `response_format '${format}'`, "send { type: 'json_object' } or { type: 'text' }, or leave it out");
+  if (format != null && format !== 'text' && format !== 'json_object' && format !== 'json_schema') {
+    throw unsupported('response_format', `response_format '${format}'`, "send { type: 'json_schema' }, { type: 'json_object' } or { type: 'text' }, or leave it out");
   }
   if (body.top_logprobs != null && body.logprobs !== true) {
     throw invalidRequest('top_logprobs needs logprobs: true', 'top_logprobs', 'send logprobs: true with it, or leave top_logprobs out');
@@ -60,13 +62,31 @@ export function checkCompletionSupport(body: CompletionRequest): void {
  * The grammar a response format asks for: JSON mode constrains sampling to one JSON object that is complete
  * within the token budget (sampler-json.ts). Below MIN_JSON_TOKENS ('{}' needs two) it is a 400.
  */
-export function formatGrammar(format: string | null | undefined, engine: ApiEngine, maxTokens: number, param: string): (() => TokenConstraint) | undefined {
-  if (format !== 'json_object') return undefined;
+export function formatGrammar(format: ResponseFormat | null | undefined, engine: ApiEngine, maxTokens: number, param: string): (() => TokenConstraint) | undefined {
+  if (format == null || (format.type !== 'json_object' && format.type !== 'json_schema')) return undefined;
   if (maxTokens < MIN_JSON_TOKENS) {
     throw invalidRequest(`JSON mode needs room for at least ${MIN_JSON_TOKENS} tokens, but only ${maxTokens} are left`, param, 'raise max_tokens or shorten the prompt');
   }
-  return () => jsonObjectConstraint(engine.tokenizer, maxTokens);
+  if (format.type === 'json_object') return () => jsonObjectConstraint(engine.tokenizer, maxTokens);
+  const parsed = JsonSchemaFormat.safeParse(format);
+  if (!parsed.success) throw invalidRequest("response_format of type 'json_schema' needs json_schema: { name, schema }", `${param}.json_schema`, 'see OpenAI\'s structured outputs');
+  let grammar: ReturnType<typeof compileSchema>;
+  try {
+    grammar = compileSchema(parsed.data.json_schema.schema);
+  } catch (error) {
+    if (error instanceof SchemaError) throw invalidRequest(error.message, `${param}.json_schema.schema`, error.hint);
+    throw error;
+  }
+  const shortest = grammar().cost();
+  if (shortest > maxTokens) {
+    throw invalidRequest(`the shortest value of this schema takes ${shortest} tokens, but only ${maxTokens} are left`, param, 'raise max_tokens or shorten the prompt');
+  }
+  return () => grammarConstraint(engine.tokenizer, maxTokens, grammar);
 }
+
+/** OpenAI's `{ type: 'json_schema', json_schema: { name, schema, strict } }`. */
+const JsonSchemaFormat = z.object({ json_schema: z.object({ name: z.string(), schema: z.record(z.string(), z.unknown()) }) });
+type ResponseFormat = { type: string };
 const MIN_JSON_TOKENS = 2;
 
 /** How many choices a request asks for; more than the server could ever run at once is a 400. */

@@ -272,7 +272,7 @@ export interface ConstraintVocabulary {
  * Control tokens are never allowed; end-of-generation tokens only once the object is complete.
  */
 export function jsonObjectConstraint(vocabulary: ConstraintVocabulary, maxTokens: number): TokenConstraint {
-  const tokens = tokenTable(vocabulary);
+  const tokens = jsonTokenTable(vocabulary);
   let state = new JsonState();
   let used = 0;
   // Which first bytes the current state takes: most tokens are refused on their first byte without a clone.
@@ -307,7 +307,7 @@ export function jsonObjectConstraint(vocabulary: ConstraintVocabulary, maxTokens
   };
 }
 
-interface TokenInfo {
+export interface TokenInfo {
   bytes: Uint8Array;
   kind: 'text' | 'end' | 'control';
   /** Only characters a string may hold as they are (no '"', '\\' or control characters). */
@@ -316,7 +316,7 @@ interface TokenInfo {
 
 /** Every token's bytes and kind, read once per vocabulary; undefined for a token with no bytes. */
 const tableCache = new WeakMap<ConstraintVocabulary, (TokenInfo | undefined)[]>();
-function tokenTable(vocabulary: ConstraintVocabulary): (TokenInfo | undefined)[] {
+export function jsonTokenTable(vocabulary: ConstraintVocabulary): (TokenInfo | undefined)[] {
   let table = tableCache.get(vocabulary);
   if (table !== undefined) return table;
   table = [];
