@@ -123,6 +123,21 @@ describe('responses', () => {
     assert.equal(message.content[0].text, reference.text);
   });
 
+  test('text.format json_schema: the output validates', async () => {
+    const res = await client.responses.create({
+      model: model.modelId,
+      input: 'A point?',
+      max_output_tokens: 40,
+      temperature: 1,
+      text: { format: { type: 'json_schema', name: 'point', strict: true, schema: { type: 'object', properties: { x: { type: 'number' }, y: { type: 'number' } }, required: ['x', 'y'], additionalProperties: false } } },
+    });
+    const point: unknown = JSON.parse(res.output_text);
+    assert.ok(typeof point === 'object' && point !== null);
+    assert.deepEqual(Object.keys(point), ['x', 'y']);
+    assert.ok(Object.values(point).every((v) => typeof v === 'number'));
+    assert.equal(res.text?.format?.type, 'json_schema');
+  });
+
   test('what it cannot do is a 400 that says so', async () => {
     const base = { model: model.modelId, input: 'hi' };
     const rejects = async (body: object, message: RegExp) => {
@@ -134,7 +149,7 @@ describe('responses', () => {
     };
     await rejects({ ...base, previous_response_id: 'resp_1' }, /stores no responses/);
     await rejects({ ...base, tools: [{ type: 'function', name: 'f', parameters: {} }] }, /tools are not supported/);
-    await rejects({ ...base, text: { format: { type: 'json_object' } } }, /json_object/);
+    await rejects({ ...base, text: { format: { type: 'grammar' } } }, /grammar/);
     await rejects({ ...base, input: [{ type: 'function_call_output', call_id: 'x', output: 'y' }] }, /message/);
     await assert.rejects(client.responses.create({ ...base, model: 'gpt-4o' }), OpenAI.NotFoundError);
   });

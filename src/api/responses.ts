@@ -5,8 +5,8 @@
  * Request: { model, input: string | [{ role, content: string | [{ type: 'input_text' | 'output_text', text }] }],
  *            instructions?, max_output_tokens?, temperature?, top_p?, stream? }
  *   `instructions` becomes a system message in front; 'developer' is a system message; then the model's
- *   chat template, as in chat.ts. Tools, other input items (images, files, tool outputs) and text formats
- *   other than 'text' are refused with a 400 that says so.
+ *   chat template, as in chat.ts. `text.format` json_object or json_schema constrains sampling as chat's
+ *   response_format does. Tools and other input items (images, files, tool outputs) are refused with a 400.
  * Answer: a `response` object with one output message holding one `output_text` part; status 'completed',
  *   or 'incomplete' with incomplete_details.reason 'max_output_tokens' when the budget ran out.
  * Streaming (SSE with `event:` names, no [DONE]), as OpenAI sends it: response.created,
@@ -20,9 +20,9 @@ import type { RouteHandler } from '../http/index.ts';
 import { encodeChat } from '../model/chat-prompt.ts';
 import { type ChatMessage, applyChatTemplate } from '../model/chat-template.ts';
 import { invalidRequest } from './errors.ts';
-import { type ApiEngine, type FinishedGeneration, type GenerationEvent, generateAll, generationEvents, responseId, unixSeconds } from './generation.ts';
+import { type ApiEngine, type FinishedGeneration, type GenerationEvent, type GenerationOptions, generateAll, generationEvents, responseId, unixSeconds } from './generation.ts';
 import { requestSignal } from './http.ts';
-import { checkModel, generateOptions, tokenBudget } from './options.ts';
+import { checkModel, formatGrammar, generateOptions, tokenBudget } from './options.ts';
 import { refuseOverlongPrompt } from './prompt-size.ts';
 import { parseBody } from './schemas.ts';
 import { SseBody, type SseStyle } from './sse.ts';
@@ -63,7 +63,11 @@ export function responsesRoute(engine: ApiEngine): RouteHandler {
     refuseOverlongPrompt(engine.tokenizer, applyChatTemplate(engine.tokenizer.chatTemplate, messages, true), engine.nCtx, 'input');
     const prompt = encodeChat(engine.tokenizer, messages, true);
     const maxTokens = tokenBudget(prompt.length, body.max_output_tokens, engine.nCtx, 'input');
-    const options = generateOptions({ temperature: body.temperature, top_p: body.top_p }, maxTokens, requestSignal(ctx.req));
+    const options: GenerationOptions = generateOptions({ temperature: body.temperature, top_p: body.top_p }, maxTokens, requestSignal(ctx.req));
+    // text.format is chat's response_format with the json_schema fields one level up.
+    const format = body.text?.format;
+    const grammar = formatGrammar(format?.type === 'json_schema' ? { type: 'json_schema', json_schema: format } : format, engine, maxTokens, 'text.format');
+    if (grammar !== undefined) options.grammar = grammar;
     const meta: ResponseMeta = { id: responseId('resp', '_'), messageId: responseId('msg', '_'), createdAt: unixSeconds(), model: engine.modelId, request: body };
     if (body.stream === true) {
       const sequence = { next: 0 };
@@ -80,8 +84,8 @@ function checkResponsesSupport(body: ResponsesRequest): void {
   }
   if (body.tools != null && body.tools.length > 0) throw invalidRequest('tools are not supported by this server', 'tools', 'send the request without tools', 'unsupported_parameter');
   const format = body.text?.format?.type;
-  if (format != null && format !== 'text') {
-    throw invalidRequest(`text.format '${format}' is not supported by this server`, 'text.format', "leave it out or send { type: 'text' }", 'unsupported_parameter');
+  if (format != null && format !== 'text' && format !== 'json_object' && format !== 'json_schema') {
+    throw invalidRequest(`text.format '${format}' is not supported by this server`, 'text.format', "send { type: 'json_schema', name, schema }, { type: 'json_object' } or { type: 'text' }", 'unsupported_parameter');
   }
 }
 
@@ -142,7 +146,7 @@ function responseObject(meta: ResponseMeta, result?: FinishedGeneration) {
     reasoning: { effort: null, summary: null },
     store: false,
     temperature: request.temperature ?? null,
-    text: { format: { type: 'text' } },
+    text: { format: request.text?.format ?? { type: 'text' } },
     tool_choice: 'none',
     tools: [],
     top_p: request.top_p ?? null,
