@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createOpenAI } from '@ai-sdk/openai';
 import { ChatOpenAI, OpenAIEmbeddings } from '@langchain/openai';
-import { embedMany, generateText, streamText } from 'ai';
+import { embedMany, generateObject, generateText, streamText } from 'ai';
+import { z } from 'zod';
 import { encodeChat } from '../model/chat-prompt.ts';
 import type { ApiServer } from './server.ts';
 import { type TestModel, loadTestModel, startTestServer } from './testing.ts';
@@ -67,6 +68,12 @@ describe('LangChain', () => {
     assert.equal((await served('POST /v1/responses')) - before, 2);
   });
 
+  test('withStructuredOutput (json_schema): a value of the schema', async () => {
+    const Cat = z.object({ name: z.string(), legs: z.number().int(), indoor: z.boolean() });
+    const cat = await langchain({ maxTokens: 60, temperature: 1 }).withStructuredOutput(Cat, { method: 'jsonSchema', name: 'cat' }).invoke('Describe a cat');
+    assert.ok(Cat.safeParse(cat).success, JSON.stringify(cat));
+  });
+
   test('embeddings: embedQuery and embedDocuments', async () => {
     const embeddings = new OpenAIEmbeddings({ model: model.modelId, apiKey: 'unused', configuration: { baseURL: `${server.url}/v1` }, maxRetries: 0 });
     const [a, b] = await embeddings.embedDocuments(['The quick brown fox', 'Hello']);
@@ -94,6 +101,15 @@ describe('AI SDK', () => {
     for await (const part of stream.textStream) streamed += part;
     assert.equal(streamed, reference);
     assert.equal((await served('POST /v1/responses')) - before, 2);
+  });
+
+  test('generateObject: a value of the schema, through the Responses API and through chat', async () => {
+    const Cat = z.object({ name: z.string(), legs: z.number().int(), indoor: z.boolean() });
+    const openai = provider();
+    for (const languageModel of [openai(model.modelId), openai.chat(model.modelId)]) {
+      const { object } = await generateObject({ model: languageModel, schema: Cat, prompt: 'Describe a cat', maxOutputTokens: 60, temperature: 1, maxRetries: 0 });
+      assert.ok(Cat.safeParse(object).success, JSON.stringify(object));
+    }
   });
 
   test('chat completions and embeddings', async () => {

@@ -65,5 +65,20 @@ describe('JSON Schema grammar', () => {
     assert.throws(() => compileSchema({ $ref: '#/$defs/T', $defs: { T: { type: 'object', properties: { t: { $ref: '#/$defs/T' } } } } }), /recursive/);
     assert.throws(() => compileSchema({ type: 'object', properties: { x: {} } }), /has no type/);
     assert.throws(() => compileSchema({ oneOf: [{ type: 'string' }] }), /anyOf/);
+    assert.throws(() => compileSchema({ type: 'integer', minimum: 1 }), /minimum/);
+    assert.throws(() => compileSchema({ type: 'number', maximum: 100 }), /maximum/);
+  });
+
+  test("zod's int() bounds are accepted; minimum 0 forbids the minus sign", () => {
+    const feedAll = (grammar: ReturnType<typeof compileSchema>, text: string) => {
+      const node = grammar();
+      return [...encoder.encode(text)].every((c) => node.feed(c));
+    };
+    const safe = compileSchema({ type: 'integer', minimum: -9007199254740991, maximum: 9007199254740991 });
+    assert.ok(feedAll(safe, '-12'));
+    assert.ok(!feedAll(safe, '1234567890123456'), 'at most 15 digits: always a safe integer');
+    const natural = compileSchema({ type: 'integer', minimum: 0 });
+    assert.ok(feedAll(natural, '12'));
+    assert.ok(!feedAll(natural, '-1'));
   });
 });

@@ -120,6 +120,7 @@ const MAX_EXP_DIGITS = 2;
 class JsonNumber implements GrammarNode {
   constructor(
     private readonly integer: boolean,
+    private readonly negative: boolean, // whether a '-' may start it
     private state: 'start' | 'sign' | 'zero' | 'int' | 'dot' | 'frac' | 'e' | 'esign' | 'exp' = 'start',
     private digits = 0, // in the current run (integer part or exponent)
   ) {}
@@ -129,7 +130,7 @@ class JsonNumber implements GrammarNode {
     if ((s === 'start' || s === 'sign') && digit) {
       this.state = c === 0x30 ? 'zero' : 'int';
       this.digits = 1;
-    } else if (s === 'start' && c === 0x2d) this.state = 'sign';
+    } else if (s === 'start' && c === 0x2d && this.negative) this.state = 'sign';
     else if (s === 'int' && digit) return ++this.digits <= MAX_INT_DIGITS;
     else if (s === 'frac' && digit) return true;
     else if (s === 'exp' && digit) return ++this.digits <= MAX_EXP_DIGITS;
@@ -150,7 +151,7 @@ class JsonNumber implements GrammarNode {
     return this.canEnd ? 0 : 1;
   }
   clone(): GrammarNode {
-    return new JsonNumber(this.integer, this.state, this.digits);
+    return new JsonNumber(this.integer, this.negative, this.state, this.digits);
   }
 }
 
@@ -293,7 +294,7 @@ const choice = (texts: string[]): Factory => {
 };
 
 /** Keywords that constrain values beyond what the automata check: refused, never silently ignored. */
-const UNSUPPORTED = ['pattern', 'format', 'minLength', 'maxLength', 'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf', 'minItems', 'maxItems', 'uniqueItems', 'contains', 'patternProperties', 'allOf', 'not', 'if', 'then', 'else', 'minProperties', 'maxProperties', 'dependentRequired', 'dependentSchemas', 'prefixItems'];
+const UNSUPPORTED = ['pattern', 'format', 'minLength', 'maxLength', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf', 'minItems', 'maxItems', 'uniqueItems', 'contains', 'patternProperties', 'allOf', 'not', 'if', 'then', 'else', 'minProperties', 'maxProperties', 'dependentRequired', 'dependentSchemas', 'prefixItems'];
 
 type Schema = Record<string, unknown>;
 
@@ -306,7 +307,7 @@ export function compileSchema(schema: unknown): Factory {
   const compile = (s: unknown, where: string): Factory => {
     if (!isSchema(s)) throw new SchemaError(`${where} is not a schema`, 'an object', JSON.stringify(s) ?? typeof s, 'fix the schema');
     const bad = UNSUPPORTED.find((k) => k in s);
-    if (bad !== undefined) throw new SchemaError(`${where} uses '${bad}', which constrained sampling does not enforce`, `a schema without ${UNSUPPORTED.join(', ')}`, bad, `remove '${bad}' (check it after generation instead)`);
+    if (bad !== undefined) throw new SchemaError(`${where} uses '${bad}', which constrained sampling does not enforce`, `no '${bad}'`, bad, `remove '${bad}' (check it after generation instead)`);
     if (typeof s.$ref === 'string') {
       const name = /^#\/(?:\$defs|definitions)\/(.+)$/.exec(s.$ref)?.[1];
       const target = name === undefined ? undefined : definitions[name];
@@ -337,9 +338,11 @@ export function compileSchema(schema: unknown): Factory {
       case 'string':
         return () => new JsonString();
       case 'number':
-        return () => new JsonNumber(false);
-      case 'integer':
-        return () => new JsonNumber(true);
+      case 'integer': {
+        const integer = s.type === 'integer';
+        const negative = numberBounds(s, integer, where);
+        return () => new JsonNumber(integer, negative);
+      }
       case 'boolean':
         return choice(['true', 'false']);
       case 'null':
@@ -355,6 +358,21 @@ export function compileSchema(schema: unknown): Factory {
     }
   };
   return compile(schema, 'schema');
+}
+
+/**
+ * The bounds a number schema may have: none tighter than the numbers the automaton writes anyway (zod's
+ * int() gives the safe-integer range), or a minimum of 0 (no minus sign). Returns whether '-' may start it.
+ */
+function numberBounds(s: Schema, integer: boolean, where: string): boolean {
+  const widest = integer ? 10 ** MAX_INT_DIGITS - 1 : 1e115;
+  const { minimum, maximum } = s;
+  const check = (ok: boolean, keyword: string) => {
+    if (!ok) throw new SchemaError(`${where} uses '${keyword}: ${String(s[keyword])}', which constrained sampling does not enforce`, `no ${keyword}, a ${keyword} beyond ±${widest}, or minimum 0`, String(s[keyword]), `remove '${keyword}' (check it after generation instead)`);
+  };
+  check(maximum === undefined || (typeof maximum === 'number' && maximum >= widest), 'maximum');
+  check(minimum === undefined || (typeof minimum === 'number' && (minimum <= -widest || minimum === 0)), 'minimum');
+  return minimum !== 0;
 }
 
 /** '{' "key": value, ... '}' with every property, in order; whitespace around the punctuation. */
