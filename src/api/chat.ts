@@ -6,6 +6,8 @@
  *   { id: 'chatcmpl-…', object: 'chat.completion', created, model,
  *     choices: [{ index, message: { role: 'assistant', content, refusal: null }, logprobs, finish_reason }],
  *     usage: { prompt_tokens, completion_tokens, total_tokens } }
+ * `tools` (tools.ts): the answer is sampled as a tool call or a response, and comes back as
+ * `message.tool_calls` (finish_reason 'tool_calls') or content; streams send it in one chunk at the end.
  * `response_format: { type: 'json_object' }` constrains sampling to one JSON object, complete within the
  * token budget (src/model/sampler-json.ts). `n` choices (choices.ts); `logprobs: true` (with `top_logprobs` alternatives) fills each choice's
  * `logprobs` (logprobs.ts), null otherwise.
@@ -23,18 +25,21 @@ import { type ChoiceEvent, choiceEvents, generateChoices, usageOfChoices } from 
 import { type ApiEngine, type FinishedGeneration, type GenerationOptions, responseId, unixSeconds } from './generation.ts';
 import { requestSignal } from './http.ts';
 import { type TokenLogprob, chatLogprobEntries } from './logprobs.ts';
-import { checkChatSupport, checkModel, choiceCount, formatGrammar, generateOptions, tokenBudget } from './options.ts';
+import { checkChatSupport, checkModel, choiceCount, formatGrammar, generateOptions, grammarFor, tokenBudget } from './options.ts';
 import { refuseOverlongPrompt } from './prompt-size.ts';
 import { ChatRequestSchema, parseBody } from './schemas.ts';
 import type { ChatRequest } from './schemas.ts';
 import { SseBody } from './sse.ts';
+import { type ToolCall, readToolAnswer, toolCallsText, toolPlan, toolResultText, withToolSystem } from './tools.ts';
 
 export function chatCompletionsRoute(engine: ApiEngine): RouteHandler {
   return async (ctx) => {
     const body = parseBody(ChatRequestSchema, await ctx.json());
     checkModel(body.model, engine.modelId);
     checkChatSupport(body);
-    const messages = toChatMessages(body.messages);
+    const tools = toolPlan(body.tools, body.tool_choice);
+    const conversation = toChatMessages(body.messages);
+    const messages = tools === undefined ? conversation : withToolSystem(conversation, tools);
     // A prompt far over the context is refused from its size, before the tokenizer spends time on it.
     refuseOverlongPrompt(engine.tokenizer, applyChatTemplate(engine.tokenizer.chatTemplate, messages, true), engine.nCtx, 'messages');
     const prompt = encodeChat(engine.tokenizer, messages, true);
@@ -43,10 +48,10 @@ export function chatCompletionsRoute(engine: ApiEngine): RouteHandler {
       ...generateOptions(body, maxTokens, requestSignal(ctx.req)),
       ...(body.logprobs === true ? { topLogprobs: body.top_logprobs ?? 0 } : {}),
     };
-    const grammar = formatGrammar(body.response_format, engine, maxTokens, 'response_format');
+    const grammar = tools === undefined ? formatGrammar(body.response_format, engine, maxTokens, 'response_format') : grammarFor(tools.grammar, engine, maxTokens, 'tools');
     if (grammar !== undefined) options.grammar = grammar;
     const n = choiceCount(body.n, engine);
-    const meta: ChunkMeta = { id: responseId('chatcmpl'), created: unixSeconds(), model: engine.modelId, tokenizer: engine.tokenizer };
+    const meta: ChunkMeta = { id: responseId('chatcmpl'), created: unixSeconds(), model: engine.modelId, tokenizer: engine.tokenizer, tools: tools !== undefined };
     if (body.stream === true) {
       const includeUsage = body.stream_options?.include_usage === true;
       return { body: new SseBody(chatChunks(choiceEvents(engine, prompt, options, n), meta, n, includeUsage)) };
@@ -57,10 +62,15 @@ export function chatCompletionsRoute(engine: ApiEngine): RouteHandler {
 
 /** OpenAI messages to the template's: 'developer' is a system message; text parts are joined by newlines. */
 export function toChatMessages(messages: ChatRequest['messages']): ChatMessage[] {
-  return messages.map((m) => ({
-    role: m.role === 'developer' ? 'system' : m.role,
-    content: typeof m.content === 'string' ? m.content : (m.content ?? []).map((part) => part.text).join('\n'),
-  }));
+  return messages.map((m) => {
+    const text = typeof m.content === 'string' ? m.content : (m.content ?? []).map((part) => part.text).join('\n');
+    // Tool turns in the generic format of tools.ts.
+    if (m.role === 'tool') return { role: 'user', content: toolResultText(m.tool_call_id, text) };
+    if (m.role === 'assistant' && m.tool_calls != null && m.tool_calls.length > 0) {
+      return { role: 'assistant', content: [text, toolCallsText(m.tool_calls)].filter((t) => t !== '').join('\n') };
+    }
+    return { role: m.role === 'developer' ? 'system' : m.role, content: text };
+  });
 }
 
 interface ChunkMeta {
@@ -68,6 +78,15 @@ interface ChunkMeta {
   created: number;
   model: string;
   tokenizer: Tokenizer;
+  /** The answer is tools.ts's JSON: read it into content or tool_calls (streams send it whole at the end). */
+  tools: boolean;
+}
+
+/** A choice's message fields and finish reason, with tool calls read out of the answer when tools are on. */
+function answerOf(meta: ChunkMeta, result: FinishedGeneration): { content: string | null; toolCalls?: ToolCall[]; finishReason: string } {
+  if (!meta.tools) return { content: result.text, finishReason: result.finishReason };
+  const answer = readToolAnswer(result.text);
+  return { ...answer, finishReason: answer.toolCalls === undefined ? result.finishReason : 'tool_calls' };
 }
 
 /** A choice's `logprobs`: null unless asked for. */
@@ -81,12 +100,15 @@ function chatCompletion(meta: ChunkMeta, results: readonly FinishedGeneration[])
     object: 'chat.completion',
     created: meta.created,
     model: meta.model,
-    choices: results.map((result, index) => ({
-      index,
-      message: { role: 'assistant', content: result.text, refusal: null },
-      logprobs: logprobsOf(meta, result.logprobs),
-      finish_reason: result.finishReason,
-    })),
+    choices: results.map((result, index) => {
+      const answer = answerOf(meta, result);
+      return {
+        index,
+        message: { role: 'assistant', content: answer.content, refusal: null, ...(answer.toolCalls === undefined ? {} : { tool_calls: answer.toolCalls }) },
+        logprobs: logprobsOf(meta, result.logprobs),
+        finish_reason: answer.finishReason,
+      };
+    }),
     usage: usageOfChoices(results),
   };
 }
@@ -109,10 +131,16 @@ async function* chatChunks(events: AsyncIterable<ChoiceEvent>, meta: ChunkMeta, 
       yield chunk(index, { role: 'assistant', content: '' }, null, null);
     }
     if (event.kind === 'text') {
-      yield chunk(index, { content: event.text }, event.logprobs.length > 0 ? logprobsOf(meta, event.logprobs) : null, null);
+      if (!meta.tools) yield chunk(index, { content: event.text }, event.logprobs.length > 0 ? logprobsOf(meta, event.logprobs) : null, null);
     } else {
       results.push(event.result);
-      yield chunk(index, {}, null, event.result.finishReason);
+      const answer = answerOf(meta, event.result);
+      if (meta.tools && answer.toolCalls !== undefined) {
+        yield chunk(index, { tool_calls: answer.toolCalls.map((call, i) => ({ index: i, ...call })) }, null, null);
+      } else if (meta.tools && answer.content !== null) {
+        yield chunk(index, { content: answer.content }, null, null);
+      }
+      yield chunk(index, {}, null, answer.finishReason);
     }
   }
   if (includeUsage && results.length === n) {

@@ -34,10 +34,13 @@ function unsupported(param: string, what: string, instead: string): ApiError {
   return invalidRequest(`${what} is not supported by this server`, param, instead, 'unsupported_parameter');
 }
 
-/** Refuses the chat features this server cannot honour (tools, JSON schemas, logit bias). */
+/** Refuses the chat features this server cannot honour (logit bias, JSON output together with tools). */
 export function checkChatSupport(body: ChatRequest): void {
-  if (body.tools != null && body.tools.length > 0) throw unsupported('tools', 'tool calling', 'send the request without tools');
-  if (body.tool_choice != null && body.tool_choice !== 'none') throw unsupported('tool_choice', 'tool_choice', "leave it out or send 'none'");
+  const toolsOn = body.tools != null && body.tools.length > 0 && body.tool_choice !== 'none';
+  if (toolsOn && body.response_format != null && body.response_format.type !== 'text') {
+    throw unsupported('response_format', 'response_format together with tools', 'send one or the other');
+  }
+  if (body.tool_choice != null && body.tool_choice !== 'none' && !toolsOn) throw invalidRequest('tool_choice needs tools', 'tool_choice', 'send the tools, or leave tool_choice out');
   const format = body.response_format?.type;
   if (format != null && format !== 'text' && format !== 'json_object' && format !== 'json_schema') {
     throw unsupported('response_format', `response_format '${format}'`, "send { type: 'json_schema' }, { type: 'json_object' } or { type: 'text' }, or leave it out");
@@ -77,6 +80,11 @@ export function formatGrammar(format: ResponseFormat | null | undefined, engine:
     if (error instanceof SchemaError) throw invalidRequest(error.message, `${param}.json_schema.schema`, error.hint);
     throw error;
   }
+  return grammarFor(grammar, engine, maxTokens, param);
+}
+
+/** One constraint per generation for a compiled grammar; 400 when its shortest value does not fit. */
+export function grammarFor(grammar: ReturnType<typeof compileSchema>, engine: ApiEngine, maxTokens: number, param: string): () => TokenConstraint {
   const shortest = grammar().cost();
   if (shortest > maxTokens) {
     throw invalidRequest(`the shortest value of this schema takes ${shortest} tokens, but only ${maxTokens} are left`, param, 'raise max_tokens or shorten the prompt');

@@ -8,6 +8,10 @@ import { z } from 'zod';
 import { MAX_CHOICES } from './choices.ts';
 import { ApiError } from './errors.ts';
 import { MAX_CHAT_TOP_LOGPROBS, MAX_COMPLETION_LOGPROBS } from './logprobs.ts';
+import { ToolCallSchema, ToolChoiceSchema, ToolSchema } from './tools.ts';
+
+/** OpenAI's cap on the tools of one request. */
+const MAX_TOOLS = 128;
 
 /**
  * Strings that name something (a model, a response format) are short; a longer one is refused before it is
@@ -56,11 +60,15 @@ const TextPartSchema = z.object({
 });
 
 export const ChatMessageSchema = z.object({
-  role: z.enum(['system', 'developer', 'user', 'assistant'], {
-    error: "role must be 'system', 'developer', 'user' or 'assistant' (tool messages are not supported)",
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool'], {
+    error: "role must be 'system', 'developer', 'user', 'assistant' or 'tool'",
   }),
   content: z.union([z.string(), z.array(TextPartSchema), z.null()], { error: 'content must be a string or an array of text parts' }).optional(),
   name: z.string().nullish(),
+  /** An assistant turn's calls (tools.ts). */
+  tool_calls: z.array(ToolCallSchema).max(MAX_TOOLS).nullish(),
+  /** A tool turn: the call it answers. */
+  tool_call_id: z.string().max(MAX_NAME_CHARS).nullish(),
 });
 
 export const ChatRequestSchema = z.object({
@@ -74,8 +82,8 @@ export const ChatRequestSchema = z.object({
     .min(0, { error: `must be between 0 and ${MAX_CHAT_TOP_LOGPROBS}` })
     .max(MAX_CHAT_TOP_LOGPROBS, { error: `must be between 0 and ${MAX_CHAT_TOP_LOGPROBS}` })
     .nullish(),
-  tools: z.array(z.unknown()).nullish(),
-  tool_choice: z.unknown().optional(),
+  tools: z.array(ToolSchema).max(MAX_TOOLS, { error: `at most ${MAX_TOOLS} tools` }).nullish(),
+  tool_choice: ToolChoiceSchema.nullish(),
   response_format: z.object({ type: shortName('response_format.type') }).loose().nullish(),
 });
 export type ChatRequest = z.infer<typeof ChatRequestSchema>;

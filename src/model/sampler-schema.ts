@@ -27,6 +27,8 @@ export interface GrammarNode {
   /** The fewest characters that make the text so far whole. */
   cost(): number;
   clone(): GrammarNode;
+  /** Inside the characters of a string: any byte but '"', '\\' and control characters leaves the node as it is. */
+  inString(): boolean;
 }
 
 type Factory = () => GrammarNode;
@@ -48,6 +50,9 @@ class Literal implements GrammarNode {
   cost(): number {
     return this.text.length - this.at;
   }
+  inString(): boolean {
+    return false;
+  }
   clone(): GrammarNode {
     return new Literal(this.text, this.at);
   }
@@ -61,6 +66,9 @@ class Whitespace implements GrammarNode {
   readonly canEnd = true;
   cost(): number {
     return 0;
+  }
+  inString(): boolean {
+    return false;
   }
   clone(): GrammarNode {
     return new Whitespace(this.run);
@@ -103,6 +111,9 @@ class JsonString implements GrammarNode {
   }
   cost(): number {
     return this.state === 'open' ? 2 : this.state === 'escape' ? 2 : this.state === 'in' ? this.hex + 1 : 0;
+  }
+  inString(): boolean {
+    return this.state === 'in' && this.hex === 0;
   }
   clone(): GrammarNode {
     return new JsonString(this.state, this.hex);
@@ -150,6 +161,9 @@ class JsonNumber implements GrammarNode {
   cost(): number {
     return this.canEnd ? 0 : 1;
   }
+  inString(): boolean {
+    return false;
+  }
   clone(): GrammarNode {
     return new JsonNumber(this.integer, this.negative, this.state, this.digits);
   }
@@ -167,6 +181,9 @@ class Alternatives implements GrammarNode {
   }
   cost(): number {
     return Math.min(...this.alive.map((n) => n.cost()));
+  }
+  inString(): boolean {
+    return this.alive.every((n) => n.inString());
   }
   clone(): GrammarNode {
     return new Alternatives(this.alive.map((n) => n.clone()));
@@ -210,6 +227,9 @@ class Sequence implements GrammarNode {
   }
   cost(): number {
     return this.at >= this.parts.length ? 0 : (this.node()?.cost() ?? 0) + this.restCost[this.at + 1]!;
+  }
+  inString(): boolean {
+    return this.node()?.inString() ?? false;
   }
   clone(): GrammarNode {
     return new Sequence(this.parts, this.restCost, this.at, this.current?.clone());
@@ -273,6 +293,9 @@ class JsonArray implements GrammarNode {
     if (this.state === 'open') return 2;
     if (this.state === 'item') return this.inner!.cost() + 1;
     return this.state === 'closed' ? 0 : 1;
+  }
+  inString(): boolean {
+    return this.state === 'item' && this.inner!.inString();
   }
   clone(): GrammarNode {
     return new JsonArray(this.item, this.state, this.inner?.clone(), this.ws);
@@ -403,9 +426,13 @@ export function grammarConstraint(vocabulary: ConstraintVocabulary, maxTokens: n
   let used = 0;
   // Which first bytes the current state takes: most tokens are refused on their first byte.
   let firstByteOk: Uint8Array | undefined;
+  // Inside a string, a token of plain characters leaves the state as it is (most of a vocabulary).
+  let inString: boolean | undefined;
   const after = (token: number): GrammarNode | undefined => {
     const t = tokens[token];
     if (t === undefined || t.kind !== 'text') return undefined;
+    inString ??= state.inString();
+    if (inString && t.plain) return state;
     if (firstByteOk === undefined) {
       firstByteOk = new Uint8Array(256);
       for (let c = 0; c < 256; c++) firstByteOk[c] = state.clone().feed(c) ? 1 : 0;
@@ -422,8 +449,10 @@ export function grammarConstraint(vocabulary: ConstraintVocabulary, maxTokens: n
       return next !== undefined && next.cost() <= maxTokens - used - 1;
     },
     accept(token: number): void {
-      state = after(token) ?? state;
+      const next = after(token) ?? state;
+      state = next === state ? state.clone() : next;
       firstByteOk = undefined;
+      inString = undefined;
       used++;
     },
   };
