@@ -4,7 +4,9 @@
  *
  * Non-streaming answer:
  *   { id: 'cmpl-…', object: 'text_completion', created, model,
- *     choices: [{ text, index: 0, logprobs: null, finish_reason }], usage }
+ *     choices: [{ text, index, logprobs, finish_reason }], usage }
+ * `n` choices (choices.ts); `logprobs: k` fills each choice's `logprobs` with every token's logprob and its
+ * k most likely alternatives (logprobs.ts), null otherwise (with echo it is refused: no prompt logprobs).
  * Streaming answer (SSE): one chunk per piece `{ …, choices: [{ text, index: 0, logprobs: null,
  * finish_reason: null }] }`, a last chunk with text '' and the finish_reason, the usage chunk
  * (`choices: []`) when `stream_options.include_usage` is set, then `data: [DONE]`.
@@ -13,9 +15,11 @@
 import type { RouteHandler } from '../federation/coordinator/http.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { invalidRequest } from './errors.ts';
-import { type ApiEngine, type GenerationEvent, generateAll, generationEvents, responseId, unixSeconds, usageOf } from './generation.ts';
+import { type ChoiceEvent, choiceEvents, generateChoices, usageOfChoices } from './choices.ts';
+import { type ApiEngine, type FinishedGeneration, type GenerationOptions, type PositionedLogprob, responseId, unixSeconds } from './generation.ts';
 import { requestSignal } from './http.ts';
-import { checkCompletionSupport, checkModel, generateOptions, tokenBudget } from './options.ts';
+import { completionLogprobs } from './logprobs.ts';
+import { checkCompletionSupport, checkModel, choiceCount, generateOptions, tokenBudget } from './options.ts';
 import { refuseOverlongPrompt } from './prompt-size.ts';
 import { CompletionRequestSchema, parseBody } from './schemas.ts';
 import type { CompletionRequest } from './schemas.ts';
@@ -28,22 +32,31 @@ export function completionsRoute(engine: ApiEngine): RouteHandler {
     checkCompletionSupport(body);
     const { ids: prompt, text: promptText } = promptTokens(engine.tokenizer, body.prompt, engine.nCtx);
     const maxTokens = tokenBudget(prompt.length, body.max_tokens, engine.nCtx, 'prompt');
-    const options = generateOptions(body, maxTokens, requestSignal(ctx.req));
-    const meta: CompletionMeta = { id: responseId('cmpl'), created: unixSeconds(), model: engine.modelId };
+    const options: GenerationOptions = {
+      ...generateOptions(body, maxTokens, requestSignal(ctx.req)),
+      ...(body.logprobs == null ? {} : { topLogprobs: body.logprobs }),
+    };
+    const n = choiceCount(body.n, engine);
+    const meta: CompletionMeta = { id: responseId('cmpl'), created: unixSeconds(), model: engine.modelId, tokenizer: engine.tokenizer };
     const echo = body.echo === true ? promptText() : '';
     if (body.stream === true) {
       const includeUsage = body.stream_options?.include_usage === true;
-      return { body: new SseBody(completionChunks(generationEvents(engine, prompt, options), meta, echo, includeUsage)) };
+      return { body: new SseBody(completionChunks(choiceEvents(engine, prompt, options, n), meta, n, echo, includeUsage)) };
     }
-    const result = await generateAll(engine, prompt, options);
+    const results = await generateChoices(engine, prompt, options, n);
     return {
       body: {
         id: meta.id,
         object: 'text_completion',
         created: meta.created,
         model: meta.model,
-        choices: [{ text: echo + result.text, index: 0, logprobs: null, finish_reason: result.finishReason }],
-        usage: usageOf(result),
+        choices: results.map((result, index) => ({
+          text: echo + result.text,
+          index,
+          logprobs: logprobsOf(meta, result.logprobs, 0),
+          finish_reason: result.finishReason,
+        })),
+        usage: usageOfChoices(results),
       },
     };
   };
@@ -77,31 +90,40 @@ interface CompletionMeta {
   id: string;
   created: number;
   model: string;
+  tokenizer: Tokenizer;
 }
 
-async function* completionChunks(events: AsyncIterable<GenerationEvent>, meta: CompletionMeta, echo: string, includeUsage: boolean): AsyncGenerator<unknown> {
-  const chunk = (text: string, finishReason: string | null) => ({
+/** A choice's (or a chunk's) `logprobs`: null unless asked for; offsets shifted by `base` characters. */
+function logprobsOf(meta: CompletionMeta, entries: readonly PositionedLogprob[] | undefined, base: number) {
+  if (entries === undefined) return null;
+  return completionLogprobs(meta.tokenizer, entries, entries.map((e) => base + e.textOffset));
+}
+
+async function* completionChunks(events: AsyncIterable<ChoiceEvent>, meta: CompletionMeta, n: number, echo: string, includeUsage: boolean): AsyncGenerator<unknown> {
+  const chunk = (index: number, text: string, logprobs: unknown, finishReason: string | null) => ({
     id: meta.id,
     object: 'text_completion',
     created: meta.created,
     model: meta.model,
-    choices: [{ text, index: 0, logprobs: null, finish_reason: finishReason }],
+    choices: [{ text, index, logprobs, finish_reason: finishReason }],
     ...(includeUsage ? { usage: null } : {}),
   });
-  let started = false;
-  for await (const event of events) {
+  const started = new Set<number>();
+  const results: FinishedGeneration[] = [];
+  for await (const { index, event } of events) {
     // The echo waits for the model's first event, so an early failure is still an HTTP error status.
-    if (!started) {
-      started = true;
-      if (echo !== '') yield chunk(echo, null);
+    if (!started.has(index)) {
+      started.add(index);
+      if (echo !== '') yield chunk(index, echo, null, null);
     }
     if (event.kind === 'text') {
-      yield chunk(event.text, null);
+      yield chunk(index, event.text, event.logprobs.length > 0 ? logprobsOf(meta, event.logprobs, echo.length) : null, null);
     } else {
-      yield chunk('', event.result.finishReason);
-      if (includeUsage) {
-        yield { id: meta.id, object: 'text_completion', created: meta.created, model: meta.model, choices: [], usage: usageOf(event.result) };
-      }
+      results.push(event.result);
+      yield chunk(index, '', null, event.result.finishReason);
     }
+  }
+  if (includeUsage && results.length === n) {
+    yield { id: meta.id, object: 'text_completion', created: meta.created, model: meta.model, choices: [], usage: usageOfChoices(results) };
   }
 }

@@ -7,9 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { GenerateOptions, GenerationResult, Generator } from '../model/generator.ts';
+import type { TokenConstraint } from '../model/sampler.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { ClientGoneError } from './http.ts';
 import type { ConcurrencyLimiter } from './limiter.ts';
+import { type TokenLogprob, tokenLogprob } from './logprobs.ts';
+import type { ApiMetrics } from './metrics.ts';
 
 /** What the routes share: the model behind this server and its admission control. */
 export interface ApiEngine {
@@ -21,24 +24,76 @@ export interface ApiEngine {
   readonly limiter: ConcurrencyLimiter;
   /** Unix seconds at which the server started (OpenAI's `created` of the model). */
   readonly createdAt: number;
+  /** Counted as requests are served (GET /metrics). */
+  readonly metrics: ApiMetrics;
+}
+
+/** One generation's options: the generator's, the request's signal, and logprobs when asked. */
+export interface GenerationOptions extends GenerateOptions {
+  signal: AbortSignal;
+  /** When set, every token's logprob and this many alternatives (0 for none) are reported. */
+  topLogprobs?: number;
+  /** Makes the grammar of one generation (each choice gets its own: it has state), e.g. JSON mode. */
+  grammar?: () => TokenConstraint;
+}
+
+/** A token's logprob and where its text starts in the choice's text. */
+export interface PositionedLogprob extends TokenLogprob {
+  textOffset: number;
 }
 
 /** A generation that finished normally ('aborted' is thrown instead, as the signal's reason). */
 export interface FinishedGeneration extends GenerationResult {
   finishReason: 'stop' | 'length';
+  /** Per generated token, when logprobs were asked for. */
+  logprobs?: PositionedLogprob[];
 }
 
-export type GenerationEvent = { kind: 'text'; text: string } | { kind: 'done'; result: FinishedGeneration };
+/**
+ * 'text': the text one token completed ('' when it completed no character yet, sent only when it carries
+ * a logprob); 'done' comes last.
+ */
+export type GenerationEvent = { kind: 'text'; text: string; logprobs: PositionedLogprob[] } | { kind: 'done'; result: FinishedGeneration };
 
 /** Streams a generation as events; the last event is 'done'. Throws the signal's reason when aborted. */
-export async function* generationEvents(engine: ApiEngine, prompt: readonly number[], options: GenerateOptions & { signal: AbortSignal }): AsyncGenerator<GenerationEvent, void> {
+export async function* generationEvents(engine: ApiEngine, prompt: readonly number[], options: GenerationOptions): AsyncGenerator<GenerationEvent, void> {
+  const { topLogprobs, grammar, ...rest } = options;
+  // The sampler reports each row it samples from (the last one may be the end-of-generation token, which
+  // yields no piece: it stays in `sampled` and is dropped).
+  const sampled: TokenLogprob[] = [];
+  const logprobs: PositionedLogprob[] | undefined = topLogprobs === undefined ? undefined : [];
+  // The sampler is called once per step of this sequence: the metrics time the steps from there.
+  const { metrics } = engine;
+  let last = 0;
+  let steps = 0;
+  const generate: GenerateOptions = {
+    ...rest,
+    ...(grammar === undefined ? {} : { constraint: grammar() }),
+    onSample: (logits, token) => {
+      const now = performance.now();
+      (steps++ === 0 ? metrics.firstToken : metrics.betweenTokens).observe((now - last) / 1000);
+      last = now;
+      if (topLogprobs !== undefined) sampled.push(tokenLogprob(logits, token, topLogprobs));
+    },
+  };
   const release = await engine.limiter.acquire(options.signal);
   try {
-    const stream = engine.generator.stream(prompt, options);
+    last = performance.now();
+    const stream = engine.generator.stream(prompt, generate);
     let next = await stream.next();
+    let chars = 0;
     try {
       while (next.done !== true) {
-        if (next.value.text !== '') yield { kind: 'text', text: next.value.text };
+        const piece = next.value;
+        // A token yields one piece, and at the very end maybe a second one (the decoder's tail): match by id.
+        const mine: PositionedLogprob[] = [];
+        if (logprobs !== undefined && sampled[0]?.token === piece.token) {
+          const entry = { ...sampled.shift()!, textOffset: chars };
+          mine.push(entry);
+          logprobs.push(entry);
+        }
+        chars += piece.text.length;
+        if (piece.text !== '' || mine.length > 0) yield { kind: 'text', text: piece.text, logprobs: mine };
         next = await stream.next();
       }
     } finally {
@@ -46,15 +101,17 @@ export async function* generationEvents(engine: ApiEngine, prompt: readonly numb
       if (next.done !== true) await stream.return(undefined as never);
     }
     const result = next.value;
+    metrics.promptTokens += result.promptTokens;
+    metrics.completionTokens += result.tokens.length;
     if (result.finishReason === 'aborted') throw abortReason(options.signal);
-    yield { kind: 'done', result: { ...result, finishReason: result.finishReason } };
+    yield { kind: 'done', result: { ...result, finishReason: result.finishReason, ...(logprobs === undefined ? {} : { logprobs }) } };
   } finally {
     release();
   }
 }
 
 /** Runs a generation to its end (non-streaming requests). */
-export async function generateAll(engine: ApiEngine, prompt: readonly number[], options: GenerateOptions & { signal: AbortSignal }): Promise<FinishedGeneration> {
+export async function generateAll(engine: ApiEngine, prompt: readonly number[], options: GenerationOptions): Promise<FinishedGeneration> {
   for await (const event of generationEvents(engine, prompt, options)) {
     if (event.kind === 'done') return event.result;
   }
@@ -76,9 +133,9 @@ export function usageOf(result: GenerationResult): Usage {
   return { prompt_tokens: result.promptTokens, completion_tokens: completion, total_tokens: result.promptTokens + completion };
 }
 
-/** An id such as 'chatcmpl-3f9a...' (24 hex digits). */
-export function responseId(prefix: string): string {
-  return `${prefix}-${randomBytes(12).toString('hex')}`;
+/** An id such as 'chatcmpl-3f9a...' (24 hex digits); the Responses API's ids use '_' ('resp_3f9a...'). */
+export function responseId(prefix: string, separator: '-' | '_' = '-'): string {
+  return `${prefix}${separator}${randomBytes(12).toString('hex')}`;
 }
 
 export function unixSeconds(): number {

@@ -16,6 +16,7 @@ import { checkBearer, ClientGoneError, createListener, requestSignal, RouteNotFo
 import type { ErrorMapper, HttpError, RequestListener, ResponseBody, Router } from '../http/index.ts';
 import type { Logger } from '../util/log.ts';
 import { ApiError, toErrorBody, toHttpError } from './errors.ts';
+import { PlainText } from './metrics.ts';
 import { SseBody, writeSse } from './sse.ts';
 
 // The API's routes import these from here.
@@ -34,7 +35,8 @@ export interface ApiListenerOptions {
   track: (done: Promise<void>) => void;
 }
 
-const API_ROUTES_HINT = 'the API serves GET /v1/models, POST /v1/chat/completions, POST /v1/completions and GET /health';
+const API_ROUTES_HINT =
+  'the API serves GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/responses, POST /v1/embeddings, GET /metrics and GET /health';
 
 /** OpenAI's error shape for every failure (errors.ts), with a 404 that names this API's routes. */
 export const apiErrors: ErrorMapper = {
@@ -76,8 +78,19 @@ function checkApiKey(req: IncomingMessage, expected: string): void {
   });
 }
 
-/** The API's SseBody streams through sse.ts's writeSse (OpenAI's framing, `data: [DONE]` at the end). */
+/**
+ * The API's SseBody streams through sse.ts's writeSse (OpenAI's framing, `data: [DONE]` at the end); a
+ * PlainText (GET /metrics) is written as it is.
+ */
 function sseBody(body: unknown): ResponseBody | undefined {
+  if (body instanceof PlainText) {
+    return {
+      writeTo: async (res) => {
+        res.writeHead(200, { 'content-type': body.contentType, 'content-length': Buffer.byteLength(body.text) });
+        res.end(body.text);
+      },
+    };
+  }
   if (!(body instanceof SseBody)) return undefined;
   return { writeTo: (res, context) => writeSse(res, body, context.signal, (error) => context.errorBody(error)) };
 }

@@ -189,13 +189,13 @@ describe('openai client', () => {
         return true;
       });
     };
-    await expectBadRequest({ ...base, n: 2 }, /only n = 1 is supported/, 'n');
+    await expectBadRequest({ ...base, n: 0 }, /n must be at least 1/, 'n');
     await expectBadRequest({ ...base, messages: [] }, /at least one message/, 'messages');
     await expectBadRequest({ ...base, max_tokens: -5 }, /max_tokens/, 'max_tokens');
     await expectBadRequest({ ...base, temperature: 'hot' }, /temperature/, 'temperature');
     await expectBadRequest({ ...base, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }, /text/, 'messages[0].content[0].type');
-    await expectBadRequest({ ...base, messages: [{ role: 'tool', content: 'x' }] }, /tool messages are not supported/, 'messages[0].role');
-    await expectBadRequest({ ...base, tools: [{ type: 'function', function: { name: 'f' } }] }, /tool calling is not supported/, 'tools');
+    await expectBadRequest({ ...base, messages: [{ role: 'robot', content: 'x' }] }, /role must be/, 'messages[0].role');
+    await expectBadRequest({ ...base, tools: [{ type: 'retrieval' }] }, /function/, 'tools[0].type');
     const long = 'hello '.repeat(400);
     await expectBadRequest({ ...base, messages: [{ role: 'user', content: long }] }, /context holds 256 tokens.*--ctx-size/, 'messages', 'context_length_exceeded');
     await assert.rejects(client.chat.completions.create({ ...base, model: 'gpt-4o' }), OpenAI.NotFoundError);

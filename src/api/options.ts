@@ -9,9 +9,16 @@
  */
 import type { GenerateOptions } from '../model/generator.ts';
 import { ApiError, invalidRequest } from './errors.ts';
+import type { TokenConstraint } from '../model/sampler.ts';
+import { jsonObjectConstraint } from '../model/sampler-json.ts';
+import { SchemaError, compileSchema, grammarConstraint } from '../model/sampler-schema.ts';
+import { z } from 'zod';
+import type { ApiEngine } from './generation.ts';
 import type { ChatRequest, CompletionRequest } from './schemas.ts';
 
 type CommonRequest = ChatRequest | CompletionRequest;
+/** The sampling fields of a request (the Responses API has only some of them). */
+type SamplingRequest = Partial<Pick<ChatRequest, 'stop' | 'temperature' | 'top_p' | 'top_k' | 'min_p' | 'repeat_penalty' | 'presence_penalty' | 'frequency_penalty' | 'seed'>>;
 
 /** 404 unless the request names the model this node serves. */
 export function checkModel(requested: string, modelId: string): void {
@@ -27,13 +34,20 @@ function unsupported(param: string, what: string, instead: string): ApiError {
   return invalidRequest(`${what} is not supported by this server`, param, instead, 'unsupported_parameter');
 }
 
-/** Refuses the chat features this server cannot honour (tools, JSON mode, logprobs, logit bias). */
+/** Refuses the chat features this server cannot honour (logit bias, JSON output together with tools). */
 export function checkChatSupport(body: ChatRequest): void {
-  if (body.tools != null && body.tools.length > 0) throw unsupported('tools', 'tool calling', 'send the request without tools');
-  if (body.tool_choice != null && body.tool_choice !== 'none') throw unsupported('tool_choice', 'tool_choice', "leave it out or send 'none'");
+  const toolsOn = body.tools != null && body.tools.length > 0 && body.tool_choice !== 'none';
+  if (toolsOn && body.response_format != null && body.response_format.type !== 'text') {
+    throw unsupported('response_format', 'response_format together with tools', 'send one or the other');
+  }
+  if (body.tool_choice != null && body.tool_choice !== 'none' && !toolsOn) throw invalidRequest('tool_choice needs tools', 'tool_choice', 'send the tools, or leave tool_choice out');
   const format = body.response_format?.type;
-  if (format != null && format !== 'text') throw unsupported('response_format', `response_format '${format}'`, "leave it out or send { type: 'text' }");
-  if (body.logprobs === true || body.top_logprobs != null) throw unsupported('logprobs', 'logprobs', 'leave logprobs and top_logprobs out');
+  if (format != null && format !== 'text' && format !== 'json_object' && format !== 'json_schema') {
+    throw unsupported('response_format', `response_format '${format}'`, "send { type: 'json_schema' }, { type: 'json_object' } or { type: 'text' }, or leave it out");
+  }
+  if (body.top_logprobs != null && body.logprobs !== true) {
+    throw invalidRequest('top_logprobs needs logprobs: true', 'top_logprobs', 'send logprobs: true with it, or leave top_logprobs out');
+  }
   checkLogitBias(body);
 }
 
@@ -41,8 +55,56 @@ export function checkChatSupport(body: ChatRequest): void {
 export function checkCompletionSupport(body: CompletionRequest): void {
   if (body.suffix != null && body.suffix !== '') throw unsupported('suffix', 'suffix (insertion)', 'leave suffix out');
   if (body.best_of != null && body.best_of !== 1) throw unsupported('best_of', `best_of = ${body.best_of}`, 'send best_of: 1 or leave it out');
-  if (body.logprobs != null) throw unsupported('logprobs', 'logprobs', 'leave logprobs out');
+  if (body.logprobs != null && body.echo === true) {
+    throw unsupported('logprobs', 'logprobs of an echoed prompt', 'send echo: false, or leave logprobs out');
+  }
   checkLogitBias(body);
+}
+
+/**
+ * The grammar a response format asks for: JSON mode constrains sampling to one JSON object that is complete
+ * within the token budget (sampler-json.ts). Below MIN_JSON_TOKENS ('{}' needs two) it is a 400.
+ */
+export function formatGrammar(format: ResponseFormat | null | undefined, engine: ApiEngine, maxTokens: number, param: string): (() => TokenConstraint) | undefined {
+  if (format == null || (format.type !== 'json_object' && format.type !== 'json_schema')) return undefined;
+  if (maxTokens < MIN_JSON_TOKENS) {
+    throw invalidRequest(`JSON mode needs room for at least ${MIN_JSON_TOKENS} tokens, but only ${maxTokens} are left`, param, 'raise max_tokens or shorten the prompt');
+  }
+  if (format.type === 'json_object') return () => jsonObjectConstraint(engine.tokenizer, maxTokens);
+  const parsed = JsonSchemaFormat.safeParse(format);
+  if (!parsed.success) throw invalidRequest("response_format of type 'json_schema' needs json_schema: { name, schema }", `${param}.json_schema`, 'see OpenAI\'s structured outputs');
+  let grammar: ReturnType<typeof compileSchema>;
+  try {
+    grammar = compileSchema(parsed.data.json_schema.schema);
+  } catch (error) {
+    if (error instanceof SchemaError) throw invalidRequest(error.message, `${param}.json_schema.schema`, error.hint);
+    throw error;
+  }
+  return grammarFor(grammar, engine, maxTokens, param);
+}
+
+/** One constraint per generation for a compiled grammar; 400 when its shortest value does not fit. */
+export function grammarFor(grammar: ReturnType<typeof compileSchema>, engine: ApiEngine, maxTokens: number, param: string): () => TokenConstraint {
+  const shortest = grammar().cost();
+  if (shortest > maxTokens) {
+    throw invalidRequest(`the shortest value of this schema takes ${shortest} tokens, but only ${maxTokens} are left`, param, 'raise max_tokens or shorten the prompt');
+  }
+  return () => grammarConstraint(engine.tokenizer, maxTokens, grammar);
+}
+
+/** OpenAI's `{ type: 'json_schema', json_schema: { name, schema, strict } }`. */
+const JsonSchemaFormat = z.object({ json_schema: z.object({ name: z.string(), schema: z.record(z.string(), z.unknown()) }) });
+type ResponseFormat = { type: string };
+const MIN_JSON_TOKENS = 2;
+
+/** How many choices a request asks for; more than the server could ever run at once is a 400. */
+export function choiceCount(n: number | null | undefined, engine: ApiEngine): number {
+  const count = n ?? 1;
+  const capacity = engine.limiter.maxConcurrent + engine.limiter.maxQueued;
+  if (count > capacity) {
+    throw invalidRequest(`n = ${count} choices is more than this server runs or queues at once (${capacity})`, 'n', `send n <= ${capacity}, or several requests`);
+  }
+  return count;
 }
 
 function checkLogitBias(body: CommonRequest): void {
@@ -80,7 +142,7 @@ export function seed32(seed: number): number {
 }
 
 /** The generator's options for a request (maxTokens from tokenBudget). */
-export function generateOptions(body: CommonRequest, maxTokens: number, signal: AbortSignal): GenerateOptions & { signal: AbortSignal } {
+export function generateOptions(body: SamplingRequest, maxTokens: number, signal: AbortSignal): GenerateOptions & { signal: AbortSignal } {
   return {
     maxTokens,
     stop: stopStrings(body.stop),

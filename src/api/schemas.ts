@@ -5,7 +5,13 @@
  * silently ignored. Ranges are OpenAI's; `top_k`, `min_p` and `repeat_penalty` are llama.cpp's extensions.
  */
 import { z } from 'zod';
+import { MAX_CHOICES } from './choices.ts';
 import { ApiError } from './errors.ts';
+import { MAX_CHAT_TOP_LOGPROBS, MAX_COMPLETION_LOGPROBS } from './logprobs.ts';
+import { ToolCallSchema, ToolChoiceSchema, ToolSchema } from './tools.ts';
+
+/** OpenAI's cap on the tools of one request. */
+const MAX_TOOLS = 128;
 
 /**
  * Strings that name something (a model, a response format) are short; a longer one is refused before it is
@@ -39,7 +45,12 @@ const SamplingFields = {
   presence_penalty: number(-2, 2),
   seed: z.number().int().nullish(),
   stop: z.union([z.string(), z.array(z.string()).max(16)], { error: 'stop must be a string or an array of at most 16 strings' }).nullish(),
-  n: z.literal(1, { error: 'only n = 1 is supported: this server returns one choice per request (send n: 1 or leave it out)' }).nullish(),
+  n: z
+    .number()
+    .int({ error: 'n must be a whole number of choices' })
+    .min(1, { error: 'n must be at least 1' })
+    .max(MAX_CHOICES, { error: `n must be at most ${MAX_CHOICES}` })
+    .nullish(),
   logit_bias: z.record(z.string(), z.number()).nullish(),
 };
 
@@ -49,11 +60,15 @@ const TextPartSchema = z.object({
 });
 
 export const ChatMessageSchema = z.object({
-  role: z.enum(['system', 'developer', 'user', 'assistant'], {
-    error: "role must be 'system', 'developer', 'user' or 'assistant' (tool messages are not supported)",
+  role: z.enum(['system', 'developer', 'user', 'assistant', 'tool'], {
+    error: "role must be 'system', 'developer', 'user', 'assistant' or 'tool'",
   }),
   content: z.union([z.string(), z.array(TextPartSchema), z.null()], { error: 'content must be a string or an array of text parts' }).optional(),
   name: z.string().nullish(),
+  /** An assistant turn's calls (tools.ts). */
+  tool_calls: z.array(ToolCallSchema).max(MAX_TOOLS).nullish(),
+  /** A tool turn: the call it answers. */
+  tool_call_id: z.string().max(MAX_NAME_CHARS).nullish(),
 });
 
 export const ChatRequestSchema = z.object({
@@ -61,9 +76,14 @@ export const ChatRequestSchema = z.object({
   messages: z.array(ChatMessageSchema).min(1, { error: 'messages must hold at least one message' }),
   max_completion_tokens: tokenCount(),
   logprobs: z.boolean().nullish(),
-  top_logprobs: z.number().int().nullish(),
-  tools: z.array(z.unknown()).nullish(),
-  tool_choice: z.unknown().optional(),
+  top_logprobs: z
+    .number()
+    .int()
+    .min(0, { error: `must be between 0 and ${MAX_CHAT_TOP_LOGPROBS}` })
+    .max(MAX_CHAT_TOP_LOGPROBS, { error: `must be between 0 and ${MAX_CHAT_TOP_LOGPROBS}` })
+    .nullish(),
+  tools: z.array(ToolSchema).max(MAX_TOOLS, { error: `at most ${MAX_TOOLS} tools` }).nullish(),
+  tool_choice: ToolChoiceSchema.nullish(),
   response_format: z.object({ type: shortName('response_format.type') }).loose().nullish(),
 });
 export type ChatRequest = z.infer<typeof ChatRequestSchema>;
@@ -78,7 +98,12 @@ export const CompletionRequestSchema = z.object({
   echo: z.boolean().nullish(),
   suffix: z.string().nullish(),
   best_of: z.number().int().nullish(),
-  logprobs: z.number().int().nullish(),
+  logprobs: z
+    .number()
+    .int()
+    .min(0, { error: `must be between 0 and ${MAX_COMPLETION_LOGPROBS}` })
+    .max(MAX_COMPLETION_LOGPROBS, { error: `must be between 0 and ${MAX_COMPLETION_LOGPROBS}` })
+    .nullish(),
 });
 export type CompletionRequest = z.infer<typeof CompletionRequestSchema>;
 

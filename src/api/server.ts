@@ -6,7 +6,11 @@
  * GET  /v1/models/:id          -> the model, or 404 model_not_found
  * POST /v1/chat/completions    chat.ts (streaming with `stream: true`)
  * POST /v1/completions         completions.ts
+ * POST /v1/responses          responses.ts (OpenAI's Responses API, text in and out, streaming included)
+ * POST /v1/embeddings          embeddings.ts (mean-pooled final hidden states after the final norm, unit length)
+ * GET  /metrics               metrics.ts (Prometheus text format; federation figures from GET /v1/federation)
  * + whatever `extraRoutes` adds (the node's status, e.g. GET /v1/federation).
+ * With `corsOrigins`, CORS headers and preflights (cors.ts); without, none.
  *
  * Every error is `{ error: { message, type, param, code } }` with its status (errors.ts). With `apiKey`,
  * every route but /health needs `Authorization: Bearer <apiKey>` (401 otherwise). Bodies above
@@ -18,7 +22,7 @@
  * the requests in flight get up to graceMs to finish, then close().
  */
 import { setMaxListeners } from 'node:events';
-import { createServer } from 'node:http';
+import { type IncomingMessage, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type HttpMethod, type RouteHandler, Router } from '../http/index.ts';
 import type { Logger } from '../util/log.ts';
@@ -27,11 +31,15 @@ import type { Generator } from '../model/generator.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { chatCompletionsRoute } from './chat.ts';
 import { completionsRoute } from './completions.ts';
+import { handleCors } from './cors.ts';
+import { embeddingsRoute } from './embeddings.ts';
+import { responsesRoute } from './responses.ts';
 import { ApiError } from './errors.ts';
 import type { ApiEngine } from './generation.ts';
 import { unixSeconds } from './generation.ts';
 import { createApiListener } from './http.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
+import { ApiMetrics, metricsRoute } from './metrics.ts';
 import { checkModel } from './options.ts';
 
 export interface ApiServerOptions {
@@ -56,6 +64,8 @@ export interface ApiServerOptions {
   maxQueued?: number;
   /** Largest request body in bytes (413 above). Default 8 MiB. */
   maxBodyBytes?: number;
+  /** Origins allowed to call the API from a browser ('*' for any); default none: no CORS headers (cors.ts). */
+  corsOrigins?: readonly string[];
 }
 
 export interface ApiServer {
@@ -85,11 +95,14 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     nCtx: opts.generator.batcher.forward.nCtx,
     limiter: new ConcurrencyLimiter(maxConcurrent, opts.maxQueued ?? 4 * maxConcurrent),
     createdAt: unixSeconds(),
+    metrics: new ApiMetrics(),
   };
 
   // Once draining, every route refuses with 503 before it runs (the routes of extraRoutes too).
   let draining = false;
-  const router = new AdmissionRouter(() => (draining ? shuttingDown() : undefined));
+  // The route pattern that served each request, for the metrics ('unmatched' when none did).
+  const routeOf = new WeakMap<IncomingMessage, string>();
+  const router = new AdmissionRouter(() => (draining ? shuttingDown() : undefined), routeOf);
   router.add('GET', '/health', () => ({
     body: { status: 'ok', model: engine.modelId, active: engine.limiter.active, queued: engine.limiter.queued, maxConcurrent },
   }));
@@ -100,14 +113,16 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   });
   router.add('POST', '/v1/chat/completions', chatCompletionsRoute(engine));
   router.add('POST', '/v1/completions', completionsRoute(engine));
+  router.add('POST', '/v1/embeddings', embeddingsRoute(engine));
+  router.add('POST', '/v1/responses', responsesRoute(engine));
+  router.add('GET', '/metrics', metricsRoute(engine.metrics, engine.limiter, router));
   opts.extraRoutes?.(router);
 
   const shutdown = new AbortController();
   // Every request in flight listens on it; no "possible leak" warning past 10.
   setMaxListeners(0, shutdown.signal);
   const inFlight = new Set<Promise<void>>();
-  const server = createServer(
-    createApiListener({
+  const listener = createApiListener({
       router,
       logger,
       maxBodyBytes: opts.maxBodyBytes ?? 8 << 20,
@@ -124,8 +139,20 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
           },
         );
       },
-    }),
-  );
+  });
+  const corsOrigins = opts.corsOrigins ?? [];
+  const server = createServer((req, res) => {
+    // 'finish' when the answer is all written, 'close' alone when the client left first: count once.
+    let counted = false;
+    const count = () => {
+      if (counted) return;
+      counted = true;
+      engine.metrics.request(routeOf.get(req) ?? 'unmatched', res.statusCode);
+    };
+    res.once('finish', count).once('close', count);
+    if (corsOrigins.length > 0 && handleCors(req, res, corsOrigins)) return;
+    listener(req, res);
+  });
   // A malformed request line or headers never reach the listener: node answers 400 (431 for oversized
   // headers) and drops the socket, which is what we want.
 
@@ -174,14 +201,22 @@ function shuttingDown(): ApiError {
   return new ApiError(503, 'the server is shutting down', { hint: 'retry against another primary node', headers: { connection: 'close', 'retry-after': '1' } });
 }
 
-/** A Router that asks `refusal` before every route: a returned error is thrown instead of running the route. */
+/**
+ * A Router that asks `refusal` before every route (a returned error is thrown instead of running the route)
+ * and notes which route served each request.
+ */
 class AdmissionRouter extends Router {
-  constructor(private readonly refusal: () => ApiError | undefined) {
+  constructor(
+    private readonly refusal: () => ApiError | undefined,
+    private readonly routeOf: WeakMap<IncomingMessage, string>,
+  ) {
     super();
   }
 
   override add(method: HttpMethod, pattern: string, handler: RouteHandler): this {
     return super.add(method, pattern, (ctx) => {
+      // The first route a request reaches names it (GET /metrics calls GET /v1/federation's handler too).
+      if (!this.routeOf.has(ctx.req)) this.routeOf.set(ctx.req, `${method} ${pattern}`);
       const refused = this.refusal();
       if (refused !== undefined) throw refused;
       return handler(ctx);

@@ -36,6 +36,7 @@ export const spec: CommandSpec = {
     'api-host': { type: 'string', default: '0.0.0.0', help: 'primary: interface for the OpenAI API' },
     'api-port': { type: 'number', default: 8080, help: 'primary: port of the OpenAI-compatible API' },
     'api-key': { type: 'string', arg: 'K', help: 'primary: require this bearer key from API clients (env SHAREDLLM_API_KEY)' },
+    cors: { type: 'string', arg: 'ORIGIN', help: "primary: let web pages from these origins call the API (comma-separated, or '*'); default: no CORS" },
     'ctx-size': { type: 'number', help: "primary: context length per conversation (default: the model's, at most 4096)" },
     parallel: { type: 'number', default: 4, help: 'primary: conversations generated at once' },
     'wait-workers': { type: 'number', default: 0, help: 'primary: wait for this many workers before planning the layer split' },
@@ -116,6 +117,13 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   if (!f.model) throw new UsageError('a primary needs --model <file.gguf>', 'node');
   const verifyRate = f['verify-rate'] as number;
   if (!(verifyRate >= 0 && verifyRate <= 1)) throw new UsageError(`--verify-rate must be between 0 and 1, got ${verifyRate}`, 'node');
+  const { parseCorsOrigins } = await import('../api/cors.ts');
+  let corsOrigins: string[] = [];
+  try {
+    if (f.cors !== undefined) corsOrigins = parseCorsOrigins(f.cors as string);
+  } catch (error) {
+    throw new UsageError((error as Error).message, 'node');
+  }
   const { startPrimary } = await import('../federation/node/primary.ts');
   const { createApiServer } = await import('../api/server.ts');
   const { Generator } = await import('../model/generator.ts');
@@ -145,7 +153,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
     tokenizer = await Tokenizer.load(f.model as string);
     api = await createApiServer({
       generator: new Generator(primary.batcher, tokenizer), tokenizer, modelId, logger,
-      host: f['api-host'] as string, port: f['api-port'] as number, maxConcurrent: f.parallel as number, ...(apiKey ? { apiKey } : {}),
+      host: f['api-host'] as string, port: f['api-port'] as number, maxConcurrent: f.parallel as number, ...(apiKey ? { apiKey } : {}), corsOrigins,
       extraRoutes: (router) => {
         router.add('GET', '/v1/federation', () => ({
           body: {

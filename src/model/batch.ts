@@ -3,7 +3,12 @@
 // preparation, as in llama.cpp's `set_input`; all model math stays in ggml.
 import type { SequenceCache } from './kv-cache.ts';
 
-export type LogitsWanted = 'last' | 'all' | 'none';
+/**
+ * What a part holding the head returns for a sequence's tokens: the logits of the last token or of every
+ * token, nothing, or 'pooled': ONE row of n_embd floats, the mean over the step's tokens of the final
+ * hidden states after the final norm (what /v1/embeddings serves).
+ */
+export type LogitsWanted = 'last' | 'all' | 'none' | 'pooled';
 
 export interface SeqInput {
   seq: number;
@@ -50,14 +55,15 @@ export function causalMask(pos0: number, n: number, slidingWindow: number): Uint
   return m;
 }
 
-/** Rows whose logits are wanted, in batch order, and how many each group contributes. */
+/** Rows the head reads (logits, or pooled hidden states), in batch order, and how many each group contributes. */
 export function outputRows(groups: readonly Group[]): { rows: Int32Array; perGroup: number[] } {
   const rows: number[] = [];
   const perGroup: number[] = [];
   for (const g of groups) {
-    if (g.logits === 'all') for (let i = 0; i < g.n; i++) rows.push(g.offset + i);
+    const every = g.logits === 'all' || g.logits === 'pooled';
+    if (every) for (let i = 0; i < g.n; i++) rows.push(g.offset + i);
     else if (g.logits === 'last') rows.push(g.offset + g.n - 1);
-    perGroup.push(g.logits === 'all' ? g.n : g.logits === 'last' ? 1 : 0);
+    perGroup.push(every ? g.n : g.logits === 'last' ? 1 : 0);
   }
   return { rows: Int32Array.from(rows), perGroup };
 }

@@ -15,7 +15,10 @@ import { SequenceCache } from './kv-cache.ts';
 import type { PartLayout } from './tensors.ts';
 
 export interface StepResult {
-  /** Per input group: its logits rows, n_vocab floats each ('last': one row; 'all': one per token). */
+  /**
+   * Per input group: its logits rows, n_vocab floats each ('last': one row; 'all': one per token), or for
+   * 'pooled' one row of n_embd floats (the mean of its final normed hidden states).
+   */
   logits: Float32Array[][];
   /** Hidden states after the span, n_embd x n_tokens token-major (parts without the head). */
   hidden?: Float32Array;
@@ -126,24 +129,43 @@ export class ModelPart {
       const inp = inputLayer(c, tokens, hidden);
       const { rows, perGroup } = outputRows(groups);
       const outRows = layout.head && rows.length > 0 ? g.input(T.I32, [rows.length], rows) : null;
+      // With a pooled group (embeddings), only the other groups' rows go through the output matrix.
+      const pooled = groups.some((gr) => gr.logits === 'pooled');
+      const logitIdx = pooled ? logitRowIndices(groups, perGroup) : undefined;
+      if (logitIdx !== undefined) c.logitRows = logitIdx.length > 0 ? g.input(T.I32, [logitIdx.length], logitIdx) : null;
       const rg = rowGroups(groups, nTokens);
       const outRg = Int32Array.from(rows, (r) => rg[r]!);
       const build = h.arch === 'phi3' ? buildPhi3 : buildLlama;
       const out: SpanOutput = build(c, inp, layout.first, layout.last, outRows, rg, outRg);
-      const result = out.logits ?? out.hidden;
-      g.output(result);
-      g.expand(result);
+      if (!outRows) {
+        g.output(out.hidden);
+        g.expand(out.hidden);
+      }
+      for (const t of [out.logits, pooled ? out.normed : undefined]) {
+        if (t === undefined) continue;
+        g.output(t);
+        g.expand(t);
+      }
       this.executor.run(g);
       for (const gr of groups) gr.cache.nPast += gr.n;
-      if (!out.logits) return { logits: groups.map(() => []), hidden: readF32(this.ggml, out.hidden, h.nEmbd * nTokens) };
-      const all = readF32(this.ggml, out.logits, h.nVocab * rows.length);
+      if (!outRows) return { logits: groups.map(() => []), hidden: readF32(this.ggml, out.hidden, h.nEmbd * nTokens) };
+      const nLogitRows = logitIdx?.length ?? rows.length;
+      const all = out.logits ? readF32(this.ggml, out.logits, h.nVocab * nLogitRows) : new Float32Array(0);
+      const normed = pooled && out.normed ? readF32(this.ggml, out.normed, h.nEmbd * rows.length) : undefined;
       const logits: Float32Array[][] = [];
-      let r = 0;
-      for (const k of perGroup) {
+      let r = 0; // row of the head's input
+      let l = 0; // row of `all`
+      groups.forEach((gr, gi) => {
+        const k = perGroup[gi]!;
+        if (gr.logits === 'pooled') {
+          logits.push([meanRows(normed!, h.nEmbd, r, k)]);
+          r += k;
+          return;
+        }
         const mine: Float32Array[] = [];
-        for (let i = 0; i < k; i++, r++) mine.push(all.subarray(r * h.nVocab, (r + 1) * h.nVocab));
+        for (let i = 0; i < k; i++, r++, l++) mine.push(all.subarray(l * h.nVocab, (l + 1) * h.nVocab));
         logits.push(mine);
-      }
+      });
       return { logits };
     } finally {
       g.dispose();
@@ -169,6 +191,28 @@ export const MAX_GROUPS = 64;
 const MAX_GRAPH_NODES = 1 << 17;
 function graphSize(nLayers: number, nGroups: number): number {
   return Math.min(MAX_GRAPH_NODES, Math.max(1024, (40 + 16 * nGroups) * (nLayers + 1) + 512));
+}
+
+/** Indices, among the head's rows, of the rows of groups that want logits (not pooled). */
+function logitRowIndices(groups: readonly Group[], perGroup: readonly number[]): Int32Array {
+  const idx: number[] = [];
+  let r = 0;
+  groups.forEach((gr, gi) => {
+    const k = perGroup[gi]!;
+    if (gr.logits !== 'pooled') for (let i = 0; i < k; i++) idx.push(r + i);
+    r += k;
+  });
+  return Int32Array.from(idx);
+}
+
+/** The mean of `count` rows of `width` floats starting at row `first` (accumulated in float64). */
+function meanRows(data: Float32Array, width: number, first: number, count: number): Float32Array {
+  const sum = new Float64Array(width);
+  for (let r = first; r < first + count; r++) {
+    const row = data.subarray(r * width, (r + 1) * width);
+    for (let i = 0; i < width; i++) sum[i]! += row[i]!;
+  }
+  return Float32Array.from(sum, (v) => v / count);
 }
 
 function missingInput(what: string): never {

@@ -34,11 +34,33 @@ export interface SamplerOptions {
   readonly minKeep?: number;
   /** Seed of the random draws (32-bit unsigned); the same seed gives the same choices. Default: random. */
   readonly seed?: number;
+  /**
+   * Called after each choice with the logits as given (before penalties and temperature: the model's own
+   * distribution) and the token chosen; the API computes logprobs here. Must not modify the logits.
+   */
+  readonly onSample?: (logits: Float32Array, token: number) => void;
+  /** Limits the tokens that may be chosen (grammar-constrained sampling, e.g. sampler-json.ts). */
+  readonly constraint?: TokenConstraint;
 }
+
+/**
+ * A grammar over tokens: `allows` says whether a token may come next, `accept` records the one chosen.
+ * The sampler asks about the token it would pick anyway first, and masks the whole vocabulary only when
+ * that one is refused (llama.cpp's order: most steps cost one check).
+ */
+export interface TokenConstraint {
+  allows(token: number): boolean;
+  accept(token: number): void;
+}
+
+/** The options that are numbers. */
+type NumericSamplerOptions = Omit<SamplerOptions, 'onSample' | 'constraint'>;
+/** The numeric options, all of them set (the `options` a sampler reports). */
+export type ResolvedSamplerOptions = Readonly<Required<NumericSamplerOptions>>;
 
 export interface Sampler {
   /** The options in effect, defaults filled in, with the seed actually used. */
-  readonly options: Readonly<Required<SamplerOptions>>;
+  readonly options: ResolvedSamplerOptions;
   /**
    * Picks the next token from `logits` (one float per vocabulary entry). `history` holds the tokens so far
    * (prompt and generated, as the caller wants them penalised); only its tail is read. Does not modify logits.
@@ -66,7 +88,8 @@ export const DEFAULT_SAMPLER_OPTIONS = {
 const f32 = Math.fround;
 
 export function createSampler(options: SamplerOptions = {}): Sampler {
-  const resolved = resolveOptions(options);
+  const { onSample, constraint, ...numeric } = options;
+  const resolved = resolveOptions(numeric);
   const { temperature, topK, topP, minP, minKeep } = resolved;
   const penaltiesOn =
     resolved.penaltyLastN !== 0 &&
@@ -156,6 +179,19 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
     return cur.ids[cur.size - 1]!;
   }
 
+  function choose(logits: Float32Array, history: readonly number[]): number {
+    cur.fill(logits); // candidates in vocabulary order: index = token id until top-k reorders them
+    if (penaltiesOn && history.length > 0) applyPenalties(cur.logits, history, resolved, counts);
+    if (temperature <= 0) return cur.ids[cur.argmax()]!;
+    applyTopK();
+    applyTopP();
+    applyMinP();
+    if (temperature !== 1) {
+      for (let i = 0; i < cur.size; i++) cur.logits[i] = f32(cur.logits[i]! / temperature);
+    }
+    return draw();
+  }
+
   return {
     options: resolved,
     sample(logits: Float32Array, history: readonly number[] = []): number {
@@ -167,21 +203,32 @@ export function createSampler(options: SamplerOptions = {}): Sampler {
           'Pass the output row of the model head.',
         );
       }
-      cur.fill(logits); // candidates in vocabulary order: index = token id until top-k reorders them
-      if (penaltiesOn && history.length > 0) applyPenalties(cur.logits, history, resolved, counts);
-      if (temperature <= 0) return cur.ids[cur.argmax()]!;
-      applyTopK();
-      applyTopP();
-      applyMinP();
-      if (temperature !== 1) {
-        for (let i = 0; i < cur.size; i++) cur.logits[i] = f32(cur.logits[i]! / temperature);
-      }
-      return draw();
+      let token = choose(logits, history);
+      if (constraint !== undefined && !constraint.allows(token)) token = choose(masked(logits, constraint), history);
+      constraint?.accept(token);
+      onSample?.(logits, token);
+      return token;
     },
     reset(): void {
       rng.seed(resolved.seed);
     },
   };
+}
+
+/** A copy of `logits` with every token the constraint refuses at -Infinity; throws if it refuses them all. */
+function masked(logits: Float32Array, constraint: TokenConstraint): Float32Array {
+  const out = new Float32Array(logits.length).fill(-Infinity);
+  let allowed = 0;
+  for (let i = 0; i < logits.length; i++) {
+    if (constraint.allows(i)) {
+      out[i] = logits[i]!;
+      allowed++;
+    }
+  }
+  if (allowed === 0) {
+    throw new SamplerError('the grammar allows no token here', 'at least one allowed token', 'none', 'raise max_tokens, or check the grammar');
+  }
+  return out;
 }
 
 export interface PenaltyOptions {
@@ -219,7 +266,7 @@ export function applyPenalties(
   }
 }
 
-function resolveOptions(options: SamplerOptions): Required<SamplerOptions> {
+function resolveOptions(options: NumericSamplerOptions): Required<NumericSamplerOptions> {
   const o = { ...DEFAULT_SAMPLER_OPTIONS, ...dropUndefined(options) };
   const finite = (name: keyof SamplerOptions, value: number): void => {
     if (!Number.isFinite(value)) {
@@ -231,7 +278,7 @@ function resolveOptions(options: SamplerOptions): Required<SamplerOptions> {
       );
     }
   };
-  for (const [name, value] of Object.entries(o)) finite(name as keyof SamplerOptions, value);
+  for (const [name, value] of Object.entries(o)) finite(name as keyof NumericSamplerOptions, value);
   const integer = (name: keyof SamplerOptions, value: number, min: number): void => {
     if (!Number.isInteger(value) || value < min) {
       throw new SamplerError(
@@ -265,7 +312,7 @@ function resolveOptions(options: SamplerOptions): Required<SamplerOptions> {
   return { ...o, temperature: f32(o.temperature), topP: f32(o.topP), minP: f32(o.minP), seed };
 }
 
-function dropUndefined(options: SamplerOptions): Partial<SamplerOptions> {
+function dropUndefined(options: NumericSamplerOptions): Partial<NumericSamplerOptions> {
   return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
 }
 

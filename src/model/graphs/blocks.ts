@@ -24,6 +24,11 @@ export interface BuildContext {
   norms: ReadonlyMap<string, Float32Array>;
   /** Per group: (n_kv, n) F16 causal mask, built once per step and shared by every layer. */
   masks: Tensor[];
+  /**
+   * Which of the head's rows get logits: undefined for all of them; otherwise (n_logits) I32 indices into
+   * them, or null for none (the other rows are pooled into embeddings from the head's `normed` output).
+   */
+  logitRows?: Tensor | null;
 }
 
 export function ropeParams(h: HParams): RopeParams {
@@ -108,10 +113,19 @@ export function ffnSwiglu(c: BuildContext, x: Tensor, il: number): Tensor {
   return g.mulMat(w.get(`blk.${il}.ffn_down.weight`), g.swigluSplit(gate, up)); // (n_embd, n_rows)
 }
 
+export interface HeadOutput {
+  /** (n_embd, n_out) the final hidden states after the final norm. */
+  normed: Tensor;
+  /** (n_vocab, n_logits) logits of the rows `c.logitRows` selects (all by default); absent for none. */
+  logits?: Tensor;
+}
+
 /** Final norm and output projection: (n_embd, n_out) -> logits (n_vocab, n_out). */
-export function head(c: BuildContext, x: Tensor, rowGroup: Int32Array): Tensor {
+export function head(c: BuildContext, x: Tensor, rowGroup: Int32Array): HeadOutput {
   const normed = rmsNorm(c, x, OUTPUT_NORM, rowGroup); // (n_embd, n_out)
-  return c.g.mulMat(c.w.get(OUTPUT), normed); // (n_vocab, n_out)
+  if (c.logitRows === null) return { normed };
+  const rows = c.logitRows === undefined ? normed : c.g.getRows(normed, c.logitRows); // (n_embd, n_logits)
+  return { normed, logits: c.g.mulMat(c.w.get(OUTPUT), rows) }; // (n_vocab, n_logits)
 }
 
 export function ropeFreqs(w: WeightSet): Tensor | null {

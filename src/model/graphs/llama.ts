@@ -10,8 +10,10 @@ import { type BuildContext, attention, ffnSwiglu, head, rmsNorm } from './blocks
 export interface SpanOutput {
   /** (n_embd, n_tokens) hidden states after the last layer of the span. */
   hidden: Tensor;
-  /** (n_vocab, n_out) logits of the selected rows, when the part holds the head. */
+  /** (n_vocab, n_logits) logits of the selected rows, when the part holds the head (blocks.ts head()). */
   logits?: Tensor;
+  /** (n_embd, n_out) the selected rows after the final norm, when the part holds the head. */
+  normed?: Tensor;
 }
 
 export function buildLlama(c: BuildContext, inp: Tensor, first: number, last: number, outRows: Tensor | null, rowGroup: Int32Array, outRowGroup: Int32Array): SpanOutput {
@@ -53,5 +55,5 @@ export function buildLlama(c: BuildContext, inp: Tensor, first: number, last: nu
   if (!outRows) return { hidden: x };
   // With no layer of this part being the model's last (head-only part), select rows here.
   const sel = last === h.nLayer && last > first ? x : g.getRows(x, outRows);
-  return { hidden: x, logits: head(c, sel, outRowGroup) };
+  return { hidden: x, ...head(c, sel, outRowGroup) };
 }

@@ -37,5 +37,5 @@ export function buildPhi3(c: BuildContext, inp: Tensor, first: number, last: num
   }
   if (!outRows) return { hidden: x };
   const sel = last === h.nLayer && last > first ? x : g.getRows(x, outRows);
-  return { hidden: x, logits: head(c, sel, outRowGroup) };
+  return { hidden: x, ...head(c, sel, outRowGroup) };
 }
