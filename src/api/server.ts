@@ -1,6 +1,8 @@
 /**
  * The OpenAI-compatible HTTP API a primary node serves to users.
  *
+ * Plain HTTP, or HTTPS with `tls` (the shared listener's server).
+ *
  * GET  /health                 No auth. -> { status: 'ok', model, active, queued, maxConcurrent }
  * GET  /v1/models              -> { object: 'list', data: [{ id, object: 'model', created, owned_by }] }
  * GET  /v1/models/:id          -> the model, or 404 model_not_found
@@ -18,9 +20,8 @@
  * the requests in flight get up to graceMs to finish, then close().
  */
 import { setMaxListeners } from 'node:events';
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type HttpMethod, type RouteHandler, Router } from '../http/index.ts';
+import { type HttpMethod, type RouteHandler, Router, createServer } from '../http/index.ts';
 import type { Logger } from '../util/log.ts';
 import { silentLogger } from '../util/log.ts';
 import type { Generator } from '../model/generator.ts';
@@ -56,6 +57,8 @@ export interface ApiServerOptions {
   maxQueued?: number;
   /** Largest request body in bytes (413 above). Default 8 MiB. */
   maxBodyBytes?: number;
+  /** Serve HTTPS with this PEM pair (contents); default plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface ApiServer {
@@ -125,6 +128,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
         );
       },
     }),
+    opts.tls,
   );
   // A malformed request line or headers never reach the listener: node answers 400 (431 for oversized
   // headers) and drops the socket, which is what we want.
@@ -138,7 +142,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `${opts.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info('api_listening', { url, model: engine.modelId, nCtx: engine.nCtx, maxConcurrent, auth: opts.apiKey !== undefined });
 
   let closing: Promise<void> | undefined;

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { type CommandSpec, type Parsed, UsageError } from './args.ts';
+import { type CommandSpec, FLAG_SHAPES, type Parsed, UsageError } from './args.ts';
 import { Cluster, ROOT } from './cluster.ts';
 import { SHUTDOWN, Shutdown } from './shutdown.ts';
 
@@ -16,9 +16,9 @@ export const spec: CommandSpec = {
   usage: 'sharedllm demo [--model F] [--threads N]',
   flags: {
     model: { type: 'string', arg: 'F', default: 'models/sharedllm-tiny.gguf', help: 'GGUF model to serve (default: SharedLLM-tiny, shipped with the project)' },
-    threads: { type: 'number', default: 1, help: 'CPU threads per node process' },
-    'n-predict': { type: 'number', short: 'n', default: 200, help: 'most tokens per answer' },
-    temp: { type: 'number', default: 0.7, help: 'temperature; 0 is greedy' },
+    threads: { ...FLAG_SHAPES.threads, default: 1, help: 'CPU threads per node process' },
+    'n-predict': { ...FLAG_SHAPES.tokens, short: 'n', default: 200, help: 'most tokens per answer' },
+    temp: { type: 'number', min: 0, max: 2, default: 0.7, help: 'temperature; 0 is greedy' },
     prompt: { type: 'string', arg: 'S', help: 'send this one message, print the answer and stop (no interactive chat)' },
     mode: { type: 'string', choices: ['auto', 'chat', 'complete'], default: 'auto', help: "chat uses the model's chat template; complete continues your text (auto: complete for the bundled base model, chat otherwise)" },
   },
