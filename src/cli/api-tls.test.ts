@@ -2,38 +2,20 @@
 // trusting a self-signed certificate made like `sharedllm certs` makes one, lists the model and streams a
 // chat; a client that does not trust the certificate is refused. The key never travels in clear.
 import assert from 'node:assert/strict';
-import { request } from 'node:https';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import { createSelfSignedCert } from '../federation/coordinator/certs.ts';
 import type { ApiServer } from '../api/server.ts';
 import { type TestModel, loadTestModel, startTestServer } from '../api/testing.ts';
+import { fetchTrusting } from './https-fetch.testing.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'sharedllm-api-tls-'));
 let model: TestModel;
 let server: ApiServer;
 let ca: Buffer;
-
-/** fetch over node:https trusting `trusted` (node's own fetch takes no CA without the undici package). */
-function fetchTrusting(trusted: Buffer): typeof fetch {
-  return (input, init) =>
-    new Promise((resolve, reject) => {
-      const url = new URL(input instanceof Request ? input.url : String(input));
-      const headers = new Headers(init?.headers);
-      const req = request(url, { method: init?.method ?? 'GET', headers: Object.fromEntries(headers.entries()), ca: trusted }, (res) => {
-        const out = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out.set(k, Array.isArray(v) ? v.join(', ') : v);
-        resolve(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, { status: res.statusCode ?? 0, headers: out }));
-      });
-      req.on('error', reject);
-      init?.signal?.addEventListener('abort', () => req.destroy(new Error('aborted')));
-      req.end(typeof init?.body === 'string' ? init.body : undefined);
-    });
-}
 
 before(async () => {
   const pair = await createSelfSignedCert({ hosts: ['localhost'], outDir: dir, name: 'api' });
