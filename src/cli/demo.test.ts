@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { startInteractive } from './interactive.testing.ts';
+import { HAS_PTY, startInteractive } from './interactive.testing.ts';
 
 const bin = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../bin/sharedllm.js');
 
@@ -47,6 +47,25 @@ test('demo: Ctrl-C stops an answer and the prompt comes back; the next one stops
     demo.child.kill('SIGINT');
     assert.equal(await demo.exited, 0, demo.err);
     assert.ok(!existsSync(folder), 'the temp folder is gone');
+  } finally {
+    demo.child.kill('SIGKILL');
+  }
+});
+
+test('demo in a terminal: the typed text shows once (the terminal echoes it), Ctrl-C stops the answer, the next leaves', { skip: !HAS_PTY && 'needs util-linux script for a pseudo-terminal' }, async () => {
+  const demo = startInteractive(['demo', '-n', '200', '--temp', '0.7'], { terminal: true });
+  try {
+    await demo.until('the prompt', () => demo.out.includes('> '), 120_000);
+    demo.child.stdin.write('Once upon a time\r');
+    const start = demo.out.length;
+    await demo.until('the answer to stream', () => demo.out.length > start + 'Once upon a time'.length + 10);
+    demo.child.stdin.write('\x03');
+    await demo.until('the answer to stop', () => demo.out.includes('(stopped; Ctrl-C again to leave)'));
+    assert.equal(demo.out.split('Once upon a time').length - 1, 1, `the typed text shows once:\n${demo.out}`);
+    const stopped = demo.out.indexOf('(stopped');
+    await demo.until('the prompt to come back', () => demo.out.indexOf('> ', stopped) > 0);
+    demo.child.stdin.write('\x03');
+    assert.equal(await demo.exited, 0, demo.out);
   } finally {
     demo.child.kill('SIGKILL');
   }

@@ -1,6 +1,8 @@
-// A `sharedllm` process driven as a user drives it in a terminal, for tests: its stdin a pipe (so Ctrl-C is a
-// SIGINT sent to it), its output collected, and waits on what it prints (never on fixed sleeps).
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+// A `sharedllm` process driven as a user drives it, for tests: its output collected, and waits on what it
+// prints (never on fixed sleeps). Either its stdin is a pipe (Ctrl-C is then a SIGINT sent to it), or, with
+// `terminal`, it runs in a pseudo-terminal made by util-linux's `script` (keys typed there, Ctrl-C as the
+// byte \x03, which readline reads in raw mode; a terminal echoes what is typed).
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 export const BIN = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../bin/sharedllm.js');
@@ -14,8 +16,16 @@ export interface Interactive {
   until(what: string, ok: () => boolean, limitMs?: number): Promise<void>;
 }
 
-export function startInteractive(args: string[]): Interactive {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+/** Whether `terminal: true` works here (Linux with util-linux's `script`). */
+export const HAS_PTY = process.platform === 'linux' && spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0;
+
+const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+export function startInteractive(args: string[], options: { terminal?: boolean } = {}): Interactive {
+  const command = [process.execPath, BIN, ...args];
+  const child = options.terminal
+    ? spawn('script', ['-qfec', command.map(quote).join(' '), '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] })
+    : spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   const waiters = new Set<() => void>();
