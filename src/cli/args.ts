@@ -45,7 +45,8 @@ export const FLAG_SHAPES = {
   threads: { type: 'number', integer: true, min: 1, max: CORES * THREADS_PER_CORE_MAX },
   port: { type: 'number', integer: true, min: 0, max: 65535 },
   tokens: { type: 'number', integer: true, min: 1, unit: 'tokens' },
-  seed: { type: 'number', integer: true, min: 0, max: 2 ** 32 - 1 },
+  /** -1: a random seed (as llama.cpp's --seed -1). */
+  seed: { type: 'number', integer: true, min: -1, max: 2 ** 32 - 1 },
 } as const satisfies Record<string, Omit<FlagSpec, 'help'>>;
 
 export interface CommandSpec {

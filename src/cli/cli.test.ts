@@ -38,7 +38,8 @@ test('--help lists the commands; each command documents its flags with defaults'
 });
 
 test('generate: -n -1 runs until the model stops or the context is full; --chat-template formats the prompt as a chat', () => {
-  const all = cli('generate', '--model', model, '--prompt', 'Hello', '-n', '-1', '--ctx-size', '24', '--seed', '1', '--threads', '1');
+  // --seed -1 is a random seed, as in llama.cpp.
+  const all = cli('generate', '--model', model, '--prompt', 'Hello', '-n', '-1', '--ctx-size', '24', '--seed', '-1', '--threads', '1');
   assert.equal(all.code, 0, all.err);
   const chat = cli('generate', '--model', model, '--prompt', 'Hello', '-n', '4', '--seed', '1', '--threads', '1', '--chat-template', 'llama3');
   assert.equal(chat.code, 0, chat.err);

@@ -24,7 +24,7 @@ export const SAMPLING_FLAGS: Record<string, FlagSpec> = {
   'repeat-penalty': { type: 'number', min: 0, max: 10, default: 1, help: 'penalty for recent tokens; 1 disables' },
   'presence-penalty': { type: 'number', min: -2, max: 2, default: 0, help: 'subtracted once for tokens already present' },
   'frequency-penalty': { type: 'number', min: -2, max: 2, default: 0, help: 'subtracted per occurrence of a token' },
-  seed: { ...FLAG_SHAPES.seed, help: 'random seed; the same seed gives the same text (default: random)' },
+  seed: { ...FLAG_SHAPES.seed, help: 'random seed; the same seed gives the same text (default, or -1: random)' },
 };
 
 export function samplerOptions(f: Parsed['flags']): SamplerOptions {
@@ -36,7 +36,7 @@ export function samplerOptions(f: Parsed['flags']): SamplerOptions {
     repeatPenalty: f['repeat-penalty'] as number,
     presencePenalty: f['presence-penalty'] as number,
     frequencyPenalty: f['frequency-penalty'] as number,
-    ...(f.seed !== undefined ? { seed: f.seed as number } : {}),
+    ...(f.seed !== undefined && f.seed !== -1 ? { seed: f.seed as number } : {}),
   };
 }
 

@@ -22,7 +22,7 @@ export const spec: CommandSpec = {
     out: { type: 'string', required: true, arg: 'F', help: 'the GGUF to write' },
     preset: { type: 'string', choices: PRESET_NAMES, help: `model size (default tiny; with --resume: the checkpoint's): ${PRESET_NAMES.map((p) => `${p} (${PRESETS[p].model.nEmbd}x${PRESETS[p].model.nLayer})`).join(', ')}` },
     steps: { type: 'number', integer: true, min: 1, help: "optimiser steps in total (default: the preset's; with --resume: the checkpoint's)" },
-    seed: { ...FLAG_SHAPES.seed, default: 1, help: 'seeds the initial weights, the held-out split and the data order' },
+    seed: { ...FLAG_SHAPES.seed, min: 0, default: 1, help: 'seeds the initial weights, the held-out split and the data order' },
     resume: { type: 'string', arg: 'CKPT', help: 'continue a run from its checkpoint (with the same --steps, bit-identical to an unbroken run)' },
     init: { type: 'string', arg: 'F', help: 'fine-tune this llama GGUF (byte-level BPE tokenizer) instead of starting from random weights' },
     'vocab-size': { type: 'number', integer: true, min: 256, max: 1 << 20, unit: 'tokens', help: "tokens of the BPE tokenizer trained on the corpus (default: the preset's)" },
