@@ -2,7 +2,8 @@
 // Runs the test suite: every *.test.ts under src/, test/ and experiments/ (the bets' smoke runs) (or those whose path contains one of the
 // arguments), through node's test runner with tsx, two files at a time. Node 20 does not expand globs itself.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -26,5 +27,23 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.TEST_CONCURRENCY ?? '2';
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...passThrough, ...files], { cwd: root, stdio: 'inherit' });
+// The tests (and every process they start) get a temp folder of their own: whatever they leave in it is
+// reported and fails the run, since tests must leave nothing in the system temp folder. (tsx's compile
+// cache, tsx-*, is not the tests' doing.)
+const tmp = mkdtempSync(join(tmpdir(), 'sharedllm-test-run-'));
+// tsx keeps its compile cache in <temp>/tsx-<uid>: point there, so that runs stay as fast as before.
+try {
+  const cache = join(tmpdir(), `tsx-${userInfo().uid}`);
+  mkdirSync(cache, { recursive: true });
+  symlinkSync(cache, join(tmp, `tsx-${userInfo().uid}`));
+} catch {
+  // no cache shared (e.g. no uid on this platform): tsx compiles afresh
+}
+const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...passThrough, ...files], { cwd: root, stdio: 'inherit', env: { ...process.env, TMPDIR: tmp } });
+const left = readdirSync(tmp).filter((name) => !name.startsWith('tsx-'));
+rmSync(tmp, { recursive: true, force: true });
+if (left.length > 0) {
+  console.error(`\ntests left these in the temp folder (remove them in an after() hook): ${left.join(', ')}`);
+  process.exit(r.status || 1);
+}
 process.exit(r.status ?? 1);

@@ -1,6 +1,8 @@
 /**
  * The OpenAI-compatible HTTP API a primary node serves to users.
  *
+ * Plain HTTP, or HTTPS with `tls` (the shared listener's server).
+ *
  * GET  /health                 No auth. -> { status: 'ok', model, active, queued, maxConcurrent }
  * GET  /v1/models              -> { object: 'list', data: [{ id, object: 'model', created, owned_by }] }
  * GET  /v1/models/:id          -> the model, or 404 model_not_found
@@ -22,9 +24,9 @@
  * the requests in flight get up to graceMs to finish, then close().
  */
 import { setMaxListeners } from 'node:events';
-import { type IncomingMessage, createServer } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type HttpMethod, type RouteHandler, Router } from '../http/index.ts';
+import { type HttpMethod, type RouteHandler, Router, createServer } from '../http/index.ts';
 import type { Logger } from '../util/log.ts';
 import { silentLogger } from '../util/log.ts';
 import type { Generator } from '../model/generator.ts';
@@ -66,6 +68,8 @@ export interface ApiServerOptions {
   maxBodyBytes?: number;
   /** Origins allowed to call the API from a browser ('*' for any); default none: no CORS headers (cors.ts). */
   corsOrigins?: readonly string[];
+  /** Serve HTTPS with this PEM pair (contents); default plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface ApiServer {
@@ -152,7 +156,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     res.once('finish', count).once('close', count);
     if (corsOrigins.length > 0 && handleCors(req, res, corsOrigins)) return;
     listener(req, res);
-  });
+  }, opts.tls);
   // A malformed request line or headers never reach the listener: node answers 400 (431 for oversized
   // headers) and drops the socket, which is what we want.
 
@@ -165,7 +169,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const url = `${opts.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger.info('api_listening', { url, model: engine.modelId, nCtx: engine.nCtx, maxConcurrent, auth: opts.apiKey !== undefined });
 
   let closing: Promise<void> | undefined;

@@ -1,4 +1,7 @@
 // A command's flags, declared once: parsed with node's parseArgs, validated, and rendered as --help.
+// Every value is checked here, before a command does any work: a number flag declares whether it is whole, its
+// range and its unit (`{ type: 'number', integer: true, min: 1, unit: 'tokens' }`), a URL flag its schemes.
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 
 export class UsageError extends Error {
@@ -8,7 +11,7 @@ export class UsageError extends Error {
   }
 }
 
-type FlagType = 'string' | 'number' | 'boolean' | 'bytes';
+type FlagType = 'string' | 'number' | 'boolean' | 'bytes' | 'url';
 
 export interface FlagSpec {
   type: FlagType;
@@ -22,7 +25,29 @@ export interface FlagSpec {
   required?: boolean;
   /** Collect every occurrence (string flags). */
   multiple?: boolean;
+  /** Number flags: whole numbers only. */
+  integer?: boolean;
+  /** Number flags: the smallest and largest values accepted (inclusive). */
+  min?: number;
+  max?: number;
+  /** Number flags: what the number counts, shown in --help (tokens, seconds, ...). */
+  unit?: string;
+  /** URL flags: the schemes accepted, e.g. ['http', 'https']. */
+  schemes?: readonly string[];
 }
+
+/** More threads than this many per core only slow a node down (and each one is an OS thread to stop). */
+export const THREADS_PER_CORE_MAX = 4;
+export const CORES = availableParallelism();
+
+/** Flag shapes used by several commands. */
+export const FLAG_SHAPES = {
+  threads: { type: 'number', integer: true, min: 1, max: CORES * THREADS_PER_CORE_MAX },
+  port: { type: 'number', integer: true, min: 0, max: 65535 },
+  tokens: { type: 'number', integer: true, min: 1, unit: 'tokens' },
+  /** -1: a random seed (as llama.cpp's --seed -1). */
+  seed: { type: 'number', integer: true, min: -1, max: 2 ** 32 - 1 },
+} as const satisfies Record<string, Omit<FlagSpec, 'help'>>;
 
 export interface CommandSpec {
   name: string;
@@ -49,7 +74,7 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed
   }
   let raw: { values: Record<string, unknown>; positionals: string[] };
   try {
-    raw = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true }) as typeof raw;
+    raw = parseArgs({ args: joinNegativeValues(all, argv), options, allowPositionals: true, strict: true }) as typeof raw;
   } catch (e) {
     throw new UsageError(cleanParseError(String((e as Error).message)), spec.name);
   }
@@ -75,16 +100,64 @@ export function parseCommand(spec: CommandSpec, argv: readonly string[]): Parsed
   return { flags, positionals: raw.positionals };
 }
 
+/**
+ * node's parseArgs takes `--temp -1` for two options ("argument is ambiguous"): a value-taking flag followed
+ * by a negative number becomes `--temp=-1`, so that the number reaches its range check.
+ */
+function joinNegativeValues(all: Record<string, FlagSpec>, argv: readonly string[]): string[] {
+  const byShort = new Map(Object.entries(all).filter(([, f]) => f.short).map(([n, f]) => [f.short!, n]));
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const next = argv[i + 1];
+    const name = a.startsWith('--') ? a.slice(2) : /^-[^-]$/.test(a) ? byShort.get(a.slice(1)) : undefined;
+    const f = name === undefined ? undefined : all[name];
+    if (f && f.type !== 'boolean' && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`--${name}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
 function convert(cmd: string, name: string, f: FlagSpec, v: string | boolean): string | number | boolean {
   if (f.type === 'boolean') return v as boolean;
   const s = v as string;
   if (f.choices && !f.choices.includes(s)) throw new UsageError(`--${name} must be one of ${f.choices.join(', ')} (got '${s}')`, cmd);
-  if (f.type === 'number') {
-    const n = Number(s);
-    if (s.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} needs a number (got '${s}')`, cmd);
-    return n;
-  }
+  if (f.type === 'number') return checkNumber(cmd, name, f, s);
   if (f.type === 'bytes') return parseBytes(cmd, name, s);
+  if (f.type === 'url') return checkUrl(cmd, name, f, s);
+  return s;
+}
+
+function checkNumber(cmd: string, name: string, f: FlagSpec, s: string): number {
+  const n = Number(s);
+  const what = f.integer ? 'a whole number' : 'a number';
+  if (s.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} needs ${what} (got '${s}')`, cmd);
+  if (f.integer && !Number.isInteger(n)) throw new UsageError(`--${name} needs ${what} (got '${s}')`, cmd);
+  const tooLow = f.min !== undefined && n < f.min;
+  const tooHigh = f.max !== undefined && n > f.max;
+  if (tooLow || tooHigh) throw new UsageError(`--${name} must be ${rangeText(f)} (got ${s})${name === 'threads' && tooHigh ? `: this machine has ${CORES} cores` : ''}`, cmd);
+  return n;
+}
+
+/** "between 1 and 64", "at least 1", "at most 2". */
+function rangeText(f: FlagSpec): string {
+  if (f.min !== undefined && f.max !== undefined) return `between ${f.min} and ${f.max}`;
+  if (f.min !== undefined) return `at least ${f.min}`;
+  return `at most ${f.max}`;
+}
+
+function checkUrl(cmd: string, name: string, f: FlagSpec, s: string): string {
+  let url: URL;
+  try {
+    url = new URL(s);
+  } catch {
+    throw new UsageError(`--${name} needs a URL like http://192.168.1.10:8420 (got '${s}')`, cmd);
+  }
+  const scheme = url.protocol.replace(/:$/, '');
+  if (f.schemes && !f.schemes.includes(scheme)) throw new UsageError(`--${name} must start with ${f.schemes.map((x) => `${x}://`).join(' or ')} (got '${s}')`, cmd);
+  if (!url.hostname) throw new UsageError(`--${name} needs a host (got '${s}')`, cmd);
   return s;
 }
 
@@ -105,8 +178,14 @@ export function renderHelp(spec: CommandSpec): string {
   const lines = [`${spec.summary}`, '', `Usage: ${spec.usage}`, '', 'Options:'];
   const all = { ...spec.flags, ...COMMON_FLAGS };
   const rows = Object.entries(all).map(([name, f]) => {
-    const left = `  ${f.short ? `-${f.short}, ` : ''}--${name}${f.type === 'boolean' ? '' : ` ${f.arg ?? (f.type === 'number' ? 'N' : 'S')}`}`;
-    const extra = [f.choices ? `one of: ${f.choices.join(', ')}` : '', f.required ? 'required' : f.default !== undefined && f.default !== false ? `default: ${f.default}` : ''].filter(Boolean).join('; ');
+    const left = `  ${f.short ? `-${f.short}, ` : ''}--${name}${f.type === 'boolean' ? '' : ` ${f.arg ?? (f.type === 'number' ? 'N' : f.type === 'url' ? 'URL' : 'S')}`}`;
+    const range = f.type === 'number' && (f.min !== undefined || f.max !== undefined) ? `${f.integer ? 'whole, ' : ''}${rangeText(f)}` : f.integer ? 'whole number' : '';
+    const extra = [
+      f.choices ? `one of: ${f.choices.join(', ')}` : '',
+      f.unit ? `in ${f.unit}` : '',
+      range,
+      f.required ? 'required' : f.default !== undefined && f.default !== false ? `default: ${f.default}` : '',
+    ].filter(Boolean).join('; ');
     return [left, `${f.help}${extra ? ` (${extra})` : ''}`] as const;
   });
   const w = Math.min(34, Math.max(...rows.map(([l]) => l.length)) + 2);

@@ -9,7 +9,7 @@ export const spec: CommandSpec = {
   flags: {
     out: { type: 'string', arg: 'D', required: true, help: 'directory to write coordinator.crt and coordinator.key into' },
     host: { type: 'string', arg: 'H', multiple: true, help: 'name or IP address nodes use to reach the coordinator (repeatable)' },
-    days: { type: 'number', default: 825, help: 'validity in days' },
+    days: { type: 'number', integer: true, min: 1, max: 36500, unit: 'days', default: 825, help: 'validity in days' },
     force: { type: 'boolean', default: false, help: 'overwrite existing files' },
   },
   examples: ['sharedllm certs --out certs --host 192.168.1.10'],

@@ -1,10 +1,10 @@
 // The `sharedllm` command as a user meets it: real processes, stdout and stderr, exit codes.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { before, test } from 'node:test';
+import { after, before, test } from 'node:test';
 import { str, u32 } from '../gguf/value.ts';
 import { writeGguf } from '../gguf/writer.ts';
 import { cachedModel } from '../model/testing/cached-model.ts';
@@ -16,9 +16,12 @@ function cli(...args: string[]) {
 }
 
 let model: string;
+// Files this test writes live here, removed at the end: nothing is left in the system temp folder.
+const dir = mkdtempSync(join(tmpdir(), 'sharedllm-cli-'));
 before(() => {
   model = cachedModel({ shape: 'smollm2', nLayer: 2, type: 'Q8_0', seed: 5 });
 });
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('--help lists the commands; each command documents its flags with defaults', () => {
   const top = cli('--help');
@@ -30,6 +33,18 @@ test('--help lists the commands; each command documents its flags with defaults'
   assert.match(gen.out, /--temp N.*default: 0\.8/);
   const node = cli('node', '--help');
   assert.match(node.out, /--rpc-port N.*default: 50052/);
+  assert.match(node.out, /--api-host S.*default: 127\.0\.0\.1/);
+  assert.equal(cli('help', 'node').out, node.out, '`sharedllm help node` is `sharedllm node --help`');
+});
+
+test('generate: -n -1 runs until the model stops or the context is full; --chat-template formats the prompt as a chat', () => {
+  // --seed -1 is a random seed, as in llama.cpp.
+  const all = cli('generate', '--model', model, '--prompt', 'Hello', '-n', '-1', '--ctx-size', '24', '--seed', '-1', '--threads', '1');
+  assert.equal(all.code, 0, all.err);
+  const chat = cli('generate', '--model', model, '--prompt', 'Hello', '-n', '4', '--seed', '1', '--threads', '1', '--chat-template', 'llama3');
+  assert.equal(chat.code, 0, chat.err);
+  const raw = cli('generate', '--model', model, '--prompt', 'Hello', '-n', '4', '--seed', '1', '--threads', '1');
+  assert.notEqual(chat.out, raw.out, 'the template changed the prompt');
 });
 
 test('generate streams only the continuation to stdout, and the same seed gives the same text', () => {
@@ -60,9 +75,9 @@ test('inspect describes the file', () => {
 });
 
 test('bad input: one clear line on stderr, a non-zero exit, no stack trace', () => {
-  const notGguf = join(tmpdir(), `sharedllm-cli-${process.pid}.txt`);
+  const notGguf = join(dir, 'not-a-model.txt');
   writeFileSync(notGguf, 'just some text, not a model');
-  const gpt2 = join(tmpdir(), `sharedllm-cli-${process.pid}-gpt2.gguf`);
+  const gpt2 = join(dir, 'gpt2.gguf');
   writeGguf(gpt2, { metadata: { 'general.architecture': str('gpt2'), 'gpt2.block_count': u32(1) } });
   const cases: [string[], RegExp][] = [
     [['generate', '--model', '/no/such/file.gguf', '--prompt', 'x'], /model file not found.*\/no\/such\/file\.gguf/],
@@ -73,6 +88,19 @@ test('bad input: one clear line on stderr, a non-zero exit, no stack trace', () 
     [['generate', '--prompt', 'x'], /missing --model/],
     [['node', '--role', 'boss', '--coordinator-url', 'http://x'], /--role must be one of primary, worker/],
     [['frobnicate'], /unknown command 'frobnicate'/],
+    // Flags are checked before any work (no model loads, no port is bound).
+    [['generate', '--model', model, '--prompt', 'x', '--threads', '0'], /--threads must be between 1 and \d+ \(got 0\)/],
+    [['generate', '--model', model, '--prompt', 'x', '--threads', '1000'], /--threads must be between 1 and \d+ \(got 1000\): this machine has \d+ cores/],
+    [['generate', '--model', model, '--prompt', 'x', '-n', '2.5'], /--n-predict needs a whole number \(got '2\.5'\)/],
+    [['generate', '--model', model, '--prompt', 'x', '--top-p', '7'], /--top-p must be between 0 and 1 \(got 7\)/],
+    [['chat', '--model', model, '--temp', '-1'], /--temp must be between 0 and \d+ \(got -1\)/],
+    [['generate', '--model', model, '--prompt', 'x', '--ctx-size', '100000000'], /--ctx-size 100000000 is longer than the model's context \(\d+ tokens\)/],
+    [['chat', '--model', model, '--chat-template', 'no-such-template'], /--chat-template 'no-such-template' is neither a built-in template nor a file/],
+    [['coordinator', '--port', '99999', '--log-format', 'text'], /--port must be between 0 and 65535 \(got 99999\)/],
+    [['node', '--role', 'primary', '--model', '/no/such/file.gguf', '--coordinator-url', 'http://127.0.0.1:1', '--log-format', 'text'], /model file not found.*\/no\/such\/file\.gguf/],
+    [['node', '--role', 'worker', '--coordinator-url', '192.168.1.10:8420', '--log-format', 'text'], /--coordinator-url (needs a URL|must start with http:\/\/ or https:\/\/)/],
+    [['node', '--role', 'worker', '--coordinator-url', 'ftp://host:21', '--log-format', 'text'], /--coordinator-url must start with http:\/\/ or https:\/\//],
+    [['node', '--role', 'primary', '--model', model, '--coordinator-url', 'http://127.0.0.1:1', '--api-tls-cert', 'x.pem', '--log-format', 'text'], /--api-tls-cert and --api-tls-key go together/],
   ];
   for (const [args, re] of cases) {
     const r = cli(...args);

@@ -55,8 +55,12 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
 
 // A launching process that dies (uncaught error, a test runner's timeout, Ctrl-C) must not leave nodes running.
 const live = new Set<ChildProcess>();
+// Temp folders of clusters not closed yet: removed when this process exits, however it exits (a second Ctrl-C,
+// a shutdown past its deadline, an uncaught error), so that nothing is left in the system temp folder.
+const liveDirs = new Set<string>();
 const killLive = () => {
   for (const child of live) child.kill('SIGKILL');
+  for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
 };
 let exitHook = false;
 let signalHook = false;
@@ -269,6 +273,11 @@ export class Cluster {
       logLevel: options.logLevel,
     };
     this.dir = mkdtempSync(join(tmpdir(), this.settings.prefix));
+    liveDirs.add(this.dir);
+    if (!exitHook) {
+      exitHook = true;
+      process.on('exit', killLive);
+    }
   }
 
   /** True once close() began: an exit after that is expected. */
@@ -360,6 +369,7 @@ export class Cluster {
     this.closing = true;
     for (const p of this.procs) if (p.running) p.child.kill('SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });
+    liveDirs.delete(this.dir);
   }
 
   /** Stop every child in order (SIGTERM, then SIGKILL after the grace), remove the temp folder. */
@@ -370,6 +380,7 @@ export class Cluster {
       await Promise.all(procs.map((p) => p.stop('SIGTERM', this.settings.stopGraceMs)));
     }
     rmSync(this.dir, { recursive: true, force: true });
+    liveDirs.delete(this.dir);
   }
 
   private spawnAt(tier: number, name: string, args: string[]): Proc {

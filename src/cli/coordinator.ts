@@ -2,7 +2,7 @@
 // relay for nodes behind NAT.
 import { join } from 'node:path';
 import { homedir } from 'node:os';
-import { type CommandSpec, type Parsed } from './args.ts';
+import { type CommandSpec, FLAG_SHAPES, type Parsed } from './args.ts';
 import type { RunningCoordinator } from '../federation/coordinator/coordinator.ts';
 import type { Logger } from '../util/log.ts';
 import { LOG_FLAGS, cliLogger, noticeLogger } from './logging.ts';
@@ -14,12 +14,12 @@ export const spec: CommandSpec = {
   usage: 'sharedllm coordinator [--host 0.0.0.0] [--port 8420] [--tls-cert F --tls-key F] [--data-dir D] [--join-token T]',
   flags: {
     host: { type: 'string', default: '0.0.0.0', help: 'interface to listen on (0.0.0.0: every interface; 127.0.0.1: this machine only)' },
-    port: { type: 'number', default: 8420, help: 'HTTP(S) port' },
+    port: { ...FLAG_SHAPES.port, default: 8420, help: 'HTTP(S) port' },
     'tls-cert': { type: 'string', arg: 'F', help: 'PEM certificate: serve HTTPS (make a LAN pair with `sharedllm certs`)' },
     'tls-key': { type: 'string', arg: 'F', help: 'PEM private key for --tls-cert' },
     'data-dir': { type: 'string', arg: 'D', default: '~/.sharedllm/coordinator', help: 'where the database and the identity key live' },
     'join-token': { type: 'string', arg: 'T', help: 'require this token from every node (env SHAREDLLM_JOIN_TOKEN)' },
-    'relay-port': { type: 'number', default: 8421, help: 'data-plane relay port for workers behind NAT; 0 disables the relay' },
+    'relay-port': { ...FLAG_SHAPES.port, default: 8421, help: 'data-plane relay port for workers behind NAT; 0 disables the relay' },
     ...LOG_FLAGS,
   },
   examples: ['sharedllm coordinator --host 0.0.0.0 --port 8420', 'sharedllm certs --out certs --host 192.168.1.10 && sharedllm coordinator --tls-cert certs/coordinator.crt --tls-key certs/coordinator.key'],

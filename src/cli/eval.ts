@@ -1,7 +1,7 @@
 // `sharedllm eval`: perplexity of a llama-architecture GGUF on a text file.
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { GPU_MODES } from '../ggml/find.ts';
-import { type CommandSpec, type Parsed, UsageError } from './args.ts';
+import { type CommandSpec, FLAG_SHAPES, type Parsed, UsageError } from './args.ts';
 import { ProgressBar } from './progress.ts';
 
 export const spec: CommandSpec = {
@@ -11,9 +11,9 @@ export const spec: CommandSpec = {
   flags: {
     model: { type: 'string', arg: 'F', required: true, help: 'GGUF model file' },
     text: { type: 'string', arg: 'F', required: true, help: 'UTF-8 text file to score' },
-    ctx: { type: 'number', help: "tokens per scored window (default: the model's context, at most 512)" },
-    batch: { type: 'number', help: 'windows per graph run (default: up to 4, fewer for large vocabularies)' },
-    threads: { type: 'number', help: 'CPU threads (default: physical cores)' },
+    ctx: { ...FLAG_SHAPES.tokens, min: 2, help: "tokens per scored window (default: the model's context, at most 512)" },
+    batch: { type: 'number', integer: true, min: 1, max: 1024, help: 'windows per graph run (default: up to 4, fewer for large vocabularies)' },
+    threads: { ...FLAG_SHAPES.threads, help: 'CPU threads (default: physical cores)' },
     gpu: { type: 'string', choices: GPU_MODES, default: 'off', help: 'GPU backend' },
   },
   examples: ['sharedllm eval --model models/sharedllm-tiny.gguf --text heldout.txt'],
@@ -25,10 +25,6 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   const path = f.text as string;
   if (!existsSync(path) || statSync(path).isDirectory()) throw new UsageError(`--text ${path}: no such file`, 'eval');
   const text = decodeText(readFileSync(path), path);
-  for (const k of ['ctx', 'batch', 'threads']) {
-    const v = f[k];
-    if (v !== undefined && !(Number.isInteger(v) && (v as number) > 0)) throw new UsageError(`--${k} needs a positive integer (got ${v})`, 'eval');
-  }
   const bar = new ProgressBar('eval');
   const r = await evaluateFile(f.model as string, text, {
     gpu: f.gpu as never,

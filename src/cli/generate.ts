@@ -1,6 +1,8 @@
-// `sharedllm generate`: stream a continuation of a prompt to stdout (the prompt itself is not echoed).
+// `sharedllm generate`: stream a continuation of a prompt to stdout (the prompt itself is not echoed). With
+// --chat-template, the prompt is one user message formatted with that template, and the answer is streamed.
 import { type CommandSpec, type Parsed } from './args.ts';
-import { MODEL_FLAGS, SAMPLING_FLAGS, loadEngine, samplerOptions } from './engine.ts';
+import { CHAT_TEMPLATE_FLAG, chatTemplateOverride } from './chat-template-flag.ts';
+import { MODEL_FLAGS, SAMPLING_FLAGS, loadEngine, maxTokensOf, samplerOptions } from './engine.ts';
 
 export const spec: CommandSpec = {
   name: 'generate',
@@ -9,27 +11,35 @@ export const spec: CommandSpec = {
   flags: {
     ...MODEL_FLAGS,
     prompt: { type: 'string', arg: 'S', help: 'the text to continue', required: true },
-    'n-predict': { type: 'number', short: 'n', default: 128, help: 'tokens to generate' },
+    'n-predict': { type: 'number', integer: true, min: -1, unit: 'tokens', short: 'n', default: 128, help: 'tokens to generate; -1: until the model stops or the context is full' },
+    'chat-template': { ...CHAT_TEMPLATE_FLAG, help: `send --prompt as one user message formatted with this chat template, not as raw text; ${CHAT_TEMPLATE_FLAG.help}` },
     ...SAMPLING_FLAGS,
   },
   examples: ['sharedllm generate --model models/sharedllm-tiny.gguf --prompt "It was a dark and stormy night" --temp 0'],
 };
 
 export async function run({ flags: f }: Parsed): Promise<number> {
-  const engine = await loadEngine(f);
+  const template = await chatTemplateOverride('generate', f['chat-template'] as string | undefined);
+  const engine = await loadEngine('generate', f);
   try {
-    const prompt = engine.tokenizer.encode(f.prompt as string, { addBos: engine.tokenizer.addBosDefault });
+    const text = f.prompt as string;
+    const prompt = template === undefined
+      ? engine.tokenizer.encode(text, { addBos: engine.tokenizer.addBosDefault })
+      : (await import('../model/chat-prompt.ts')).encodeChat(engine.tokenizer, [{ role: 'user', content: text }], true, template);
     const ac = new AbortController();
     const onSig = () => ac.abort();
     process.on('SIGINT', onSig); // `on`, not `once`: see shutdown.ts on node-llama-cpp's signal-exit
-    const it = engine.generator.stream(prompt, { ...samplerOptions(f), maxTokens: f['n-predict'] as number, signal: ac.signal });
-    for (;;) {
-      const r = await it.next();
-      if (r.done) break;
-      if (r.value.text) process.stdout.write(r.value.text);
+    try {
+      const it = engine.generator.stream(prompt, { ...samplerOptions(f), maxTokens: maxTokensOf(f), signal: ac.signal });
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        if (r.value.text) process.stdout.write(r.value.text);
+      }
+    } finally {
+      process.off('SIGINT', onSig);
     }
     process.stdout.write('\n');
-    process.off('SIGINT', onSig);
     return 0;
   } finally {
     await engine.dispose();

@@ -34,7 +34,7 @@ function topHelp(): string {
   return [
     'sharedllm: pool your own machines into a federation that serves open LLMs.',
     '',
-    'Usage: sharedllm <command> [options]      (sharedllm <command> --help for its options)',
+    'Usage: sharedllm <command> [options]      (sharedllm help <command>, or <command> --help, for its options)',
     '',
     'Commands:',
     ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(w)}${c.summary}`),
@@ -42,6 +42,8 @@ function topHelp(): string {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  // `sharedllm help <command>` is `sharedllm <command> --help`.
+  if (argv[0] === 'help' && argv[1] !== undefined) return main([argv[1], '--help']);
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(`${topHelp()}\n`);

@@ -1,6 +1,7 @@
 // `sharedllm node`: join a federation as a primary (serves users an OpenAI-compatible API from a GGUF model,
 // offloading layer spans to workers) or as a worker (holds layer spans for primaries).
-import { type CommandSpec, type Parsed, UsageError } from './args.ts';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { type CommandSpec, FLAG_SHAPES, type Parsed, UsageError } from './args.ts';
 import { expandHome } from './coordinator.ts';
 import { ProgressBar, formatBytes } from './progress.ts';
 import { GPU_MODES } from '../ggml/find.ts';
@@ -10,6 +11,8 @@ import type { WorkerOptions } from '../federation/node/worker.ts';
 import type { ApiServer } from '../api/server.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { SHUTDOWN, Shutdown } from './shutdown.ts';
+import { CHAT_TEMPLATE_FLAG, chatTemplateOverride } from './chat-template-flag.ts';
+import { checkModelFlags } from './engine.ts';
 import { defaultCacheDir } from '../federation/node/model-hash.ts';
 import type { Network } from '../federation/node/dataplane-config.ts';
 
@@ -24,31 +27,34 @@ export const spec: CommandSpec = {
   ].join('\n'),
   flags: {
     role: { type: 'string', choices: ROLES, required: true, help: 'primary serves users; worker holds layers for primaries' },
-    'coordinator-url': { type: 'string', arg: 'URL', required: true, help: "the coordinator, e.g. http://192.168.1.10:8420 (https:// with TLS)" },
+    'coordinator-url': { type: 'url', schemes: ['http', 'https'], arg: 'URL', required: true, help: "the coordinator, e.g. http://192.168.1.10:8420 (https:// with TLS)" },
     'join-token': { type: 'string', arg: 'T', help: "the federation's join token, if it has one (env SHAREDLLM_JOIN_TOKEN)" },
     ca: { type: 'string', arg: 'F', help: "trust this PEM certificate for an https coordinator (e.g. the one `sharedllm certs` made)" },
     'data-dir': { type: 'string', arg: 'D', default: '~/.sharedllm/<role>-<port>', help: "where this node's identity key lives" },
-    threads: { type: 'number', help: 'CPU threads (default: physical cores)' },
+    threads: { ...FLAG_SHAPES.threads, help: 'CPU threads (default: physical cores)' },
     cpus: { type: 'string', arg: 'LIST', help: 'pin the compute threads one per core, e.g. 0-3 or 0,2 (for several nodes sharing one machine)' },
     gpu: { type: 'string', choices: GPU_MODES, default: 'auto', help: 'use a GPU backend when installed and present' },
     // primary
     model: { type: 'string', arg: 'F', help: 'primary: the GGUF model to serve; worker: a local copy to load spans from (saves streaming)' },
-    'api-host': { type: 'string', default: '0.0.0.0', help: 'primary: interface for the OpenAI API' },
-    'api-port': { type: 'number', default: 8080, help: 'primary: port of the OpenAI-compatible API' },
+    'api-host': { type: 'string', default: '127.0.0.1', help: 'primary: interface for the OpenAI API (127.0.0.1: this machine only; 0.0.0.0: every interface, then set --api-key, and --api-tls-cert so that it does not travel in clear)' },
+    'api-port': { ...FLAG_SHAPES.port, default: 8080, help: 'primary: port of the OpenAI-compatible API' },
     'api-key': { type: 'string', arg: 'K', help: 'primary: require this bearer key from API clients (env SHAREDLLM_API_KEY)' },
     cors: { type: 'string', arg: 'ORIGIN', help: "primary: let web pages from these origins call the API (comma-separated, or '*'); default: no CORS" },
-    'ctx-size': { type: 'number', help: "primary: context length per conversation (default: the model's, at most 4096)" },
-    parallel: { type: 'number', default: 4, help: 'primary: conversations generated at once' },
-    'wait-workers': { type: 'number', default: 0, help: 'primary: wait for this many workers before planning the layer split' },
-    'wait-timeout': { type: 'number', default: 30, help: 'primary: seconds to wait for --wait-workers' },
-    'local-layers': { type: 'number', help: 'primary: run exactly this many layers here (default: in proportion to free memory)' },
-    'rebalance-interval': { type: 'number', default: 30, help: 'primary: seconds between tries to move layers it took over from a failed worker back to a worker' },
+    'api-tls-cert': { type: 'string', arg: 'F', help: 'primary: serve the OpenAI API over HTTPS with this PEM certificate (make a pair with `sharedllm certs`)' },
+    'api-tls-key': { type: 'string', arg: 'F', help: 'primary: PEM private key for --api-tls-cert' },
+    'chat-template': CHAT_TEMPLATE_FLAG,
+    'ctx-size': { ...FLAG_SHAPES.tokens, min: 16, help: "primary: context length per conversation (default: the model's, at most 4096)" },
+    parallel: { type: 'number', integer: true, min: 1, max: 256, default: 4, help: 'primary: conversations generated at once' },
+    'wait-workers': { type: 'number', integer: true, min: 0, max: 1024, default: 0, help: 'primary: wait for this many workers before planning the layer split' },
+    'wait-timeout': { type: 'number', min: 0, max: 86400, unit: 'seconds', default: 30, help: 'primary: seconds to wait for --wait-workers' },
+    'local-layers': { type: 'number', integer: true, min: 0, max: 4096, help: 'primary: run exactly this many layers here (default: in proportion to free memory)' },
+    'rebalance-interval': { type: 'number', min: 0.1, max: 86400, unit: 'seconds', default: 30, help: 'primary: seconds between tries to move layers it took over from a failed worker back to a worker' },
     // The data plane's timeout/retry/ban preset (src/federation/node/dataplane-config.ts NETWORKS; listed here so
     // that `--help` loads no federation code; `satisfies` keeps the two lists in step).
     network: { type: 'string', choices: ['lan', 'wan'] as const satisfies readonly Network[], default: 'lan', help: 'primary: timeouts and bans of calls to workers: lan (fail over within seconds) or wan (workers across the internet)' },
-    'verify-rate': { type: 'number', default: 0.02, help: "primary: fraction of conversations whose workers' results it re-computes from its own model file and compares (0: off)" },
+    'verify-rate': { type: 'number', min: 0, max: 1, default: 0.02, help: "primary: fraction of conversations whose workers' results it re-computes from its own model file and compares (0: off)" },
     // worker
-    'rpc-port': { type: 'number', default: 50052, help: 'worker: data-plane port' },
+    'rpc-port': { ...FLAG_SHAPES.port, default: 50052, help: 'worker: data-plane port' },
     'lan-addr': { type: 'string', arg: 'IP:PORT', help: "worker: this machine's LAN address for the data plane" },
     'wan-addr': { type: 'string', arg: 'HOST:PORT', help: 'worker: a public address forwarded to the data-plane port' },
     relay: { type: 'boolean', default: false, help: "worker: also be reachable through the coordinator's relay (behind NAT)" },
@@ -94,6 +100,7 @@ type CommonOptions = Pick<WorkerOptions, 'coordinatorUrl' | 'dataDir' | 'cacheDi
 
 /** Serves the data plane until a signal; then leaves the coordinator and closes the port. */
 async function runWorker(f: Parsed['flags'], common: CommonOptions, notices: Logger, shutdown: Shutdown): Promise<number> {
+  if (f.model) await checkModelFlags('node', f.model as string, undefined);
   const { startWorker } = await import('../federation/node/worker.ts');
   const worker = await startWorker({
     ...common, rpcPort: f['rpc-port'] as number,
@@ -124,6 +131,10 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   } catch (error) {
     throw new UsageError((error as Error).message, 'node');
   }
+  // Everything the flags name is checked before the node joins: the model, the context, the template, TLS.
+  await checkModelFlags('node', f.model as string, f['ctx-size'] as number | undefined);
+  const chatTemplate = await chatTemplateOverride('node', f['chat-template'] as string | undefined);
+  const tls = readApiTls(f);
   const { startPrimary } = await import('../federation/node/primary.ts');
   const { createApiServer } = await import('../api/server.ts');
   const { Generator } = await import('../model/generator.ts');
@@ -150,10 +161,10 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   let tokenizer: Tokenizer | undefined;
   let api: ApiServer;
   try {
-    tokenizer = await Tokenizer.load(f.model as string);
+    tokenizer = await Tokenizer.load(f.model as string, chatTemplate === undefined ? {} : { chatTemplate });
     api = await createApiServer({
       generator: new Generator(primary.batcher, tokenizer), tokenizer, modelId, logger,
-      host: f['api-host'] as string, port: f['api-port'] as number, maxConcurrent: f.parallel as number, ...(apiKey ? { apiKey } : {}), corsOrigins,
+      host: f['api-host'] as string, port: f['api-port'] as number, maxConcurrent: f.parallel as number, ...(apiKey ? { apiKey } : {}), corsOrigins, ...(tls ? { tls } : {}),
       extraRoutes: (router) => {
         router.add('GET', '/v1/federation', () => ({
           body: {
@@ -181,6 +192,19 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
     await primary.close();
     await tokenizer?.dispose();
   });
+}
+
+/** --api-tls-cert and --api-tls-key: both or neither, read before any work. */
+function readApiTls(f: Parsed['flags']): { cert: Buffer; key: Buffer } | undefined {
+  const certPath = f['api-tls-cert'] as string | undefined;
+  const keyPath = f['api-tls-key'] as string | undefined;
+  if (certPath === undefined && keyPath === undefined) return undefined;
+  if (certPath === undefined || keyPath === undefined) throw new UsageError('--api-tls-cert and --api-tls-key go together', 'node');
+  const read = (flag: string, path: string): Buffer => {
+    if (!existsSync(path) || statSync(path).isDirectory()) throw new UsageError(`--${flag} ${path}: no such file`, 'node');
+    return readFileSync(path);
+  };
+  return { cert: read('api-tls-cert', certPath), key: read('api-tls-key', keyPath) };
 }
 
 /** `0-3,6` -> [0, 1, 2, 3, 6]. */

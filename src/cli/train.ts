@@ -4,7 +4,7 @@ import { statSync } from 'node:fs';
 import { GPU_MODES } from '../ggml/find.ts';
 import { PRESETS, PRESET_NAMES, type PresetName } from '../train/config.ts';
 import type { ExportType } from '../train/export.ts';
-import { type CommandSpec, type Parsed, UsageError } from './args.ts';
+import { type CommandSpec, FLAG_SHAPES, type Parsed, UsageError } from './args.ts';
 import { ProgressBar, formatBytes } from './progress.ts';
 
 /** train/export.ts's EXPORT_TYPES, listed here because importing that module loads ggml, which
@@ -21,24 +21,24 @@ export const spec: CommandSpec = {
     corpus: { type: 'string', multiple: true, required: true, arg: 'PATH', help: 'corpus folder(s) or .txt files (repeat the flag, or list more paths after the options)' },
     out: { type: 'string', required: true, arg: 'F', help: 'the GGUF to write' },
     preset: { type: 'string', choices: PRESET_NAMES, help: `model size (default tiny; with --resume: the checkpoint's): ${PRESET_NAMES.map((p) => `${p} (${PRESETS[p].model.nEmbd}x${PRESETS[p].model.nLayer})`).join(', ')}` },
-    steps: { type: 'number', help: "optimiser steps in total (default: the preset's; with --resume: the checkpoint's)" },
-    seed: { type: 'number', default: 1, help: 'seeds the initial weights, the held-out split and the data order' },
+    steps: { type: 'number', integer: true, min: 1, help: "optimiser steps in total (default: the preset's; with --resume: the checkpoint's)" },
+    seed: { ...FLAG_SHAPES.seed, min: 0, default: 1, help: 'seeds the initial weights, the held-out split and the data order' },
     resume: { type: 'string', arg: 'CKPT', help: 'continue a run from its checkpoint (with the same --steps, bit-identical to an unbroken run)' },
     init: { type: 'string', arg: 'F', help: 'fine-tune this llama GGUF (byte-level BPE tokenizer) instead of starting from random weights' },
-    'vocab-size': { type: 'number', help: "tokens of the BPE tokenizer trained on the corpus (default: the preset's)" },
-    threads: { type: 'number', help: 'CPU threads (default: physical cores)' },
-    batch: { type: 'number', help: "rows per optimiser step (default: the preset's)" },
-    lr: { type: 'number', help: "peak learning rate (default: the preset's)" },
-    ctx: { type: 'number', help: "training context in tokens (default: the preset's)" },
+    'vocab-size': { type: 'number', integer: true, min: 256, max: 1 << 20, unit: 'tokens', help: "tokens of the BPE tokenizer trained on the corpus (default: the preset's)" },
+    threads: { ...FLAG_SHAPES.threads, help: 'CPU threads (default: physical cores)' },
+    batch: { type: 'number', integer: true, min: 1, max: 4096, help: "rows per optimiser step (default: the preset's)" },
+    lr: { type: 'number', min: 0, max: 10, help: "peak learning rate (default: the preset's)" },
+    ctx: { ...FLAG_SHAPES.tokens, min: 2, help: "training context in tokens (default: the preset's)" },
     type: { type: 'string', choices: EXPORT_CHOICES, default: 'Q8_0', help: 'type of the exported matrices' },
     checkpoint: { type: 'string', arg: 'F', help: 'checkpoint file (default: the --out path with .ckpt)' },
-    'checkpoint-every': { type: 'number', default: 100, help: 'save a checkpoint every N steps (and at the end)' },
-    'eval-every': { type: 'number', default: 100, help: 'held-out evaluation every N steps; 0: only at the end' },
-    'eval-tokens': { type: 'number', default: 16384, help: 'held-out tokens scored by the periodic evaluations (the final one scores all)' },
-    'held-out': { type: 'number', default: 0.05, help: 'fraction of documents held out for evaluation' },
+    'checkpoint-every': { type: 'number', integer: true, min: 1, unit: 'steps', default: 100, help: 'save a checkpoint every N steps (and at the end)' },
+    'eval-every': { type: 'number', integer: true, min: 0, unit: 'steps', default: 100, help: 'held-out evaluation every N steps; 0: only at the end' },
+    'eval-tokens': { ...FLAG_SHAPES.tokens, default: 16384, help: 'held-out tokens scored by the periodic evaluations (the final one scores all)' },
+    'held-out': { type: 'number', min: 0, max: 0.5, default: 0.05, help: 'fraction of documents held out for evaluation' },
     'held-out-text': { type: 'string', arg: 'F', help: 'also write the held-out text to this file (for sharedllm eval)' },
     'max-memory': { type: 'bytes', arg: 'SIZE', help: 'memory the run may use, e.g. 2GiB (default: free memory)' },
-    'log-every': { type: 'number', default: 25, help: 'when stderr is not a terminal, print a progress line every N steps' },
+    'log-every': { type: 'number', integer: true, min: 1, unit: 'steps', default: 25, help: 'when stderr is not a terminal, print a progress line every N steps' },
     gpu: { type: 'string', choices: GPU_MODES, default: 'off', help: 'backend to train on (GPU training is experimental and untested)' },
     force: { type: 'boolean', help: 'overwrite an existing checkpoint of another run' },
   },

@@ -23,6 +23,8 @@ export class TokenizerError extends ModelError {}
 export interface TokenizerLoadOptions {
   /** Print llama.cpp's log lines to stderr (default: quiet, or SHAREDLLM_LLAMA_LOG=1). */
   readonly verbose?: boolean;
+  /** Use this chat template (a family name or a Jinja source) instead of the GGUF's, e.g. when it is mis-detected. */
+  readonly chatTemplate?: string;
 }
 
 export interface EncodeOptions {
@@ -66,7 +68,7 @@ export class Tokenizer {
   readonly #pieces: (Uint8Array | undefined)[];
   #disposed = false;
 
-  private constructor(model: LlamaModel, path: string, pieceStyle: PieceStyle) {
+  private constructor(model: LlamaModel, path: string, pieceStyle: PieceStyle, chatTemplate?: string) {
     this.#model = model;
     this.#path = path;
     this.#pieceStyle = pieceStyle;
@@ -79,7 +81,7 @@ export class Tokenizer {
     this.eot = model.tokens.eot ?? undefined;
     this.addBosDefault = model.tokens.shouldPrependBosToken;
     this.vocabType = String(model.vocabularyType);
-    this.chatTemplate = metadata?.chat_template;
+    this.chatTemplate = chatTemplate ?? metadata?.chat_template;
   }
 
   /** Loads the vocabulary of a GGUF file (no weights are read). */
@@ -114,7 +116,7 @@ export class Tokenizer {
     }
     const pre = model.fileInfo.metadata.tokenizer?.ggml?.pre;
     if (type === 'bpe' && pre !== undefined && BPE_ESCAPING_WHITESPACE.has(pre)) style = 'sentencepiece';
-    return new Tokenizer(model, ggufPath, style);
+    return new Tokenizer(model, ggufPath, style, options.chatTemplate);
   }
 
   /** Tokenizes user text. Special-token strings in it are never turned into special tokens. */

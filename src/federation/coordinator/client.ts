@@ -37,6 +37,7 @@ import type {
   RegisterResponse,
 } from '../protocol.ts';
 import { CoordinatorError, CoordinatorUnreachableError } from './client-errors.ts';
+import { speaksTls } from './tls-probe.ts';
 import { startLease } from './lease.ts';
 import type { JoinOptions, NodeLease } from './lease.ts';
 
@@ -56,8 +57,11 @@ export interface CoordinatorClientOptions {
 }
 
 const MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
-/** Certificate failures that no retry can fix (the hint says: pass --ca). */
+/** The code of the error an http:// URL gets when the coordinator serves HTTPS (see speaksTls). */
+export const HTTP_TO_TLS = 'SHAREDLLM_HTTP_TO_TLS';
+/** TLS failures that no retry can fix (the hint says: pass --ca, or use https://). */
 export const TLS_TRUST_ERRORS: ReadonlySet<string> = new Set([
+  HTTP_TO_TLS,
   'DEPTH_ZERO_SELF_SIGNED_CERT',
   'SELF_SIGNED_CERT_IN_CHAIN',
   'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
@@ -185,9 +189,22 @@ export class CoordinatorClient {
         res.on('error', (error) => reject(this.unreachable(error)));
       });
       req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`no answer within ${this.timeoutMs} ms`)));
-      req.on('error', (error) => reject(this.unreachable(error)));
+      req.on('error', (error) => void this.unreachableOrTls(error).then(reject));
       req.end(payload);
     });
+  }
+
+  /**
+   * A reset connection on an http:// URL may be a TLS server dropping plain HTTP: ask it for a handshake, and
+   * if it answers, say so (code HTTP_TO_TLS, which callers treat as fatal) instead of "check the network".
+   */
+  private async unreachableOrTls(error: Error): Promise<CoordinatorUnreachableError> {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (this.base.protocol === 'http:' && code === 'ECONNRESET' && (await speaksTls(this.base, this.timeoutMs))) {
+      const cause = Object.assign(new Error('the connection was reset, and the server answers a TLS handshake'), { code: HTTP_TO_TLS });
+      return new CoordinatorUnreachableError(this.url, cause, `the coordinator speaks HTTPS: use https://${this.base.host} and --ca <its certificate>`);
+    }
+    return this.unreachable(error);
   }
 
   private unreachable(error: Error): CoordinatorUnreachableError {
