@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import type { ApiServer } from './server.ts';
-import { type TestModel, loadTestModel, startTestServer } from './testing.ts';
+import { type TestModel, openAiFixture, startTestServer } from './testing.ts';
 
 interface Sample {
   name: string;
@@ -58,16 +58,7 @@ let model: TestModel;
 let server: ApiServer;
 let client: OpenAI;
 
-before(async () => {
-  model = await loadTestModel();
-  server = await startTestServer(model);
-  client = new OpenAI({ apiKey: 'unused', baseURL: `${server.url}/v1`, maxRetries: 0 });
-});
-
-after(async () => {
-  await server?.close();
-  await model?.dispose();
-});
+openAiFixture((f) => ({ model, server, client } = f));
 
 async function scrape(base: string) {
   const res = await fetch(`${base}/metrics`);

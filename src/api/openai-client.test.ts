@@ -4,22 +4,13 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { encodeChat } from '../model/chat-prompt.ts';
 import type { ApiServer } from './server.ts';
-import { type TestModel, loadTestModel, startTestServer } from './testing.ts';
+import { type TestModel, openAiFixture, startTestServer } from './testing.ts';
 
 let model: TestModel;
 let server: ApiServer;
 let client: OpenAI;
 
-before(async () => {
-  model = await loadTestModel();
-  server = await startTestServer(model);
-  client = new OpenAI({ apiKey: 'unused', baseURL: `${server.url}/v1`, maxRetries: 0 });
-});
-
-after(async () => {
-  await server?.close();
-  await model?.dispose();
-});
+openAiFixture((f) => ({ model, server, client } = f));
 
 /** What the engine itself generates greedily for a chat (the reference the API must match). */
 async function greedyChat(content: string, maxTokens: number) {

@@ -6,22 +6,13 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { z } from 'zod';
 import type { ApiServer } from './server.ts';
-import { type TestModel, loadTestModel, startTestServer } from './testing.ts';
+import { type TestModel, openAiFixture, startTestServer } from './testing.ts';
 
 let model: TestModel;
 let server: ApiServer;
 let client: OpenAI;
 
-before(async () => {
-  model = await loadTestModel();
-  server = await startTestServer(model);
-  client = new OpenAI({ apiKey: 'unused', baseURL: `${server.url}/v1`, maxRetries: 0 });
-});
-
-after(async () => {
-  await server?.close();
-  await model?.dispose();
-});
+openAiFixture((f) => ({ model, server, client } = f));
 
 function assertObject(text: string | null | undefined): void {
   const value: unknown = JSON.parse(text ?? '');

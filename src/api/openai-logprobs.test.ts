@@ -4,22 +4,13 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { encodeChat } from '../model/chat-prompt.ts';
 import type { ApiServer } from './server.ts';
-import { type TestModel, loadTestModel, startTestServer } from './testing.ts';
+import { type TestModel, openAiFixture, startTestServer } from './testing.ts';
 
 let model: TestModel;
 let server: ApiServer;
 let client: OpenAI;
 
-before(async () => {
-  model = await loadTestModel();
-  server = await startTestServer(model);
-  client = new OpenAI({ apiKey: 'unused', baseURL: `${server.url}/v1`, maxRetries: 0 });
-});
-
-after(async () => {
-  await server?.close();
-  await model?.dispose();
-});
+openAiFixture((f) => ({ model, server, client } = f));
 
 /** log-softmax of the model's logits after `prompt`, computed here from a step of the model itself. */
 async function referenceLogprobs(prompt: readonly number[]): Promise<Float64Array> {

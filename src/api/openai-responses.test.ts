@@ -6,22 +6,13 @@ import OpenAI from 'openai';
 import { encodeChat } from '../model/chat-prompt.ts';
 import type { ChatMessage } from '../model/chat-template.ts';
 import type { ApiServer } from './server.ts';
-import { type TestModel, loadTestModel, startTestServer } from './testing.ts';
+import { type TestModel, openAiFixture, startTestServer } from './testing.ts';
 
 let model: TestModel;
 let server: ApiServer;
 let client: OpenAI;
 
-before(async () => {
-  model = await loadTestModel();
-  server = await startTestServer(model);
-  client = new OpenAI({ apiKey: 'unused', baseURL: `${server.url}/v1`, maxRetries: 0 });
-});
-
-after(async () => {
-  await server?.close();
-  await model?.dispose();
-});
+openAiFixture((f) => ({ model, server, client } = f));
 
 async function greedy(messages: ChatMessage[], maxTokens: number) {
   const prompt = encodeChat(model.tokenizer, messages, true);

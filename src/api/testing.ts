@@ -5,7 +5,9 @@
  */
 import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
 import { silentLogger } from '../util/log.ts';
 import { Batcher, type Forward, localForward } from '../model/batcher.ts';
 import { Generator } from '../model/generator.ts';
@@ -121,4 +123,25 @@ export async function eventually(condition: () => boolean, what: string, limitMs
     if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * The usual fixture of a client test file: the test model, a server over it and an official `openai` client
+ * pointed at it, set up before the file's tests (handed to `ready`) and torn down after them.
+ *
+ *   let client: OpenAI;
+ *   openAiFixture((f) => ({ client } = f));
+ */
+export function openAiFixture(ready: (fixture: { model: TestModel; server: ApiServer; client: OpenAI }) => void, options: Partial<ApiServerOptions> = {}): void {
+  let model: TestModel | undefined;
+  let server: ApiServer | undefined;
+  before(async () => {
+    model = await loadTestModel();
+    server = await startTestServer(model, options);
+    ready({ model, server, client: new OpenAI({ apiKey: 'unused', baseURL: `${server.url}/v1`, maxRetries: 0 }) });
+  });
+  after(async () => {
+    await server?.close();
+    await model?.dispose();
+  });
 }
