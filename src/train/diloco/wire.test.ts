@@ -32,13 +32,13 @@ test('round trips: f32 exact, f16 within 2^-11 relative, int8 within half a bloc
     assert.equal(c.bytes, encodedBytes(64 * 5, compression) + encodedBytes(64, compression));
     let maxErr = 0;
     for (const [name, v] of delta) {
-      const back = c.delta.get(name)!;
+      const back: Float32Array = c.delta.get(name)!;
       for (let b = 0; b < v.length; b += INT8_BLOCK) {
         const block = v.subarray(b, b + INT8_BLOCK);
         const scale = Math.max(...Array.from(block, Math.abs)) / 127;
         for (let i = 0; i < block.length; i++) {
           const x = block[i]!;
-          const y = back[b + i]!;
+          const y: number = back[b + i]!;
           const err = Math.abs(x - y);
           maxErr = Math.max(maxErr, err);
           if (compression === 'f32') assert.equal(y, x);
