@@ -15,7 +15,7 @@
 //           mean_worst_ratio >= 1.5 is part of STRICT and LENIENT); (b) every aggregator without attackers
 //           (clean_<aggregator>_ratio: the price of robustness, reported).
 // Seeds: 1, 2, 3 (initial weights, each participant's data order, the attack's randomness, the run order).
-// Sizes: tiny llama (43k parameters), 16 rounds of H = 10 inner AdamW steps, outer Nesterov lr 0.7, momentum
+// Sizes: tiny llama (43k parameters), 12 rounds of H = 8 inner AdamW steps, outer Nesterov lr 0.7, momentum
 //        0.9 (Douillard et al. 2023), f32 deltas; corpus test/fixtures/prose, a shard per participant.
 // Run: npm run bet -- 44
 import { AGGREGATORS } from '../../src/train/diloco/config.ts';
@@ -26,7 +26,7 @@ export const bet = defineBet<ByzantineSizes>({
   id: '44',
   name: 'byzantine_coarse',
   hypothesis: 'With 1 of 4 or 2 of 8 DiLoCo participants sending sign-flipped (x1, x4) or Gaussian-noise deltas, every robust aggregator (median, trimmed mean, centered clipping, Krum) ends within 10% of the clean run\'s held-out perplexity, while the mean does not.',
-  notClaimed: 'A 43k-parameter model on 188 KB of prose over 16 rounds: nothing about large models, long runs, non-IID shards beyond contiguous text, or adaptive attackers (Bet 65 covers ALIE and IPM).',
+  notClaimed: 'A 43k-parameter model on 188 KB of prose over 12 rounds: nothing about large models, long runs, non-IID shards beyond contiguous text, or adaptive attackers (Bet 65 covers ALIE and IPM).',
   run: 'npm run bet -- 44',
   seeds: [1, 2, 3],
   threads: 1,
@@ -44,7 +44,7 @@ export const bet = defineBet<ByzantineSizes>({
   ],
   quantities: byzantineQuantities(AGGREGATORS),
   sizes: {
-    full: { settings: [{ participants: 4, attackers: 1 }, { participants: 8, attackers: 2 }], attacks: ['sign-flip', 'sign-flip-x4', 'noise'], aggregators: [...AGGREGATORS], rounds: 16, innerSteps: 10 },
+    full: { settings: [{ participants: 4, attackers: 1 }, { participants: 8, attackers: 2 }], attacks: ['sign-flip', 'sign-flip-x4', 'noise'], aggregators: [...AGGREGATORS], rounds: 12, innerSteps: 8 },
     smoke: { settings: [{ participants: 3, attackers: 1 }], attacks: ['sign-flip-x4'], aggregators: [...AGGREGATORS], rounds: 2, innerSteps: 2 },
   },
   measure: measureByzantine,

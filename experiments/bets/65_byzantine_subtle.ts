@@ -17,7 +17,7 @@
 //           when clean is not "broken by the attack"); (b) the plain mean under the same attacks (reported;
 //           these attacks are built to slip past robust rules, not to beat the mean).
 // Seeds: 1, 2, 3 (initial weights, each participant's data order, the run order).
-// Sizes: as Bet 44: tiny llama (43k parameters), 16 rounds of H = 10 inner AdamW steps, outer Nesterov lr 0.7,
+// Sizes: as Bet 44: tiny llama (43k parameters), 12 rounds of H = 8 inner AdamW steps, outer Nesterov lr 0.7,
 //        momentum 0.9, f32 deltas; corpus test/fixtures/prose, a shard per participant.
 // Run: npm run bet -- 65
 import { AGGREGATORS } from '../../src/train/diloco/config.ts';
@@ -28,7 +28,7 @@ export const bet = defineBet<ByzantineSizes>({
   id: '65',
   name: 'byzantine_subtle',
   hypothesis: 'With 20% of DiLoCo participants (1 of 5, 2 of 10) sending ALIE or IPM (eps 0.1, 0.5) deltas, every robust aggregator (median, trimmed mean, centered clipping, Krum) ends within 10% of the clean run\'s held-out perplexity.',
-  notClaimed: 'A 43k-parameter model on 188 KB of prose over 16 rounds, attackers that know the honest deltas but do not adapt across rounds: nothing about large models, long runs or stronger adaptive attacks.',
+  notClaimed: 'A 43k-parameter model on 188 KB of prose over 12 rounds, attackers that know the honest deltas but do not adapt across rounds: nothing about large models, long runs or stronger adaptive attacks.',
   run: 'npm run bet -- 65',
   seeds: [1, 2, 3],
   threads: 1,
@@ -44,7 +44,7 @@ export const bet = defineBet<ByzantineSizes>({
   ],
   quantities: byzantineQuantities(AGGREGATORS),
   sizes: {
-    full: { settings: [{ participants: 5, attackers: 1 }, { participants: 10, attackers: 2 }], attacks: ['alie', 'ipm-0.1', 'ipm-0.5'], aggregators: [...AGGREGATORS], rounds: 16, innerSteps: 10 },
+    full: { settings: [{ participants: 5, attackers: 1 }, { participants: 10, attackers: 2 }], attacks: ['alie', 'ipm-0.1', 'ipm-0.5'], aggregators: [...AGGREGATORS], rounds: 12, innerSteps: 8 },
     smoke: { settings: [{ participants: 3, attackers: 1 }], attacks: ['alie', 'ipm-0.1'], aggregators: [...AGGREGATORS], rounds: 2, innerSteps: 2 },
   },
   measure: measureByzantine,
