@@ -99,7 +99,7 @@ export async function measureByzantine(ctx: MeasureContext<ByzantineSizes>): Pro
       attackers: job.attack === 'clean' ? undefined : { count: job.attackers, attack: ATTACKS[job.attack]() },
     });
     bytes = r.rounds[0]?.bytesPerParticipant ?? 0;
-    done.push({ ...job, finalLoss: r.finalLoss, curve: [r.initialLoss, ...r.rounds.map((x) => x.heldOutLoss)], ratio: Number.NaN, refused: r.rounds.reduce((a, x) => a + x.refused.length, 0) });
+    done.push({ ...job, finalLoss: r.finalLoss, curve: [r.initialLoss, ...r.rounds.map((x) => x.heldOutLoss ?? Number.NaN)], ratio: Number.NaN, refused: r.rounds.reduce((a, x) => a + x.refused.length, 0) });
     log(`${setting(job)} ${job.attack} ${job.aggregator}: held-out loss ${r.initialLoss.toFixed(3)} -> ${r.finalLoss.toFixed(3)}`);
   }
   for (const c of done) {

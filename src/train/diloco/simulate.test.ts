@@ -23,7 +23,7 @@ const base = (aggregator: AggregatorName): SimulationOptions => ({
 
 test('a clean run: the held-out loss falls round after round', () => {
   const r = runSimulation(base('mean'));
-  const losses = r.rounds.map((x) => x.heldOutLoss);
+  const losses = r.rounds.map((x) => x.heldOutLoss!);
   console.log(`clean mean: ${r.initialLoss.toFixed(3)} -> ${losses.map((l) => l.toFixed(3)).join(' ')}`);
   assert.ok(r.finalLoss < r.initialLoss - 0.5, `held-out loss ${r.initialLoss} -> ${r.finalLoss}`);
   assert.ok(losses[5]! < losses[2]!, 'still falling in the second half');

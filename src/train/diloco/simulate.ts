@@ -53,8 +53,14 @@ export interface SimulationOptions {
   seed: number;
   /** The last `count` participants are attackers (count 0 or absent: a clean run). */
   attackers?: { count: number; attack: Attack };
-  /** Held-out tokens scored after each round (default all). */
+  /** Held-out tokens scored after each evaluated round (default all). */
   evalTokens?: number;
+  /** Evaluate after every `evalEvery` rounds and after the last (default 1: every round). */
+  evalEvery?: number;
+  /** Validation tokens (not held-out ones) scored with the held-out ones, for early stopping and tuning. */
+  validation?: Int32Array;
+  /** Called after each evaluated round; true ends the run there (early stopping). */
+  stop?: (m: RoundMetrics) => boolean;
   /** Initial global weights (default: seeded initialisation). */
   init?: TensorMap;
   onRound?: (r: RoundMetrics) => void;
@@ -62,8 +68,10 @@ export interface SimulationOptions {
 
 export interface RoundMetrics {
   round: number;
-  /** Held-out loss (nats per token) of the global weights after this round. */
-  heldOutLoss: number;
+  /** Held-out loss (nats per token) of the global weights after this round (on evaluated rounds). */
+  heldOutLoss?: number;
+  /** Validation loss, where `validation` was given (on evaluated rounds). */
+  validationLoss?: number;
   /** Mean inner training loss of the honest participants over their H steps. */
   innerLoss: number;
   refused: Refusal[];
@@ -78,7 +86,9 @@ export interface RoundMetrics {
 export interface SimulationResult {
   initialLoss: number;
   rounds: RoundMetrics[];
+  /** Held-out loss after the last round run. */
   finalLoss: number;
+  /** The lowest held-out loss seen (a diagnostic: never a choice, which validation makes). */
   bestLoss: number;
 }
 
@@ -99,13 +109,13 @@ export function runSimulation(o: SimulationOptions): SimulationResult {
       cursors.push(new BatchCursor(o.train.subarray(i * shardLen, (i + 1) * shardLen), optim.batch, o.model.nCtx, o.seed * 1000 + i));
     }
     const evalTokens = o.heldOut.subarray(0, Math.min(o.heldOut.length, (o.evalTokens ?? Infinity) + 1));
-    const evaluate = (): number => {
+    const evaluate = (tokens: Int32Array = evalTokens): number => {
       // Participant 0 loads the global weights at the start of every round anyway.
       const t = trainers[0]!;
       t.params.setParams(server.params);
       let nll = 0;
       let count = 0;
-      for (const { input, target } of evalRows(evalTokens, o.model.nCtx, optim.batch)) {
+      for (const { input, target } of evalRows(tokens, o.model.nCtx, optim.batch)) {
         const r = t.evalBatch(input, target);
         nll += r.nll;
         count += r.count;
@@ -142,10 +152,11 @@ export function runSimulation(o: SimulationOptions): SimulationResult {
         return encodeDelta(sent, shapes, o.diloco.compression, server.round, `p${i}`);
       });
       const outcome = server.completeRound(wires);
-      const heldOutLoss = evaluate();
+      const evaluated = (r + 1) % (o.evalEvery ?? 1) === 0 || r === o.rounds - 1;
       const m: RoundMetrics = {
         round: outcome.round,
-        heldOutLoss,
+        ...(evaluated ? { heldOutLoss: evaluate() } : {}),
+        ...(evaluated && o.validation ? { validationLoss: evaluate(o.validation) } : {}),
         innerLoss: innerLoss / Math.max(1, innerCount),
         refused: outcome.refused,
         bytesPerParticipant: outcome.bytes / Math.max(1, outcome.accepted.length),
@@ -154,8 +165,9 @@ export function runSimulation(o: SimulationOptions): SimulationResult {
       };
       rounds.push(m);
       o.onRound?.(m);
+      if (evaluated && o.stop?.(m)) break;
     }
-    const losses = rounds.map((x) => x.heldOutLoss);
+    const losses = rounds.flatMap((x) => (x.heldOutLoss === undefined ? [] : [x.heldOutLoss]));
     return { initialLoss, rounds, finalLoss: losses.at(-1) ?? initialLoss, bestLoss: Math.min(initialLoss, ...losses) };
   } finally {
     for (const t of trainers) t.dispose();
