@@ -43,6 +43,14 @@ export interface ByzantineSizes {
   innerSteps: number;
 }
 
+/**
+ * A simulation runs synchronously for seconds: let the event loop through between runs, so that SIGINT and
+ * SIGTERM (npm run bet's handlers) stop a bet between two runs instead of never.
+ */
+export function yieldToSignals(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 let prepared: PreparedData | undefined;
 export function proseData(): PreparedData {
   return (prepared ??= prepareData(loadCorpus(join(ROOT, 'test/fixtures/prose')), { vocabSize: 512, heldOutFraction: 0.1, splitSeed: 1 }));
@@ -101,6 +109,7 @@ export async function measureByzantine(ctx: MeasureContext<ByzantineSizes>): Pro
     bytes = r.rounds[0]?.bytesPerParticipant ?? 0;
     done.push({ ...job, finalLoss: r.finalLoss, curve: [r.initialLoss, ...r.rounds.map((x) => x.heldOutLoss ?? Number.NaN)], ratio: Number.NaN, refused: r.rounds.reduce((a, x) => a + x.refused.length, 0) });
     log(`${setting(job)} ${job.attack} ${job.aggregator}: held-out loss ${r.initialLoss.toFixed(3)} -> ${r.finalLoss.toFixed(3)}`);
+    await yieldToSignals();
   }
   for (const c of done) {
     const clean = done.find((x) => x.participants === c.participants && x.attack === 'clean' && x.aggregator === 'mean');

@@ -24,7 +24,7 @@ import { runSimulation } from '../../src/train/diloco/simulate.ts';
 import { initialParams } from '../../src/train/params.ts';
 import { Trainer } from '../../src/train/trainer.ts';
 import { type MeasureContext, ROOT, type SeedMeasurement } from './_common.ts';
-import { INNER, proseData, tinyModel } from './_diloco.ts';
+import { INNER, proseData, tinyModel, yieldToSignals } from './_diloco.ts';
 import type { Figure } from './_schema.ts';
 import { bootstrapCI, mean } from './_stats.ts';
 
@@ -91,7 +91,7 @@ function loss(t: Trainer, tokens: Int32Array, rows: number): number {
   return nll / Math.max(1, count);
 }
 
-function runSweep(sizes: SweepSizes, seed: number, log: (m: string) => void): SweepExtra {
+async function runSweep(sizes: SweepSizes, seed: number, log: (m: string) => void): Promise<SweepExtra> {
   const ggml = getGgml({ gpu: 'off', threads: 1 });
   const data = proseData();
   const model = tinyModel(data.tokenizer.vocabSize);
@@ -133,6 +133,7 @@ function runSweep(sizes: SweepSizes, seed: number, log: (m: string) => void): Sw
         },
       });
       runs.push({ arm: armName(h), lr, trace, bestIndex: bestOf(trace) });
+      await yieldToSignals();
     }
     record(armName(h), runs);
   }
@@ -160,6 +161,7 @@ function runSweep(sizes: SweepSizes, seed: number, log: (m: string) => void): Sw
     } finally {
       t.dispose();
     }
+    await yieldToSignals();
   }
   record('sync', runs);
   return { arms };
@@ -185,10 +187,10 @@ export async function measureSweep(ctx: MeasureContext<SweepSizes>): Promise<See
   const file = join(dir, `${id}.json`);
   let extra: SweepExtra;
   if (!smoke && !code.dirty && existsSync(file)) {
-    log(`seed ${seed}: the same commit's runs from ${file}`);
+    log(`seed ${seed}: the same code's runs from ${file}`);
     extra = JSON.parse(readFileSync(file, 'utf8')) as SweepExtra;
   } else {
-    extra = runSweep(sizes, seed, log);
+    extra = await runSweep(sizes, seed, log);
     if (!smoke && !code.dirty) {
       mkdirSync(dir, { recursive: true });
       writeFileSync(file, JSON.stringify(extra));

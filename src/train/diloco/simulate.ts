@@ -14,7 +14,8 @@ import { mulberry32 } from '../../util/random.ts';
 import { Trainer } from '../trainer.ts';
 import { mean } from './aggregate.ts';
 import type { DilocoConfig } from './config.ts';
-import { type Delta, l2Norm, pseudoGradient } from './delta.ts';
+import { type Delta, l2Norm } from './delta.ts';
+import { innerRound } from './participant.ts';
 import { DilocoServer, type Refusal } from './round.ts';
 import { type WireDelta, encodeDelta } from './wire.ts';
 
@@ -134,17 +135,12 @@ export function runSimulation(o: SimulationOptions): SimulationResult {
           own.push(undefined);
           continue;
         }
-        const t = trainers[i]!;
-        t.params.setParams(server.params);
-        for (let s = 0; s < o.innerSteps; s++) {
-          const b = cursors[i]!.next();
-          const loss = t.trainStep(b.input, b.target).loss;
-          if (!attacker) {
-            innerLoss += loss;
-            innerCount++;
-          }
+        const inner = innerRound(trainers[i]!, cursors[i]!, server.params, o.innerSteps);
+        if (!attacker) {
+          innerLoss += inner.losses.reduce((a, b) => a + b, 0);
+          innerCount += inner.losses.length;
         }
-        own.push(pseudoGradient(server.params, t.params.getParams()));
+        own.push(inner.delta);
       }
       const honest = own.slice(0, K - nAttack) as Delta[];
       const wires: WireDelta[] = own.map((d, i) => {
