@@ -26,6 +26,14 @@ export interface RoundOutcome {
   selected?: number[];
 }
 
+/** Everything a restarted server needs to continue exactly: the round, the weights, the outer momentum. */
+export interface DilocoServerState {
+  round: number;
+  params: TensorMap;
+  momentum: Map<string, Float32Array> | undefined;
+  previous: Delta | undefined;
+}
+
 export class DilocoServer {
   readonly config: DilocoConfig;
   readonly shapes: readonly TensorShape[];
@@ -42,6 +50,21 @@ export class DilocoServer {
     this.shapes = shapes;
     this.params = new Map([...init].map(([k, v]) => [k, Float32Array.from(v)]));
     this.outer = new NesterovOuter(config.outer);
+  }
+
+  getState(): DilocoServerState {
+    return { round: this.round, params: cloneDelta(this.params), momentum: this.outer.getState(), previous: this.previous && cloneDelta(this.previous) };
+  }
+
+  setState(st: DilocoServerState): void {
+    for (const [name, v] of this.params) {
+      const from = st.params.get(name);
+      if (!from || from.length !== v.length) throw new Error(`DilocoServer.setState: tensor ${name} missing or of the wrong size`);
+      v.set(from);
+    }
+    this.outer.setState(st.momentum);
+    this.previous = st.previous && cloneDelta(st.previous);
+    this.round = st.round;
   }
 
   /** Complete the current round with the deltas that arrived; at least `minReplicas` must be accepted. */

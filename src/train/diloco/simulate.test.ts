@@ -54,3 +54,14 @@ test('a participant whose delta is refused is left out and the round completes (
   assert.ok(r.finalLoss < r.initialLoss, 'the others still trained the model');
   assert.ok(r.rounds[0]!.bytesPerParticipant < 0.3 * 4 * paramCount(model), 'int8 deltas are about a quarter of f32');
 });
+
+test('f16 and int8 deltas train as f32 does (within 0.01 nats here) at a half and about a quarter of the bytes', () => {
+  const run = (compression: 'f32' | 'f16' | 'int8') => runSimulation({ ...base('mean'), rounds: 3, diloco: { ...defaultDilocoConfig(), compression } });
+  const f32 = run('f32');
+  for (const [compression, ratio] of [['f16', 0.5], ['int8', 0.27]] as const) {
+    const r = run(compression);
+    console.log(`${compression}: final loss ${r.finalLoss.toFixed(4)} (f32 ${f32.finalLoss.toFixed(4)}), ${r.rounds[0]!.bytesPerParticipant} bytes a participant a round (f32 ${f32.rounds[0]!.bytesPerParticipant})`);
+    assert.ok(Math.abs(r.finalLoss - f32.finalLoss) < 0.01);
+    assert.ok(r.rounds[0]!.bytesPerParticipant <= ratio * f32.rounds[0]!.bytesPerParticipant);
+  }
+});
