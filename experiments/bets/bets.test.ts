@@ -74,7 +74,9 @@ test('committed results are full runs whose bet (criteria) was committed before 
     if (shallow !== 'false') continue; // no history to check (shallow clone, or no git)
     const added = (file: string) => git(['log', '--follow', '--diff-filter=A', '--format=%H', '--', file])?.split('\n').filter(Boolean).at(-1);
     const betCommit = added(betFile);
-    const resultCommit = added(resultFile);
+    // The result's own path, not followed: --follow also takes copies, and a result that repeats another bet's
+    // numbers (a hardened replacement that confirms it) would be traced back to that older result.
+    const resultCommit = git(['log', '--diff-filter=A', '--format=%H', '--', resultFile])?.split('\n').filter(Boolean).at(-1);
     if (resultCommit === undefined) continue; // not committed yet
     assert.ok(betCommit !== undefined, `${resultFile} is committed but its bet ${betFile} is not`);
     assert.notEqual(betCommit, resultCommit, `${resultFile} was committed together with its criteria: pre-register first`);
