@@ -14,6 +14,7 @@ import { CoordinatorClient } from '../coordinator/client.ts';
 import { loadOrCreateIdentity } from '../identity.ts';
 import type { NodeLease } from '../coordinator/lease.ts';
 import type { Logger } from '../../util/log.ts';
+import { spanText } from '../../util/log.ts';
 import { softwareVersion } from '../coordinator/version.ts';
 import { defineMethods } from '../dataplane.ts';
 import type { SpanRef } from '../protocol-dataplane.ts';
@@ -114,7 +115,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   o.logger.info('plan', { spans: plan.map((p) => `${p.id}:[${p.first},${p.last})`).join(' ') });
 
   const load = (layout: { embeddings: boolean; first: number; last: number; head: boolean }) =>
-    loadModelPart(o.model, { gpu: o.gpu ?? 'auto', ...(o.threads ? { threads: o.threads } : {}), layout, nCtx, nSeqMax: o.nSeqMax, onProgress: (d, t) => o.onProgress?.(`loading layers ${layout.first}-${layout.last}`, d, t) }).then((m) => m.part);
+    loadModelPart(o.model, { gpu: o.gpu ?? 'auto', ...(o.threads ? { threads: o.threads } : {}), layout, nCtx, nSeqMax: o.nSeqMax, onProgress: (d, t) => o.onProgress?.(`loading layers ${spanText(layout.first, layout.last)}`, d, t) }).then((m) => m.part);
   const front: ModelPart = await load({ embeddings: true, first: 0, last: plan[0]!.last, head: false });
   const head: ModelPart = await load({ embeddings: false, first: h.nLayer, last: h.nLayer, head: true });
   const stages: Stage[] = await Promise.all(plan.slice(1).map((p) => pool.load(connected.find((c) => c.view.nodeId === p.id)!, { modelHash, first: p.first, last: p.last })));

@@ -17,6 +17,7 @@
 import { webcrypto } from 'node:crypto';
 import type { ModelPart } from '../../model/model-part.ts';
 import type { Logger } from '../../util/log.ts';
+import { spanText } from '../../util/log.ts';
 import type { SpanRef, StageTime } from '../protocol-dataplane.ts';
 import { FP_WIDTH, blockSize, decodeFingerprint, fingerprintError, fingerprintRows, hiddenError, rowsOf } from './fingerprint.ts';
 
@@ -360,7 +361,7 @@ export class Verifier {
   private mismatch(t: Track, j: number, seg: Segment, error: number, what: string): void {
     t.failed = true;
     const hop = t.chain[j]!;
-    const evidence = `hop ${j} (${hop.nodeId}, layers ${hop.span.first}..${hop.span.last}) ${what} off by ${error.toPrecision(3)} x RMS at tokens ${seg.pos0}..${seg.pos0 + seg.n} of sequence ${t.seq} (tolerance ${this.config.tolerance})`;
+    const evidence = `hop ${j} (${hop.nodeId}, layers ${spanText(hop.span.first, hop.span.last)}) ${what} off by ${error.toPrecision(3)} x RMS at tokens ${spanText(seg.pos0, seg.pos0 + seg.n)} of sequence ${t.seq} (tolerance ${this.config.tolerance})`;
     this.statsNow.mismatches++;
     this.statsNow.lastIncident = { at: new Date().toISOString(), nodeId: hop.nodeId, seq: t.seq, from: seg.pos0, to: seg.pos0 + seg.n, error, tolerance: this.config.tolerance, evidence };
     // What other sequences recorded on this worker is moot now: it is banned and its span re-planned.

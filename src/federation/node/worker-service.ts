@@ -14,6 +14,7 @@
 // uses any more is freed after `spanIdleMs`. Limits (worker-limits.ts) hold whatever a primary asks for.
 import { getGgml } from '../../ggml/runtime.ts';
 import type { Logger } from '../../util/log.ts';
+import { spanText } from '../../util/log.ts';
 import { defineMethods, notify } from '../dataplane.ts';
 import { fingerprint } from '../identity.ts';
 import type { Identity } from '../identity.ts';
@@ -214,7 +215,7 @@ export class WorkerService {
   private mySpan(owner: string, ref: SpanRef): HeldSpan {
     const s = this.store.find(ref, owner);
     if (!s || !this.owners.get(owner)?.reserved.has(s.key)) {
-      throw new SpanSourceError('span not loaded here for this primary', `${ref.first}..${ref.last} of ${ref.modelHash.slice(0, 12)}`, `spans: ${[...this.store.spans.keys()].join(', ') || 'none'}`, 'send load_span first');
+      throw new SpanSourceError('span not loaded here for this primary', `layers ${spanText(ref.first, ref.last)} of ${ref.modelHash.slice(0, 12)}`, `spans: ${[...this.store.spans.keys()].join(', ') || 'none'}`, 'send load_span first');
     }
     return s;
   }
@@ -236,7 +237,7 @@ export class WorkerService {
   private sequence(owner: string, ref: SpanRef, seq: number): { span: HeldSpan; id: number } {
     const e = this.owners.get(owner)?.seqs.get(seqKey(ref, seq));
     const span = e === undefined ? undefined : this.store.spans.get(e.span);
-    if (e === undefined || span === undefined) throw new SpanSourceError('unknown sequence', `sequence ${seq} opened by this primary on ${ref.first}..${ref.last}`, 'not open', 'send open_seq first');
+    if (e === undefined || span === undefined) throw new SpanSourceError('unknown sequence', `sequence ${seq} opened by this primary on layers ${spanText(ref.first, ref.last)}`, 'not open', 'send open_seq first');
     return { span, id: e.id };
   }
 
