@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { Logger } from '../../util/log.ts';
 import { FUZZ_ECHO_MAX_PAYLOAD, FUZZ_RELAY_TOKEN } from './fuzz-corpus.ts';
 import { startRelayServer } from './relay-server.ts';
-import { listen } from './rpc.ts';
+import { listen, method } from './rpc.ts';
 
 const events = new Map<string, number>();
 const count = (event: string) => events.set(event, (events.get(event) ?? 0) + 1);
@@ -22,19 +22,12 @@ const server = await listen({
   logger,
   handshakeTimeoutMs: 2_000,
   methods: {
-    echo: {
-      schema: z.object({ n: z.number().int() }),
-      maxPayloadBytes: FUZZ_ECHO_MAX_PAYLOAD,
-      handler: ({ header, payload }) => ({ header: { n: header.n }, payload }),
-    },
+    echo: method(z.object({ n: z.number().int() }), ({ header, payload }) => ({ header: { n: header.n }, payload }), FUZZ_ECHO_MAX_PAYLOAD),
     sink: { schema: z.object({ text: z.string() }), handler: () => void (notifications += 1) },
-    fail: {
-      schema: z.object({ coded: z.boolean() }),
-      handler: ({ header }) => {
-        if (header.coded) throw Object.assign(new Error('coded failure'), { code: 'fuzz_failure', hint: 'expected' });
-        throw new Error('uncoded failure');
-      },
-    },
+    fail: method(z.object({ coded: z.boolean() }), ({ header }) => {
+      if (header.coded) throw Object.assign(new Error('coded failure'), { code: 'fuzz_failure', hint: 'expected' });
+      throw new Error('uncoded failure');
+    }),
     stats: {
       schema: z.object({}),
       handler: () => ({ header: { events: Object.fromEntries(events), notifications, peers: server.peers().length, memoryRss: process.memoryUsage().rss, relay: relay.stats() } }),

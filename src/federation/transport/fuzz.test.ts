@@ -13,7 +13,7 @@ import { classify, corpus, FUZZ_RELAY_NODE, FUZZ_RELAY_TOKEN, relayCorpus } from
 import type { Mutant } from './fuzz-corpus.ts';
 import { frameBytes, FrameDecoder, FrameError, FrameKind, LIMITS } from './frame.ts';
 import type { Frame } from './frame.ts';
-import { connect } from './rpc.ts';
+import { connect, method } from './rpc.ts';
 import { connectViaRelay, relayRegister } from './relay.ts';
 import { helloFrame, Rng } from './testing.ts';
 
@@ -205,7 +205,7 @@ function runRelayJob(port: number, input: Mutant): Promise<void> {
 
 test(`fuzz: ${RELAY_INPUTS} malformed handshakes against a live relay; a registered node stays reachable`, { timeout: 120_000 }, async () => {
   const relayAddr = `127.0.0.1:${server.relayPort}`;
-  const methods = { echo: { schema: z.object({ n: z.number() }), handler: ({ header }: { header: { n: number } }) => ({ header: { n: header.n } }) } };
+  const methods = { echo: method(z.object({ n: z.number() }), ({ header }) => ({ header: { n: header.n } })) };
   const registration = await relayRegister({ relayAddr, nodeId: FUZZ_RELAY_NODE, token: FUZZ_RELAY_TOKEN, methods });
   try {
     const inputs = relayCorpus(SEED + 5, RELAY_INPUTS);

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { pollUntil } from '../../util/poll.ts';
 import { ConnectError, PeerClosedError } from './errors.ts';
 import { MemoryNetwork, MemorySocket } from './memory-network.ts';
-import type { MethodSpec } from './methods.ts';
+import { type MethodSpec, method } from './methods.ts';
 
 const Empty = z.object({});
 const Echo = z.object({ n: z.number().int() });
@@ -41,13 +41,10 @@ test('a thousand connections to ten listeners, requests both ways on each, in on
       session: `worker-${w}`,
       methods: {
         // Answers with who called, asked back over the same connection (a worker-to-primary request).
-        echo: {
-          schema: Echo,
-          handler: async ({ header, payload, peer }) => {
-            const back = await peer.request('whoami', {});
-            return { header: { n: header.n, worker: w, caller: (back.header as { session: string }).session }, payload };
-          },
-        },
+        echo: method(Echo, async ({ header, payload, peer }) => {
+          const back = await peer.request('whoami', {});
+          return { header: { n: header.n, worker: w, caller: z.object({ session: z.string() }).parse(back.header).session }, payload };
+        }),
       },
     });
   }

@@ -9,7 +9,7 @@ import type { Peer } from './peer.ts';
 export interface Request {
   method: string;
   /** The header as the method's schema parsed it. */
-  header: any; // typed by the method schema
+  header: unknown; // parsed by the method schema: build specs with `method(schema, handler)` for a typed header
   payload: Uint8Array;
   peer: Peer;
   /** Aborted when the connection closes while the handler runs. */
@@ -35,4 +35,18 @@ export function toTransportError(error: unknown): TransportError {
     return hint === undefined ? { code, message: error.message.slice(0, 4000) } : { code, message: error.message.slice(0, 4000), hint };
   }
   return { code: 'internal', message: String(error).slice(0, 4000) };
+}
+
+/** A method whose handler sees the header as `schema` parsed it (typed), with an optional payload limit. */
+export function method<S extends z.ZodType>(
+  schema: S,
+  handler: (req: Omit<Request, 'header'> & { header: z.output<S> }) => Promise<Reply | void> | Reply | void,
+  maxPayloadBytes?: number,
+): MethodSpec {
+  return {
+    schema,
+    // The transport runs the handler only after `schema` accepted the header (peer.ts admit()).
+    handler: (req) => handler(req as Omit<Request, 'header'> & { header: z.output<S> }),
+    ...(maxPayloadBytes === undefined ? {} : { maxPayloadBytes }),
+  };
 }

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { z } from 'zod';
 import { waitFor } from '../coordinator/testing.ts';
-import { ConnectError, connect, listen, PeerClosedError, RemoteError } from './rpc.ts';
+import { ConnectError, connect, listen, method, PeerClosedError, RemoteError } from './rpc.ts';
 import type { MethodSpec, Peer } from './rpc.ts';
 import { connectViaRelay, relayRegister, startRelayServer } from './relay.ts';
 import { hasOpenssl, makeTestCert, Rng, summarize } from './testing.ts';
 
 const methods: Record<string, MethodSpec> = {
-  echo: { schema: z.object({ n: z.number() }), handler: ({ header, payload, peer }) => ({ header: { n: header.n, via: peer.remote, who: peer.session }, payload }) },
+  echo: method(z.object({ n: z.number() }), ({ header, payload, peer }) => ({ header: { n: header.n, via: peer.remote, who: peer.session }, payload })),
   void: { schema: z.unknown(), handler: () => {} },
 };
 

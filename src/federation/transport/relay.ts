@@ -20,7 +20,7 @@ import { ConnectError, TimeoutError } from './errors.ts';
 import { frameBytes, FrameDecoder, FrameError, FrameKind, kindName } from './frame.ts';
 import type { Frame, Limits } from './frame.ts';
 import { Peer } from './peer.ts';
-import type { MethodSpec } from './methods.ts';
+import { type MethodSpec, method } from './methods.ts';
 import { awaitReady, connect, DEFAULT_CONNECT_TIMEOUT_MS } from './rpc.ts';
 import type { ConnectOptions, TransportServer } from './rpc.ts';
 import { dial } from './socket.ts';
@@ -174,12 +174,9 @@ export class RelayRegistration extends EventEmitter<{ registered: []; disconnect
       ...(this.opts.tls === undefined ? {} : { tls: this.opts.tls }),
       ...(this.opts.logger === undefined ? {} : { logger: this.opts.logger }),
       methods: {
-        'relay.dial': {
-          schema: RelayDialSchema,
-          handler: ({ header }) => {
-            void this.openDataConnection((header as { ticket: string }).ticket);
-          },
-        },
+        'relay.dial': method(RelayDialSchema, ({ header }) => {
+          void this.openDataConnection(header.ticket);
+        }),
       },
     });
     try {

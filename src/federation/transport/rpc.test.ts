@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { waitFor } from '../coordinator/testing.ts';
 import { frameBytes, FrameKind } from './frame.ts';
-import { ConnectError, connect, listen, PeerClosedError, RemoteError, TimeoutError } from './rpc.ts';
+import { ConnectError, connect, listen, method, PeerClosedError, RemoteError, TimeoutError } from './rpc.ts';
 import type { MethodSpec, Peer, TransportServer } from './rpc.ts';
 import { helloFrame, RawClient, Rng } from './testing.ts';
 
@@ -32,20 +32,20 @@ async function startServer(extra: Record<string, MethodSpec> = {}, options: { ha
     session: 'server-1',
     ...options,
     methods: {
-      echo: {
-        schema: EchoSchema,
-        maxPayloadBytes: 64 * 1024 * 1024,
-        handler: async ({ header, payload }) => {
+      echo: method(
+        EchoSchema,
+        async ({ header, payload }) => {
           if (header.delayMs !== undefined) await sleep(header.delayMs);
           return { header: { n: header.n, bytes: payload.length }, payload };
         },
-      },
+        64 * 1024 * 1024,
+      ),
       small: { schema: z.object({}), maxPayloadBytes: 16, handler: ({ payload }) => ({ header: { bytes: payload.length } }) },
-      note: { schema: z.object({ text: z.string() }), handler: ({ header }) => void notes.push(header) },
+      note: method(z.object({ text: z.string() }), ({ header }) => void notes.push(header)),
       fail: {
         schema: z.object({ coded: z.boolean() }),
-        handler: ({ header }) => {
-          if (header.coded) throw Object.assign(new Error('no room for that span'), { code: 'out_of_memory', hint: 'add a worker' });
+        handler: (req) => {
+          if (z.object({ coded: z.boolean() }).parse(req.header).coded) throw Object.assign(new Error('no room for that span'), { code: 'out_of_memory', hint: 'add a worker' });
           throw new Error('plain failure');
         },
       },
@@ -90,7 +90,7 @@ test('the connection is symmetric: the server calls a method the client serves',
   const { server, cleanup } = await startServer();
   const peer = await connect(`127.0.0.1:${server.port}`, {
     session: 'worker-7',
-    methods: { 'worker.ping': { schema: z.object({ x: z.number() }), handler: ({ header }) => ({ header: { y: header.x * 2 } }) } },
+    methods: { 'worker.ping': method(z.object({ x: z.number() }), ({ header }) => ({ header: { y: header.x * 2 } })) },
   });
   try {
     await waitFor('server sees the worker', () => server.peerBySession('worker-7') !== undefined);

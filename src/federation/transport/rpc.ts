@@ -23,7 +23,7 @@ import type { ClientTls } from './socket.ts';
 
 export { Peer, DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_HANDSHAKE_TIMEOUT_MS } from './peer.ts';
 export type { RequestOptions } from './peer.ts';
-export { toTransportError } from './methods.ts';
+export { method, toTransportError } from './methods.ts';
 export type { Handler, MethodSpec, Reply, Request } from './methods.ts';
 export { RemoteError, PeerClosedError, TimeoutError, ConnectError } from './errors.ts';
 export type { ClientTls } from './socket.ts';
