@@ -10,6 +10,7 @@
  * which frees the sequence) and nothing more is written.
  */
 import type { ServerResponse } from 'node:http';
+import { drained, SSE_HEADERS, sseFrame } from '../http/sse.ts';
 
 /** How a stream is framed: chat and completions differ from the Responses API. */
 export interface SseStyle {
@@ -28,17 +29,8 @@ export class SseBody {
   ) {}
 }
 
-export const SSE_HEADERS: Readonly<Record<string, string>> = {
-  'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'no-cache',
-  connection: 'keep-alive',
-  // Ask reverse proxies (nginx) not to buffer the stream.
-  'x-accel-buffering': 'no',
-};
-
-export function sseFrame(data: unknown): string {
-  return `data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`;
-}
+// The event-stream headers, one frame and waiting for the socket are the shared HTTP layer's (src/http/sse.ts).
+export { SSE_HEADERS, sseFrame };
 
 export const SSE_DONE = sseFrame('[DONE]');
 
@@ -66,17 +58,4 @@ export async function writeSse(res: ServerResponse, body: SseBody, signal: Abort
     // Runs the event source's finally blocks when we stopped early (client gone, error while writing).
     await it.return?.(undefined);
   }
-}
-
-/** Resolves when the socket can take more, or when it closed (then writing stops at the next check). */
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
 }

@@ -8,7 +8,7 @@ import { localTestConfig } from '../federation/config.ts';
 import { startCoordinator } from '../federation/coordinator/coordinator.ts';
 import type { RunningCoordinator } from '../federation/coordinator/coordinator.ts';
 import { tempDir } from '../federation/coordinator/testing.ts';
-import { ManifestSchema, SpecialistListSchema } from '../federation/protocol.ts';
+import { ManifestSchema, SpecialistListSchema } from '../federation/protocol-directory.ts';
 import { silentLogger } from '../util/log.ts';
 import { cachedModel } from '../model/testing/cached-model.ts';
 

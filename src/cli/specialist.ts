@@ -6,7 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { type CommandSpec, type Parsed, UsageError } from './args.ts';
 import type { CoordinatorClient } from '../federation/coordinator/client.ts';
 import type { Identity } from '../federation/identity.ts';
-import type { AcceptResult, Manifest, SpecialistView, UnsignedManifest, UnsignedRevocation } from '../federation/protocol.ts';
+import type { AcceptResult, Manifest, SpecialistView, UnsignedManifest, UnsignedRevocation } from '../federation/protocol-directory.ts';
 import type { ZodType } from 'zod';
 
 /**
@@ -14,16 +14,17 @@ import type { ZodType } from 'zod';
  * reader and hashing (model-facts.ts) are imported only by the actions that read a model file.
  */
 async function loadLibs() {
-  const [zod, protocol, identity, client, clientErrors, entry, config] = await Promise.all([
+  const [zod, protocol, directoryProtocol, identity, client, clientErrors, entry, config] = await Promise.all([
     import('zod'),
     import('../federation/protocol.ts'),
+    import('../federation/protocol-directory.ts'),
     import('../federation/identity.ts'),
     import('../federation/coordinator/client.ts'),
     import('../federation/coordinator/client-errors.ts'),
     import('../federation/directory/entry.ts'),
     import('../federation/config.ts'),
   ]);
-  return { z: zod.z, ...protocol, ...identity, ...client, ...clientErrors, ...entry, ...config };
+  return { z: zod.z, ...protocol, ...directoryProtocol, ...identity, ...client, ...clientErrors, ...entry, ...config };
 }
 type Libs = Awaited<ReturnType<typeof loadLibs>>;
 

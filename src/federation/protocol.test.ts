@@ -1,19 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { makeManifest, makeRegistration } from './coordinator/testing.ts';
-import {
-  canonicalJson,
-  CandidateSchema,
-  ErrorBodySchema,
-  HeartbeatSchema,
-  DirectoryEntrySchema,
-  ManifestSchema,
-  NodeIdSchema,
-  NodeRegistrationSchema,
-  NodeViewSchema,
-  PROTOCOL_VERSION,
-  signingPayload,
-} from './protocol.ts';
+import { canonicalJson, CandidateSchema, ErrorBodySchema, HeartbeatSchema, NodeIdSchema, NodeRegistrationSchema, NodeViewSchema, PROTOCOL_VERSION, signingPayload } from './protocol.ts';
+import { DirectoryEntrySchema, ManifestSchema } from './protocol-directory.ts';
 
 test('PROTOCOL_VERSION is a positive integer', () => {
   assert.ok(Number.isInteger(PROTOCOL_VERSION) && PROTOCOL_VERSION > 0);

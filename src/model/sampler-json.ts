@@ -283,14 +283,8 @@ export function jsonObjectConstraint(vocabulary: ConstraintVocabulary, maxTokens
     if (t.kind === 'end') return state.done ? state : undefined;
     // Inside a string, a token of plain characters leaves the state as it is.
     if (t.plain && state.inString) return state;
-    if (firstByteOk === undefined) {
-      firstByteOk = new Uint8Array(256);
-      for (let c = 0; c < 256; c++) firstByteOk[c] = state.clone().feed(c) ? 1 : 0;
-    }
-    if (firstByteOk[t.bytes[0]!] === 0) return undefined;
-    const next = state.clone();
-    for (const c of t.bytes) if (!next.feed(c)) return undefined;
-    return next;
+    firstByteOk ??= firstBytes(state);
+    return feedToken(state, t.bytes, firstByteOk);
   };
   return {
     allows(token: number): boolean {
@@ -337,4 +331,25 @@ export function jsonTokenTable(vocabulary: ConstraintVocabulary): (TokenInfo | u
   }
   tableCache.set(vocabulary, table);
   return table;
+}
+
+/** A grammar state that takes one byte at a time (JSON values, schema grammars). */
+interface ByteState<S> {
+  clone(): S;
+  feed(c: number): boolean;
+}
+
+/** Which first bytes `state` can take at all (1) or not (0): a filter computed once per state. */
+export function firstBytes<S extends ByteState<S>>(state: S): Uint8Array {
+  const ok = new Uint8Array(256);
+  for (let c = 0; c < 256; c++) ok[c] = state.clone().feed(c) ? 1 : 0;
+  return ok;
+}
+
+/** The state after a token's bytes, or undefined when the grammar refuses one of them. */
+export function feedToken<S extends ByteState<S>>(state: S, bytes: Uint8Array, firstByteOk: Uint8Array): S | undefined {
+  if (bytes.length > 0 && firstByteOk[bytes[0]!] === 0) return undefined;
+  const next = state.clone();
+  for (const c of bytes) if (!next.feed(c)) return undefined;
+  return next;
 }

@@ -14,7 +14,7 @@ import type { TokenConstraint } from './sampler.ts';
 import { ModelError } from './errors.ts';
 import { Alternatives, type Factory, type GrammarNode, JsonArray, JsonNumber, JsonString, Literal, MAX_INT_DIGITS, Sequence, Whitespace } from './sampler-grammar.ts';
 import type { ConstraintVocabulary } from './sampler-json.ts';
-import { jsonTokenTable } from './sampler-json.ts';
+import { feedToken, firstBytes, jsonTokenTable } from './sampler-json.ts';
 
 /** A schema this compiler cannot enforce. */
 export class SchemaError extends ModelError {}
@@ -146,14 +146,8 @@ export function grammarConstraint(vocabulary: ConstraintVocabulary, maxTokens: n
     if (t === undefined || t.kind !== 'text') return undefined;
     inString ??= state.inString();
     if (inString && t.plain) return state;
-    if (firstByteOk === undefined) {
-      firstByteOk = new Uint8Array(256);
-      for (let c = 0; c < 256; c++) firstByteOk[c] = state.clone().feed(c) ? 1 : 0;
-    }
-    if (firstByteOk[t.bytes[0]!] === 0) return undefined;
-    const next = state.clone();
-    for (const c of t.bytes) if (!next.feed(c)) return undefined;
-    return next;
+    firstByteOk ??= firstBytes(state);
+    return feedToken(state, t.bytes, firstByteOk);
   };
   return {
     allows(token: number): boolean {

@@ -11,31 +11,10 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import {
-  API_PREFIX,
-  ErrorBodySchema,
-  HealthSchema,
-  HeartbeatResponseSchema,
-  LeaveResponseSchema,
-  AcceptResultSchema,
-  ManifestListSchema,
-  NodeListSchema,
-  NodeViewSchema,
-  RegisterResponseSchema,
-} from '../protocol.ts';
-import type {
-  Health,
-  Heartbeat,
-  HeartbeatResponse,
-  Leave,
-  LeaveResponse,
-  AcceptResult,
-  Manifest,
-  NodeListQuery,
-  NodeRegistration,
-  NodeView,
-  RegisterResponse,
-} from '../protocol.ts';
+import { API_PREFIX, ErrorBodySchema, HealthSchema, HeartbeatResponseSchema, LeaveResponseSchema, NodeListSchema, NodeViewSchema, RegisterResponseSchema } from '../protocol.ts';
+import { AcceptResultSchema, ManifestListSchema } from '../protocol-directory.ts';
+import type { Health, Heartbeat, HeartbeatResponse, Leave, LeaveResponse, NodeListQuery, NodeRegistration, NodeView, RegisterResponse } from '../protocol.ts';
+import type { AcceptResult, Manifest } from '../protocol-directory.ts';
 import { CoordinatorError, CoordinatorUnreachableError } from './client-errors.ts';
 import { speaksTls } from './tls-probe.ts';
 import { startLease } from './lease.ts';

@@ -4,8 +4,10 @@
  * it, and nodes reconcile with it by the same anti-entropy exchange they use between themselves.
  */
 import type { Router } from '../../http/index.ts';
-import { API_PREFIX, PROTOCOL_VERSION, ManifestSchema, RevocationSchema, ServingRecordSchema } from '../protocol.ts';
-import type { AcceptResult, ErrorCode, GossipResponse, Manifest, ManifestList, SpecialistList, SpecialistView } from '../protocol.ts';
+import { API_PREFIX, PROTOCOL_VERSION } from '../protocol.ts';
+import { ManifestSchema, RevocationSchema, ServingRecordSchema } from '../protocol-directory.ts';
+import type { ErrorCode } from '../protocol.ts';
+import type { AcceptResult, GossipResponse, Manifest, ManifestList, SpecialistList, SpecialistView } from '../protocol-directory.ts';
 import type { Logger } from '../../util/log.ts';
 import type { FederationConfig } from '../config.ts';
 import type { Directory } from '../directory/directory.ts';

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { localTestConfig } from '../config.ts';
-import { ErrorBodySchema, GossipResponseSchema, HealthSchema, ManifestListSchema, NodeListSchema, NodeViewSchema, PROTOCOL_HEADER, PROTOCOL_VERSION, SpecialistListSchema, SpecialistViewSchema } from '../protocol.ts';
+import { ErrorBodySchema, HealthSchema, NodeListSchema, NodeViewSchema, PROTOCOL_HEADER, PROTOCOL_VERSION } from '../protocol.ts';
+import { GossipResponseSchema, ManifestListSchema, SpecialistListSchema, SpecialistViewSchema } from '../protocol-directory.ts';
 import { startCoordinator } from './coordinator.ts';
 import type { RunningCoordinator } from './coordinator.ts';
 import { createEphemeralIdentity } from '../identity.ts';

@@ -4,7 +4,7 @@
  * apply atomically. The anti-entropy side (digest, reconcile) is here too; who to talk to and when is
  * GossipNode's business (gossip.ts).
  */
-import type { DigestItem, DirectoryEntry, Manifest, ServingRecord, SpecialistView } from '../protocol.ts';
+import type { DigestItem, DirectoryEntry, Manifest, ServingRecord, SpecialistView } from '../protocol-directory.ts';
 import type { DirectoryConfig } from './config.ts';
 import { compareVersions, digestItem, entryKey, parseEntry } from './entry.ts';
 import type { DirectoryReplica } from './replica.ts';

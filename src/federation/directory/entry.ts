@@ -5,8 +5,9 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { fingerprint, verifyBody } from '../identity.ts';
-import { canonicalJson, DirectoryEntrySchema } from '../protocol.ts';
-import type { DigestItem, DirectoryEntry } from '../protocol.ts';
+import { canonicalJson } from '../protocol.ts';
+import { DirectoryEntrySchema } from '../protocol-directory.ts';
+import type { DigestItem, DirectoryEntry } from '../protocol-directory.ts';
 
 /** Where an entry lives in a replica: the model id, or 'modelId@nodeId' for a serving record. */
 export function entryKey(entry: DirectoryEntry): string {

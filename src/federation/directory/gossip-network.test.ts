@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createEphemeralIdentity } from '../identity.ts';
-import { GossipRequestSchema, GossipResponseSchema } from '../protocol.ts';
-import type { DirectoryEntry } from '../protocol.ts';
+import { GossipRequestSchema, GossipResponseSchema } from '../protocol-directory.ts';
+import type { DirectoryEntry } from '../protocol-directory.ts';
 import { MemoryNetwork } from '../transport/memory-network.ts';
 import type { MemoryServer } from '../transport/memory-network.ts';
 import type { Peer } from '../transport/peer.ts';

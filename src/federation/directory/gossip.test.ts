@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createEphemeralIdentity } from '../identity.ts';
-import type { DirectoryEntry, GossipRequest, GossipResponse } from '../protocol.ts';
+import type { DirectoryEntry, GossipRequest, GossipResponse } from '../protocol-directory.ts';
 import { mulberry32 } from '../../util/random.ts';
 import { testDirectoryConfig } from './config.ts';
 import type { DirectoryConfig } from './config.ts';

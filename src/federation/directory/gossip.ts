@@ -7,8 +7,8 @@
  * in tests and simulations. Entries carry their signatures, so whoever relays them cannot forge or alter one:
  * every node checks each entry (Directory.accept) before storing or passing it on.
  */
-import { GossipRequestSchema } from '../protocol.ts';
-import type { DigestItem, GossipRequest, GossipResponse } from '../protocol.ts';
+import { GossipRequestSchema } from '../protocol-directory.ts';
+import type { DigestItem, GossipRequest, GossipResponse } from '../protocol-directory.ts';
 import { silentLogger } from '../../util/log.ts';
 import type { Logger } from '../../util/log.ts';
 import type { Directory } from './directory.ts';

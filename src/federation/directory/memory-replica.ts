@@ -1,5 +1,5 @@
 /** DirectoryReplica in a Map: for tests, simulations and nodes without a data directory. */
-import { DirectoryEntrySchema } from '../protocol.ts';
+import { DirectoryEntrySchema } from '../protocol-directory.ts';
 import { entryKey } from './entry.ts';
 import type { DirectoryReplica, ReplicaChange, StoredEntry } from './replica.ts';
 import { ReplicaError } from './replica.ts';

@@ -17,7 +17,7 @@ import { readHParams } from '../../model/hparams.ts';
 import { openModelFile } from '../../model/load.ts';
 import { hashFile } from '../node/model-hash.ts';
 import { canonicalJson } from '../protocol.ts';
-import type { UnsignedManifest } from '../protocol.ts';
+import type { UnsignedManifest } from '../protocol-directory.ts';
 
 export type ModelFacts = Pick<UnsignedManifest, 'architecture' | 'vocabSize' | 'hiddenDim' | 'nLayers' | 'quant' | 'fileBytes' | 'contentHash' | 'tokenizerHash'>;
 

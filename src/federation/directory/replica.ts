@@ -6,7 +6,7 @@
  * Replicas store what they are given: the merge rules (rules.ts) and the signature checks (entry.ts) run
  * before, in Directory (directory.ts). Values returned are copies.
  */
-import type { DirectoryEntry } from '../protocol.ts';
+import type { DirectoryEntry } from '../protocol-directory.ts';
 
 export interface StoredEntry {
   entry: DirectoryEntry;

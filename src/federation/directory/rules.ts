@@ -4,7 +4,7 @@
  * removes. Every node applies the same rules, and compareVersions is a total order, so replicas that have
  * seen the same entries hold the same ones whatever the order they arrived in.
  */
-import type { DirectoryEntry } from '../protocol.ts';
+import type { DirectoryEntry } from '../protocol-directory.ts';
 import type { DirectoryConfig } from './config.ts';
 import { compareVersions, digestItem, entryKey, entrySigner } from './entry.ts';
 import type { ReplicaView } from './replica.ts';

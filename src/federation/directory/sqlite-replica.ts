@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DirectoryEntrySchema } from '../protocol.ts';
+import { DirectoryEntrySchema } from '../protocol-directory.ts';
 import { entryKey } from './entry.ts';
 import type { DirectoryReplica, ReplicaChange, StoredEntry } from './replica.ts';
 import { ReplicaError } from './replica.ts';

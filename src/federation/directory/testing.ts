@@ -1,7 +1,7 @@
 /** Fixtures for directory tests: signed manifests, revocations and serving records. */
 import { createEphemeralIdentity, signBody } from '../identity.ts';
 import type { Identity } from '../identity.ts';
-import type { Manifest, Revocation, ServingRecord, UnsignedManifest, UnsignedRevocation, UnsignedServingRecord } from '../protocol.ts';
+import type { Manifest, Revocation, ServingRecord, UnsignedManifest, UnsignedRevocation, UnsignedServingRecord } from '../protocol-directory.ts';
 
 /** A manifest signed by `publisher` (a fresh identity by default); overrides apply before signing. */
 export function makeManifest(overrides: Partial<UnsignedManifest> = {}, publisher: Identity = createEphemeralIdentity()): Manifest {
