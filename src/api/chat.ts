@@ -22,20 +22,20 @@ import { encodeChat } from '../model/chat-prompt.ts';
 import { type ChatMessage, applyChatTemplate } from '../model/chat-template.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { type ChoiceEvent, choiceEvents, generateChoices, usageOfChoices } from './choices.ts';
-import { type ApiEngine, type FinishedGeneration, type GenerationOptions, responseId, unixSeconds } from './generation.ts';
+import { type ApiEngine, type FinishedGeneration, type GenerationOptions, responseId, unixSeconds, type ApiService, engineFor } from './generation.ts';
 import { requestSignal } from './http.ts';
 import { type TokenLogprob, chatLogprobEntries } from './logprobs.ts';
-import { checkChatSupport, checkModel, choiceCount, formatGrammar, generateOptions, grammarFor, tokenBudget } from './options.ts';
+import { checkChatSupport, choiceCount, formatGrammar, generateOptions, grammarFor, tokenBudget } from './options.ts';
 import { refuseOverlongPrompt } from './prompt-size.ts';
 import { ChatRequestSchema, parseBody } from './schemas.ts';
 import type { ChatRequest } from './schemas.ts';
 import { SseBody } from './sse.ts';
 import { type ToolCall, readToolAnswer, toolCallsText, toolPlan, toolResultText, withToolSystem } from './tools.ts';
 
-export function chatCompletionsRoute(engine: ApiEngine): RouteHandler {
+export function chatCompletionsRoute(service: ApiService): RouteHandler {
   return async (ctx) => {
     const body = parseBody(ChatRequestSchema, await ctx.json());
-    checkModel(body.model, engine.modelId);
+    const engine = engineFor(service, body.model, ctx.req);
     checkChatSupport(body);
     const tools = toolPlan(body.tools, body.tool_choice);
     const conversation = toChatMessages(body.messages);

@@ -16,19 +16,19 @@ import type { RouteHandler } from '../federation/coordinator/http.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { invalidRequest } from './errors.ts';
 import { type ChoiceEvent, choiceEvents, generateChoices, usageOfChoices } from './choices.ts';
-import { type ApiEngine, type FinishedGeneration, type GenerationOptions, type PositionedLogprob, responseId, unixSeconds } from './generation.ts';
+import { type ApiEngine, type FinishedGeneration, type GenerationOptions, type PositionedLogprob, responseId, unixSeconds, type ApiService, engineFor } from './generation.ts';
 import { requestSignal } from './http.ts';
 import { completionLogprobs } from './logprobs.ts';
-import { checkCompletionSupport, checkModel, choiceCount, generateOptions, tokenBudget } from './options.ts';
+import { checkCompletionSupport, choiceCount, generateOptions, tokenBudget } from './options.ts';
 import { refuseOverlongPrompt } from './prompt-size.ts';
 import { CompletionRequestSchema, parseBody } from './schemas.ts';
 import type { CompletionRequest } from './schemas.ts';
 import { SseBody } from './sse.ts';
 
-export function completionsRoute(engine: ApiEngine): RouteHandler {
+export function completionsRoute(service: ApiService): RouteHandler {
   return async (ctx) => {
     const body = parseBody(CompletionRequestSchema, await ctx.json());
-    checkModel(body.model, engine.modelId);
+    const engine = engineFor(service, body.model, ctx.req);
     checkCompletionSupport(body);
     const { ids: prompt, text: promptText } = promptTokens(engine.tokenizer, body.prompt, engine.nCtx);
     const maxTokens = tokenBudget(prompt.length, body.max_tokens, engine.nCtx, 'prompt');

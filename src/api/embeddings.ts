@@ -19,9 +19,8 @@
 import { z } from 'zod';
 import type { RouteHandler } from '../http/index.ts';
 import { invalidRequest } from './errors.ts';
-import type { ApiEngine } from './generation.ts';
+import { type ApiEngine, type ApiService, engineFor } from './generation.ts';
 import { requestSignal } from './http.ts';
-import { checkModel } from './options.ts';
 import { refuseOverlongPrompt } from './prompt-size.ts';
 import { parseBody } from './schemas.ts';
 
@@ -39,10 +38,10 @@ export const EmbeddingRequestSchema = z.object({
   dimensions: z.number().int().min(1).nullish(),
 });
 
-export function embeddingsRoute(engine: ApiEngine): RouteHandler {
+export function embeddingsRoute(service: ApiService): RouteHandler {
   return async (ctx) => {
     const body = parseBody(EmbeddingRequestSchema, await ctx.json());
-    checkModel(body.model, engine.modelId);
+    const engine = engineFor(service, body.model, ctx.req);
     const inputs = inputTokens(engine, body.input);
     const signal = requestSignal(ctx.req);
     const vectors: Float32Array[] = [];
@@ -95,6 +94,9 @@ function inputTokens(engine: ApiEngine, input: z.infer<typeof EmbeddingRequestSc
 /** One step over the input on a sequence of its own, returning the mean of the final normed hidden states. */
 async function pooledHiddenStates(engine: ApiEngine, ids: readonly number[]): Promise<Float32Array> {
   const { batcher } = engine.generator;
+  if (batcher === undefined) {
+    throw invalidRequest(`the model '${engine.modelId}' combines several models and has no embeddings of its own`, 'model', 'ask one of the models it combines (GET /v1/models lists them)');
+  }
   const seq = await batcher.forward.openSequence();
   try {
     const rows = await batcher.submit({ seq, tokens: Int32Array.from(ids), logits: 'pooled' });

@@ -6,17 +6,35 @@
  * the slot.
  */
 import { randomBytes } from 'node:crypto';
-import type { GenerateOptions, GenerationResult, Generator } from '../model/generator.ts';
+import type { IncomingMessage } from 'node:http';
+import type { GenerateOptions, GenerationResult, TextGenerator } from '../model/generator.ts';
 import type { TokenConstraint } from '../model/sampler.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { ClientGoneError } from './http.ts';
 import type { ConcurrencyLimiter } from './limiter.ts';
 import { type TokenLogprob, tokenLogprob } from './logprobs.ts';
 import type { ApiMetrics } from './metrics.ts';
+import type { ModelCatalog } from './models.ts';
 
-/** What the routes share: the model behind this server and its admission control. */
+/** What the routes share: the models this server serves and its admission control. */
+export interface ApiService {
+  readonly catalog: ModelCatalog;
+  readonly limiter: ConcurrencyLimiter;
+  /** Unix seconds at which the server started (OpenAI's `created` of the models). */
+  readonly createdAt: number;
+  /** Counted as requests are served (GET /metrics). */
+  readonly metrics: ApiMetrics;
+}
+
+/** The engine of one request: the model it names (404 when this caller may not use it) and the service's admission. */
+export function engineFor(service: ApiService, name: string, req: IncomingMessage): ApiEngine {
+  const model = service.catalog.resolve(name, req);
+  return { generator: model.generator, tokenizer: model.tokenizer, modelId: model.id, nCtx: model.nCtx, limiter: service.limiter, createdAt: service.createdAt, metrics: service.metrics };
+}
+
+/** One request's model and the service's admission control. */
 export interface ApiEngine {
-  readonly generator: Generator;
+  readonly generator: TextGenerator;
   readonly tokenizer: Tokenizer;
   readonly modelId: string;
   /** Context length per sequence, in tokens (prompt and reply together). */

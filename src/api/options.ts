@@ -20,16 +20,6 @@ type CommonRequest = ChatRequest | CompletionRequest;
 /** The sampling fields of a request (the Responses API has only some of them). */
 type SamplingRequest = Partial<Pick<ChatRequest, 'stop' | 'temperature' | 'top_p' | 'top_k' | 'min_p' | 'repeat_penalty' | 'presence_penalty' | 'frequency_penalty' | 'seed'>>;
 
-/** 404 unless the request names the model this node serves. */
-export function checkModel(requested: string, modelId: string): void {
-  if (requested === modelId) return;
-  throw new ApiError(404, `the model '${requested}' does not exist on this server`, {
-    code: 'model_not_found',
-    param: 'model',
-    hint: `this node serves '${modelId}' (GET /v1/models lists it)`,
-  });
-}
-
 function unsupported(param: string, what: string, instead: string): ApiError {
   return invalidRequest(`${what} is not supported by this server`, param, instead, 'unsupported_parameter');
 }

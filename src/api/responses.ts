@@ -20,9 +20,9 @@ import type { RouteHandler } from '../http/index.ts';
 import { encodeChat } from '../model/chat-prompt.ts';
 import { type ChatMessage, applyChatTemplate } from '../model/chat-template.ts';
 import { invalidRequest } from './errors.ts';
-import { type ApiEngine, type FinishedGeneration, type GenerationEvent, type GenerationOptions, generateAll, generationEvents, responseId, unixSeconds } from './generation.ts';
+import { type ApiEngine, type FinishedGeneration, type GenerationEvent, type GenerationOptions, generateAll, generationEvents, responseId, unixSeconds, type ApiService, engineFor } from './generation.ts';
 import { requestSignal } from './http.ts';
-import { checkModel, formatGrammar, generateOptions, tokenBudget } from './options.ts';
+import { formatGrammar, generateOptions, tokenBudget } from './options.ts';
 import { refuseOverlongPrompt } from './prompt-size.ts';
 import { parseBody } from './schemas.ts';
 import { SseBody, type SseStyle } from './sse.ts';
@@ -54,10 +54,10 @@ export const ResponsesRequestSchema = z.object({
 });
 type ResponsesRequest = z.infer<typeof ResponsesRequestSchema>;
 
-export function responsesRoute(engine: ApiEngine): RouteHandler {
+export function responsesRoute(service: ApiService): RouteHandler {
   return async (ctx) => {
     const body = parseBody(ResponsesRequestSchema, await ctx.json());
-    checkModel(body.model, engine.modelId);
+    const engine = engineFor(service, body.model, ctx.req);
     checkResponsesSupport(body);
     const messages = toChatMessages(body);
     refuseOverlongPrompt(engine.tokenizer, applyChatTemplate(engine.tokenizer.chatTemplate, messages, true), engine.nCtx, 'input');

@@ -37,12 +37,12 @@ import { handleCors } from './cors.ts';
 import { embeddingsRoute } from './embeddings.ts';
 import { responsesRoute } from './responses.ts';
 import { ApiError } from './errors.ts';
-import type { ApiEngine } from './generation.ts';
+import type { ApiService } from './generation.ts';
 import { unixSeconds } from './generation.ts';
 import { createApiListener } from './http.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
 import { ApiMetrics, metricsRoute } from './metrics.ts';
-import { checkModel } from './options.ts';
+import { ModelCatalog, type ModelSource, type ServedModel } from './models.ts';
 
 export interface ApiServerOptions {
   /** Wraps a Batcher over a Forward: a local model or a pipeline across nodes. */
@@ -50,6 +50,8 @@ export interface ApiServerOptions {
   tokenizer: Tokenizer;
   /** The id shown in /v1/models and required in requests, e.g. the GGUF file name without extension. */
   modelId: string;
+  /** Models served beside `modelId` (specialists, adapters, the mixture): see models.ts. */
+  models?: readonly ModelSource[];
   /** Default 127.0.0.1. */
   host?: string;
   /** Default 8080; 0 picks any free port (see the returned `port`). */
@@ -73,6 +75,8 @@ export interface ApiServerOptions {
 }
 
 export interface ApiServer {
+  /** The models served; features may add sources after start (catalog.add). */
+  catalog: ModelCatalog;
   /** e.g. 'http://127.0.0.1:8080' (OpenAI clients take `${url}/v1` as their base URL). */
   url: string;
   port: number;
@@ -92,11 +96,10 @@ const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/health']);
 export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const logger = opts.logger ?? silentLogger;
   const maxConcurrent = opts.maxConcurrent ?? 4;
-  const engine: ApiEngine = {
-    generator: opts.generator,
-    tokenizer: opts.tokenizer,
-    modelId: opts.modelId,
-    nCtx: opts.generator.batcher.forward.nCtx,
+  const catalog = new ModelCatalog({ id: opts.modelId, generator: opts.generator, tokenizer: opts.tokenizer, nCtx: opts.generator.batcher.forward.nCtx });
+  for (const source of opts.models ?? []) catalog.add(source);
+  const engine: ApiService = {
+    catalog,
     limiter: new ConcurrencyLimiter(maxConcurrent, opts.maxQueued ?? 4 * maxConcurrent),
     createdAt: unixSeconds(),
     metrics: new ApiMetrics(),
@@ -108,13 +111,10 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   const routeOf = new WeakMap<IncomingMessage, string>();
   const router = new AdmissionRouter(() => (draining ? shuttingDown() : undefined), routeOf);
   router.add('GET', '/health', () => ({
-    body: { status: 'ok', model: engine.modelId, active: engine.limiter.active, queued: engine.limiter.queued, maxConcurrent },
+    body: { status: 'ok', model: catalog.base.id, active: engine.limiter.active, queued: engine.limiter.queued, maxConcurrent },
   }));
-  router.add('GET', '/v1/models', () => ({ body: { object: 'list', data: [modelCard(engine)] } }));
-  router.add('GET', '/v1/models/:id', (ctx) => {
-    checkModel(ctx.params.id ?? '', engine.modelId);
-    return { body: modelCard(engine) };
-  });
+  router.add('GET', '/v1/models', (ctx) => ({ body: { object: 'list', data: catalog.list(ctx.req).map((m) => modelCard(m, engine.createdAt)) } }));
+  router.add('GET', '/v1/models/:id', (ctx) => ({ body: modelCard(catalog.resolve(ctx.params.id ?? '', ctx.req), engine.createdAt) }));
   router.add('POST', '/v1/chat/completions', chatCompletionsRoute(engine));
   router.add('POST', '/v1/completions', completionsRoute(engine));
   router.add('POST', '/v1/embeddings', embeddingsRoute(engine));
@@ -170,7 +170,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   });
   const port = (server.address() as AddressInfo).port;
   const url = `${opts.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  logger.info('api_listening', { url, model: engine.modelId, nCtx: engine.nCtx, maxConcurrent, auth: opts.apiKey !== undefined });
+  logger.info('api_listening', { url, model: catalog.base.id, nCtx: catalog.base.nCtx, maxConcurrent, auth: opts.apiKey !== undefined });
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
@@ -197,7 +197,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
     })();
     return drained;
   };
-  return { url, port, close, drain, [Symbol.asyncDispose]: close };
+  return { url, port, catalog, close, drain, [Symbol.asyncDispose]: close };
 }
 
 /** The 503 of a server that is shutting down. */
@@ -241,6 +241,6 @@ async function settledWithin(pending: ReadonlySet<Promise<void>>, ms: number): P
   }
 }
 
-function modelCard(engine: ApiEngine) {
-  return { id: engine.modelId, object: 'model', created: engine.createdAt, owned_by: 'sharedllm' };
+function modelCard(model: ServedModel, createdAt: number) {
+  return { id: model.id, object: 'model', created: createdAt, owned_by: model.ownedBy ?? 'sharedllm' };
 }

@@ -28,7 +28,17 @@ export interface GenerationResult {
   finishReason: FinishReason;
 }
 
-export class Generator {
+/**
+ * Anything that turns a prompt into a stream of pieces: a Generator over one model, or a combination of
+ * models (the mixture). The API serves any TextGenerator; `batcher` is there when one model stands behind
+ * it (embeddings need it).
+ */
+export interface TextGenerator {
+  stream(prompt: readonly number[], opts?: GenerateOptions): AsyncGenerator<GeneratedPiece, GenerationResult>;
+  readonly batcher?: Batcher;
+}
+
+export class Generator implements TextGenerator {
   readonly batcher: Batcher;
   readonly tokenizer: Tokenizer;
 
