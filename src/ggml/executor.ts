@@ -5,8 +5,8 @@
 // outputs readable until the next `run`.
 import { GgmlComputeError } from './errors.ts';
 import type { Graph } from './graph.ts';
-import type { Ptr } from './lib.ts';
-import { tensorBuffer } from './tensor.ts';
+import { type Ptr, koffi } from './lib.ts';
+import { type Tensor, tensorBuffer } from './tensor.ts';
 import { type Ggml, recentGgmlLog } from './runtime.ts';
 
 export class Executor {
@@ -14,6 +14,7 @@ export class Executor {
   private readonly sched: Ptr;
   private dirty = false;
   private disposed = false;
+  private evalCb: unknown;
 
   constructor(ggml: Ggml, maxNodes = 8192) {
     this.ggml = ggml;
@@ -41,6 +42,20 @@ export class Executor {
     }
   }
 
+  /**
+   * ggml's per-node evaluation callback (for profiling and audits, not for serving): `cb(node, true)` asks
+   * whether the caller wants to see `node` once computed; every node it answers true for ends a sub-graph,
+   * which is computed, and then `cb(node, false)` is called. Answering true for every node computes the graph
+   * one node at a time (ggml's CPU fusions, e.g. rms_norm+mul, then do not apply). `undefined` removes it.
+   */
+  setEvalCallback(cb: ((node: Tensor, ask: boolean) => boolean) | undefined): void {
+    const L = this.ggml.lib;
+    if (this.evalCb) koffi.unregister(this.evalCb as never);
+    this.evalCb = undefined;
+    if (cb) this.evalCb = koffi.register((t: Tensor, ask: boolean) => cb(t, ask), koffi.pointer(evalCbProto));
+    L.ggml_backend_sched_set_eval_callback(this.sched, this.evalCb ?? null, null);
+  }
+
   /** Bytes held by the compute buffers (for memory planning). */
   computeBufferBytes(): number {
     const L = this.ggml.lib;
@@ -53,5 +68,9 @@ export class Executor {
     if (this.disposed) return;
     this.disposed = true;
     this.ggml.lib.ggml_backend_sched_free(this.sched);
+    if (this.evalCb) koffi.unregister(this.evalCb as never);
+    this.evalCb = undefined;
   }
 }
+
+const evalCbProto = koffi.proto('bool ggml_backend_sched_eval_callback(void * t, bool ask, void * user)');

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { Executor } from './executor.ts';
 import { Graph, T, readF32 } from './graph.ts';
 import { getGgml } from './runtime.ts';
-import { GGML_TENSOR_SIZE, tensorShape, tensorStrides, tensorType, tensorName } from './tensor.ts';
+import { GGML_TENSOR_SIZE, tensorName, tensorShape, tensorSrc, tensorStrides, tensorType } from './tensor.ts';
 import { WeightSet } from './weights.ts';
 
 const ggml = getGgml({ gpu: 'off', threads: 2 });
@@ -53,5 +53,44 @@ test('Q4_0 matmul weights go to a repacked CPU layout (CPU_REPACK, or AMX where 
     assert.notEqual(placed, 'CPU', `Q4_0 stayed in the plain CPU buffer although the backend offers ${extras.join(', ')}`);
     assert.ok(placed !== undefined && extras.includes(placed), `Q4_0 went to ${placed}; the backend's extra buffer types are ${extras.join(', ')}`);
   }
+  w.dispose();
+});
+
+test('the eval callback sees each node with its sources, and node-by-node compute gives the same result', () => {
+  const L = ggml.lib;
+  const w = new WeightSet(ggml, [{ name: 'w', type: T.F32, ne: [4, 3], matmul: true }, { name: 'gain', type: T.F32, ne: [4], matmul: false }]);
+  w.upload('w', new Uint8Array(Float32Array.from({ length: 12 }, (_, i) => (i % 5) - 2).buffer));
+  w.upload('gain', new Uint8Array(new Float32Array([1, 0.5, 2, -1]).buffer));
+  const build = () => {
+    const g = new Graph(ggml, 32);
+    const x = g.input(T.F32, [4, 2], new Float32Array([1, 2, 3, 4, -1, 0, 1, 0.5]));
+    const y = g.mulMat(w.get('w'), g.mul(g.rmsNorm(x, 1e-6), w.get('gain'))); // (3, 2)
+    g.output(y);
+    g.expand(y);
+    return { g, y };
+  };
+  const ex = new Executor(ggml, 64);
+  const a = build();
+  ex.run(a.g);
+  const plain = readF32(ggml, a.y, 6);
+  a.g.dispose();
+
+  const seen: string[] = [];
+  let weightOfMatmul = '';
+  ex.setEvalCallback((node, ask) => {
+    const desc = L.ggml_op_desc(node) as string;
+    if (ask) seen.push(desc);
+    if (ask && desc === 'MUL_MAT') weightOfMatmul = tensorName(tensorSrc(node, 0)!);
+    return true;
+  });
+  const b = build();
+  ex.run(b.g);
+  const stepped = readF32(ggml, b.y, 6);
+  b.g.dispose();
+  ex.setEvalCallback(undefined);
+  assert.deepEqual(seen, ['RMS_NORM', 'MUL', 'MUL_MAT']);
+  assert.equal(weightOfMatmul, 'w');
+  plain.forEach((v, i) => assert.ok(Math.abs(v - stepped[i]!) <= 1e-5 * Math.max(1, Math.abs(v)), `row ${i}: ${v} vs ${stepped[i]}`));
+  ex.dispose();
   w.dispose();
 });

@@ -41,6 +41,8 @@ const BASE = {
   ggml_quantize_chunk: 'size_t ggml_quantize_chunk(int type, const float * src, void * dst, int64_t start, int64_t nrows, int64_t n_per_row, const float * imatrix)',
   ggml_quantize_requires_imatrix: 'bool ggml_quantize_requires_imatrix(int type)',
   ggml_log_set: 'void ggml_log_set(void * cb, void * user)',
+  ggml_op_desc: 'const char * ggml_op_desc(void * t)',
+  ggml_is_contiguous: 'bool ggml_is_contiguous(void * t)',
 
   // ggml.h: operations
   ggml_get_rows: 'void * ggml_get_rows(void * ctx, void * a, void * b)',
@@ -116,6 +118,7 @@ const BASE = {
   ggml_backend_buft_is_host: 'bool ggml_backend_buft_is_host(void * buft)',
   ggml_backend_buft_get_alloc_size: 'size_t ggml_backend_buft_get_alloc_size(void * buft, void * t)',
   ggml_backend_buffer_free: 'void ggml_backend_buffer_free(void * buf)',
+  ggml_backend_buffer_name: 'const char * ggml_backend_buffer_name(void * buf)',
   ggml_backend_buffer_get_size: 'size_t ggml_backend_buffer_get_size(void * buf)',
   ggml_backend_buffer_clear: 'void ggml_backend_buffer_clear(void * buf, uint8_t value)',
   ggml_backend_buffer_set_usage: 'void ggml_backend_buffer_set_usage(void * buf, int usage)',
@@ -130,6 +133,7 @@ const BASE = {
   ggml_backend_sched_reset: 'void ggml_backend_sched_reset(void * sched)',
   ggml_backend_sched_get_buffer_size: 'size_t ggml_backend_sched_get_buffer_size(void * sched, void * backend)',
   ggml_backend_sched_set_tensor_backend: 'void ggml_backend_sched_set_tensor_backend(void * sched, void * node, void * backend)',
+  ggml_backend_sched_set_eval_callback: 'void ggml_backend_sched_set_eval_callback(void * sched, void * cb, void * user)',
 
   // ggml-alloc.h
   ggml_backend_alloc_ctx_tensors_from_buft: 'void * ggml_backend_alloc_ctx_tensors_from_buft(void * ctx, void * buft)',

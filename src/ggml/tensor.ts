@@ -7,7 +7,7 @@ import { type Ptr, koffi } from './lib.ts';
 
 export type Tensor = Ptr & { readonly __tensor: unique symbol };
 
-const OFF = { type: 0, buffer: 8, ne: 16, nb: 48, data: 248, name: 256 } as const;
+const OFF = { type: 0, buffer: 8, ne: 16, nb: 48, src: 152, data: 248, name: 256 } as const;
 export const GGML_TENSOR_SIZE = 336;
 
 export function tensorType(t: Tensor): number {
@@ -28,6 +28,11 @@ export function tensorStrides(t: Tensor): [number, number, number, number] {
 
 export function tensorName(t: Tensor): string {
   return koffi.decode(t, OFF.name, 'char', 64) as string;
+}
+
+/** The i-th source of an operation's result (src[0] is a matmul's weight, src[1] its activations), or null. */
+export function tensorSrc(t: Tensor, i: number): Tensor | null {
+  return (koffi.decode(t, OFF.src + 8 * i, 'void *') as Tensor | null) ?? null;
 }
 
 /** The backend buffer holding the tensor's data, or null when it was never allocated (unused by its graph). */
