@@ -1,6 +1,7 @@
 // Engine benchmark: decode tokens/s (128 tokens) and prefill tokens/s (512-token prompt) of our engine and of
 // llama.cpp (node-llama-cpp) on the same full-size TinyLlama-shape file, same threads, runs alternated,
 // medians and ratios. Targets: decode >= 0.95x, prefill >= 0.9x.
+import { type Llama, type LlamaModel, LlamaLogLevel } from 'node-llama-cpp';
 import { loadModelPart } from '../src/model/load.ts';
 import type { ModelPart } from '../src/model/model-part.ts';
 import { cachedModel } from '../src/model/testing/cached-model.ts';
@@ -32,6 +33,35 @@ function ours(part: ModelPart, prompt: number[], nDecode: number): { prefill: nu
   return { prefill, decode };
 }
 
+/** Our weights per buffer type (CPU, CPU_REPACK, AMX...), MiB. */
+function ourPlacement(part: ModelPart): string {
+  const bytes = new Map<string, number>();
+  for (const [name, buft] of part.weights.placement) bytes.set(buft, (bytes.get(buft) ?? 0) + Number(part.ggml.lib.ggml_nbytes(part.weights.get(name))));
+  return [...bytes].map(([k, v]) => `${k} ${(v / 2 ** 20).toFixed(1)} MiB`).join(', ');
+}
+
+/**
+ * Load the reference model while listening to llama.cpp's own load log, for where its weights went: its
+ * "<buffer type> model buffer size" lines (ggml's own debug lines, e.g. "amx repack tensor", do not reach this
+ * logger once our runtime has installed its ggml log callback: both engines share one libggml).
+ * (On an AMX Xeon, prefill was 0.61-0.67x of llama.cpp's: docs/notes/prefill-amx.md. These lines say whether
+ * both engines put the same weights in the same layouts.)
+ */
+async function loadReferenceLogged(llama: Llama, path: string): Promise<{ model: LlamaModel; placement: string }> {
+  const [level, logger] = [llama.logLevel, llama.logger];
+  const lines: string[] = [];
+  llama.logLevel = LlamaLogLevel.debug;
+  llama.logger = (_l, m) => lines.push(m);
+  try {
+    const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+    const sizes = lines.filter((l) => /model buffer size/.test(l)).map((l) => l.replace(/^.*?:\s*/, '').replace(/\s+/g, ' ').trim());
+    return { model, placement: sizes.join('; ') };
+  } finally {
+    llama.logLevel = level;
+    llama.logger = logger;
+  }
+}
+
 export async function benchEngine(o: EngineBenchOptions): Promise<Record<string, number>> {
   const results: Record<string, number> = {};
   const llama = await referenceLlama();
@@ -39,7 +69,10 @@ export async function benchEngine(o: EngineBenchOptions): Promise<Record<string,
     log(`\n## engine: TinyLlama-1.1B shape (22 layers), ${type}, ${o.threads} threads`);
     const path = cachedModel({ shape: 'tinyllama', nLayer: 22, type, seed: 1 });
     const { part } = await loadModelPart(path, { gpu: 'off', threads: o.threads, nCtx: o.promptTokens + o.decodeTokens + 8 });
-    const ref = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+    const { model: ref, placement } = await loadReferenceLogged(llama, path);
+    log(`ggml CPU backend: ${part.ggml.cpu.description}; llama.cpp ${llama.buildType} ${llama.llamaCppRelease.release}: ${llama.systemInfo.trim()}`);
+    log(`weights, ours: ${ourPlacement(part)}`);
+    log(`weights, llama.cpp: ${placement}`);
     const prompt = promptIds(o.promptTokens);
     const decodePrompt = prompt.slice(0, 8);
     const m = { oursPre: [] as number[], oursDec: [] as number[], refPre: [] as number[], refDec: [] as number[] };
