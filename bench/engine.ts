@@ -33,6 +33,9 @@ function ours(part: ModelPart, prompt: number[], nDecode: number): { prefill: nu
   return { prefill, decode };
 }
 
+/** llama.cpp's log lines reach node-llama-cpp's logger through the event loop, some after loadModel resolves. */
+const LOG_SETTLE_MS = 250;
+
 /** Our weights per buffer type (CPU, CPU_REPACK, AMX...), MiB. */
 function ourPlacement(part: ModelPart): string {
   const bytes = new Map<string, number>();
@@ -54,6 +57,7 @@ async function loadReferenceLogged(llama: Llama, path: string): Promise<{ model:
   llama.logger = (_l, m) => lines.push(m);
   try {
     const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+    await new Promise((r) => setTimeout(r, LOG_SETTLE_MS));
     const sizes = lines.filter((l) => /model buffer size/.test(l)).map((l) => l.replace(/^.*?:\s*/, '').replace(/\s+/g, ' ').trim());
     return { model, placement: sizes.join('; ') };
   } finally {

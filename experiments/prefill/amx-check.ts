@@ -131,6 +131,7 @@ async function compareWithLlamaCpp(path: string, nTokens: number, threads: numbe
   const lines: string[] = [];
   const llama = await getLlama({ gpu: false, build: 'never', progressLogs: false, logLevel: 'debug' as never, logger: (_l, m) => lines.push(m) });
   const model = await llama.loadModel({ modelPath: path, gpuLayers: 0 });
+  await new Promise((r) => setTimeout(r, 250)); // its log lines arrive through the event loop, some after loadModel resolves
   console.log(`\n## llama.cpp (node-llama-cpp) weight placement, from its load log`);
   for (const l of lines) if (/model buffer size/.test(l)) console.log(`  ${l.trim()}`);
   const amx = lines.filter((l) => /amx repack tensor/.test(l)).length;
