@@ -64,7 +64,9 @@ async function auditAndProfile(path: string, nTokens: number, threads: number): 
   const issues: string[] = [];
   let mulMats = 0;
   let headRows = -1;
+  let nodes = 0;
   Executor.prototype.run = function (this: Executor, g: Graph) {
+    nodes = g.nNodes;
     if (mode === 'profile') {
       let t0 = 0;
       this.setEvalCallback((node, ask) => {
@@ -115,7 +117,7 @@ async function auditAndProfile(path: string, nTokens: number, threads: number): 
   Executor.prototype.run = origRun;
 
   console.log(`\n## audit: ${path.split('/').pop()}, ${h.nLayer} layers, ${nTokens} prompt tokens`);
-  console.log(`MUL_MAT nodes: ${mulMats}; rows through output.weight: ${headRows} (1 = only the last token's logits)`);
+  console.log(`graph nodes: ${nodes}; MUL_MAT nodes: ${mulMats}; rows through output.weight: ${headRows} (1 = only the last token's logits)`);
   console.log(issues.length ? `would NOT meet AMX supports_op:\n  ${issues.join('\n  ')}` : 'every MUL_MAT meets the conditions of AMX supports_op (contiguous F32 src1, ne0 % 32, K % block)');
   const total = [...perOp.values()].reduce((s, e) => s + e.ms, 0);
   console.log(`\n## op profile (${threads} thread(s), node by node): step ${profiled.toFixed(0)} ms; sum of nodes ${total.toFixed(0)} ms; whole graph without callback, median of 3: ${median(whole).toFixed(0)} ms`);
@@ -161,6 +163,7 @@ async function compareWithLlamaCpp(path: string, nTokens: number, threads: numbe
       }
     }
   }
+  for (const l of lines) if (/graph.*nodes =/.test(l)) console.log(`llama.cpp ${l.trim()}`);
   console.log(`prefill ${nTokens} tokens, ${threads} thread(s), median of ${runs}: ours ${median(ours).toFixed(1)} tok/s, llama.cpp ${median(ref).toFixed(1)} tok/s, ratio ${(median(ours) / median(ref)).toFixed(3)}`);
   part.dispose();
   await model.dispose();
