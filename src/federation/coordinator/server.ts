@@ -56,6 +56,9 @@
  * GET  /v1/manifests                          -> 200 ManifestList (the active manifests; version 2's route).
  * GET  /v1/manifests/:contentHash             -> 200 Manifest. 404 not_found.
  * POST /v1/manifests                          alias of POST /v1/specialists.
+ *
+ * + whatever `extraRoutes` adds: `sharedllm coordinator` adds the dashboard (src/web/dashboard.ts: GET /,
+ * /catalogue and /ui/* without auth, they hold no data; GET /v1/dashboard/live under the join token).
  */
 import type { Server } from 'node:http';
 import { z } from 'zod';
@@ -111,6 +114,8 @@ export interface ServerDeps {
   relayPort?: number;
   /** Caps and rate limits of the specialist directory (default lanDirectoryConfig()). */
   directoryConfig?: DirectoryConfig;
+  /** Adds routes after the ones above (the dashboard, from the CLI: federation/ does not import web/). */
+  extraRoutes?: (router: Router) => void;
 }
 
 /** An http(s).Server serving the routes above; not listening yet. */
@@ -245,6 +250,7 @@ function buildRouter(deps: ServerDeps): Router {
     logger: deps.logger,
   });
   addDirectoryRoutes(router, { directory, gossip, config, logger: deps.logger });
+  deps.extraRoutes?.(router);
 
   return router;
 }

@@ -1,0 +1,216 @@
+// The dashboards in a real browser (headless Chromium through playwright-core) against a live federation of
+// three processes (coordinator, worker, primary) running the bundled SharedLLM-tiny: the coordinator page
+// lists the nodes, a chat in the playground streams a reply through the pipeline, the catalogue renders
+// SUMMARY.md with its plots; the pages fit 360 px and keep network text as text. Features other issues add
+// (the mixture, issue 13; adapters, issue 12) are tested here once their routes exist and skipped LOUDLY,
+// naming the missing route, until then. Without Chromium every test is skipped loudly with how to install it.
+// Screenshots: the folder printed at the start ($SHAREDLLM_SCREENSHOTS to choose it).
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { type TestContext, after } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { INSTALL_HINT, findChromium, horizontalOverflow, launch, openPage, screenshotDir, shout } from './dashboard-browser.ts';
+import { Cluster, type CoordinatorHandle, type PrimaryHandle, ROOT, getJson } from './harness.ts';
+
+const MODEL = join(ROOT, 'models', 'sharedllm-tiny.gguf');
+/** Waits in the page (the tests never assert a timing; these only bound a hang). */
+const WAIT_MS = 30_000;
+
+const chromium = findChromium();
+const cluster = new Cluster();
+let browser: Browser;
+let coordinator: CoordinatorHandle;
+let primary: PrimaryHandle;
+let shots: string;
+
+if (chromium === undefined) {
+  shout(['DASHBOARD BROWSER TESTS SKIPPED: no Chromium found.', INSTALL_HINT]);
+} else {
+  cluster.setup(async () => {
+    shots = screenshotDir();
+    process.stderr.write(`dashboard screenshots: ${shots}\n`);
+    // The bundle the nodes serve (dist/webui), fresh from the sources (esbuild: about a second).
+    const buildScript = new URL('../../scripts/build-web.mjs', import.meta.url).href;
+    const { buildWeb } = (await import(buildScript)) as { buildWeb: () => Promise<Record<string, number>> };
+    const [b] = await Promise.all([launch(chromium), buildWeb()]);
+    browser = b;
+    coordinator = await cluster.coordinator();
+    await cluster.worker('worker', { coordinatorUrl: coordinator.url, host: '127.0.0.1' });
+    primary = await cluster.primary('primary', { coordinatorUrl: coordinator.url, model: MODEL, waitWorkers: 1, localLayers: 1 });
+  });
+  after(() => browser?.close());
+}
+
+/** node:test's test, skipped loudly when there is no Chromium. */
+function browserTest(name: string, fn: (t: TestContext) => Promise<void>): void {
+  if (chromium === undefined) {
+    cluster.test(name, async (t) => t.skip(`no Chromium: ${INSTALL_HINT}`));
+    return;
+  }
+  cluster.test(name, fn, 90_000);
+}
+
+/** Skips loudly: a feature of another issue is not on this node yet. */
+function skipMissing(t: TestContext, route: string, issue: string): void {
+  const message = `SKIPPED until ${route} exists (${issue}): this test runs by itself once it does`;
+  shout([`dashboard: '${t.name}'`, message]);
+  t.skip(message);
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  const path = join(shots, name);
+  await page.screenshot({ path, fullPage: true });
+  assert.ok(existsSync(path));
+}
+
+browserTest('the coordinator page lists the nodes of a live federation, live, and fits 360 px', async () => {
+  const { page, errors } = await openPage(browser);
+  await page.goto(coordinator.url);
+  const nodes = await getJson<{ nodes: { nodeId: string; name: string; role: string }[] }>(`${coordinator.url}/v1/nodes`);
+  assert.equal(nodes.nodes.length, 2, 'a worker and a primary registered');
+  for (const n of nodes.nodes) {
+    const row = page.locator(`tr[data-node-id="${n.nodeId}"]`);
+    await row.waitFor({ timeout: WAIT_MS });
+    assert.match(await row.innerText(), new RegExp(n.role));
+    assert.match(await row.innerText(), /alive/);
+  }
+  await page.locator('.live-live').waitFor({ timeout: WAIT_MS });
+  assert.match(await page.locator('#layers').innerText(), /sharedllm|layers/i);
+  assert.match(await page.locator('#jobs').innerText(), /not available on this node|No training job/);
+  await shot(page, 'federation.png');
+  await page.setViewportSize({ width: 360, height: 780 });
+  assert.ok((await horizontalOverflow(page)) <= 0, 'no horizontal scrolling at 360 px');
+  await shot(page, 'federation-360.png');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+browserTest('a chat in the playground streams a reply through the pipeline, by keyboard alone', async () => {
+  const { page, errors } = await openPage(browser);
+  await page.goto(primary.url);
+  await page.locator('#model option').first().waitFor({ state: 'attached', timeout: WAIT_MS });
+  // The pipeline: one segment per planned span, live from /v1/federation.
+  const fed = await getJson<{ plan: unknown[] }>(`${primary.url}/v1/federation`);
+  await page.locator('#pipeline .layerbar .seg').nth(fed.plan.length - 1).waitFor({ timeout: WAIT_MS });
+  assert.equal(await page.locator('#pipeline .layerbar .seg').count(), fed.plan.length);
+  // Keyboard: Tab reaches the message box; Enter sends.
+  let focused = '';
+  for (let i = 0; i < 20 && focused !== 'prompt'; i++) {
+    await page.keyboard.press('Tab');
+    focused = String(await page.evaluate("document.activeElement?.id ?? ''"));
+  }
+  assert.equal(focused, 'prompt', 'Tab reaches the message box');
+  await page.keyboard.type('Once upon a time');
+  await page.keyboard.press('Enter');
+  const answer = page.locator('.bubble.assistant .bubble-text').last();
+  await page.waitForFunction("(document.querySelector('.bubble.assistant .bubble-text')?.textContent ?? '').replace('…', '').trim().length > 0", undefined, { timeout: WAIT_MS });
+  await page.locator('.chat-input button[type="submit"]').waitFor({ timeout: WAIT_MS }); // Stop turned back into Send: done
+  assert.ok((await answer.innerText()).trim().length > 0, 'the reply has text');
+  assert.equal(await page.locator('.bubble .notice.error').count(), 0, 'no error under the reply');
+  await page.locator('#pipeline .timings').waitFor({ timeout: WAIT_MS }); // decode timings arrived live
+  await shot(page, 'playground.png');
+  await page.setViewportSize({ width: 360, height: 780 });
+  assert.ok((await horizontalOverflow(page)) <= 0, 'no horizontal scrolling at 360 px');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+browserTest('a mixture reply shows tokens coloured by their top specialist (live mixture route)', async (t) => {
+  const models = await getJson<{ data: { id: string }[] }>(`${primary.url}/v1/models`);
+  if (!models.data.some((m) => m.id === 'mixture')) return skipMissing(t, "model 'mixture' in GET /v1/models", 'issue 13');
+  const { page, errors } = await openPage(browser);
+  await page.goto(primary.url);
+  await page.locator('#model option[value="mixture"]').waitFor({ state: 'attached', timeout: WAIT_MS });
+  await page.selectOption('#model', 'mixture');
+  await page.fill('#prompt', 'Once upon a time');
+  await page.keyboard.press('Enter');
+  await page.locator('.tok[data-top]').first().waitFor({ timeout: WAIT_MS });
+  assert.match((await page.locator('.tok[data-top]').first().getAttribute('title')) ?? '', /%/);
+  await shot(page, 'chat-attribution-live.png');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+browserTest("the playground colours a stream of issue 13's shape and shows network text as text", async () => {
+  // The page's side of the mixture, whatever the node serves: a stream with `sharedllm.attribution` per
+  // token, answered by the test in place of the node (and a token that looks like markup).
+  const { page, errors } = await openPage(browser);
+  const tokens: [string, [string, number][]][] = [
+    ['The', [['code-py', 0.2], ['prose-en', 0.7], ['bible-es', 0.1]]],
+    [' function', [['code-py', 0.86], ['prose-en', 0.12], ['bible-es', 0.02]]],
+    [' <img src=x onerror="window.hacked=1">', [['code-py', 0.9], ['prose-en', 0.1], ['bible-es', 0]]],
+    [' returns', [['code-py', 0.55], ['prose-en', 0.4], ['bible-es', 0.05]]],
+    [' y', [['code-py', 0.2], ['prose-en', 0.2], ['bible-es', 0.6]]],
+    [' la', [['code-py', 0.05], ['prose-en', 0.1], ['bible-es', 0.85]]],
+    [' palabra.', [['code-py', 0.02], ['prose-en', 0.18], ['bible-es', 0.8]]],
+  ];
+  await page.route('**/v1/models', (route) => route.fulfill({ json: { object: 'list', data: ['sharedllm-tiny', 'code-py', 'prose-en', 'bible-es', 'mixture'].map((id) => ({ id, object: 'model' })) } }));
+  await page.route('**/v1/chat/completions', (route) => route.fulfill({
+    status: 200,
+    headers: { 'content-type': 'text/event-stream' },
+    body: tokens.map(([content, shares]) => `data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content } }], sharedllm: { attribution: shares.map(([model, share]) => ({ model, share })) } })}\n\n`).join('') + 'data: [DONE]\n\n',
+  }));
+  await page.goto(primary.url);
+  await page.locator('#model option[value="mixture"]').waitFor({ state: 'attached', timeout: WAIT_MS });
+  await page.selectOption('#model', 'mixture');
+  await page.fill('#prompt', 'Write one line of code, then one of Spanish.');
+  await page.keyboard.press('Enter');
+  await page.locator('.attr-legend').waitFor({ timeout: WAIT_MS });
+  assert.equal(await page.locator('.tok[data-top]').count(), tokens.length);
+  assert.equal(await page.locator('.tok').nth(1).getAttribute('data-top'), 'code-py');
+  assert.equal(await page.locator('.tok').nth(6).getAttribute('data-top'), 'bible-es');
+  assert.match((await page.locator('.tok').nth(1).getAttribute('title')) ?? '', /code-py 86% · prose-en 12% · bible-es 2%/);
+  // The markup-looking token is text: no element made from it, no script run.
+  assert.equal(await page.locator('.bubble img').count(), 0);
+  assert.match(await page.locator('.bubble.assistant').innerText(), /<img src=x/);
+  assert.equal(await page.evaluate('window.hacked'), undefined);
+  await shot(page, 'chat-attribution.png');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+browserTest('an adapter can be deleted from the page and disappears from the list (adapters route)', async (t) => {
+  const probe = await fetch(`${primary.url}/v1/adapters`);
+  await probe.body?.cancel();
+  if (probe.status === 404) return skipMissing(t, 'GET /v1/adapters', 'issue 12');
+  // Issue 12's flow: train one small adapter with consent, then delete it from the page.
+  const created = await getJson<{ id: string }>(`${primary.url}/v1/adapters`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'dashboard-test', text: 'Once upon a time there was a dashboard. '.repeat(40), consent: { purpose: 'dashboard test', keepText: false } }),
+  });
+  const { page, errors } = await openPage(browser);
+  page.on('dialog', (dialog) => void dialog.accept());
+  await page.goto(primary.url);
+  const item = page.locator(`li[data-adapter-id="${created.id}"]`);
+  await item.waitFor({ timeout: WAIT_MS });
+  await item.getByRole('button', { name: /^Delete/ }).click();
+  await item.waitFor({ state: 'detached', timeout: WAIT_MS });
+  const audit = await fetch(`${primary.url}/v1/audit`);
+  if (audit.ok) assert.match(await page.locator('#audit').innerText(), /delet/i);
+  await shot(page, 'adapters.png');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+browserTest('the catalogue renders SUMMARY.md with its plots, verdicts and run commands, and fits 360 px', async () => {
+  const { page, errors } = await openPage(browser);
+  await page.goto(`${coordinator.url}/catalogue`);
+  await page.locator('.bet-index a').first().waitFor({ timeout: WAIT_MS });
+  const text = await page.locator('.markdown').innerText();
+  assert.match(text, /npm run bet -- \d+/, 'run commands');
+  assert.match(text, /STRICT/, 'criteria');
+  assert.ok((await page.locator('.markdown strong.badge').count()) > 0, 'verdicts as badges');
+  const img = page.locator('.markdown img').first();
+  await img.scrollIntoViewIfNeeded();
+  await page.waitForFunction("(() => { const first = document.querySelector('.markdown img'); return first !== null && first.complete && first.naturalWidth > 0; })()", undefined, { timeout: WAIT_MS });
+  assert.equal(await page.locator('script:not([src])').count(), 0, 'no inline script made it into the page');
+  await page.evaluate('window.scrollTo(0, 0)');
+  await page.screenshot({ path: join(shots, 'catalogue.png') });
+  await page.setViewportSize({ width: 360, height: 780 });
+  assert.ok((await horizontalOverflow(page)) <= 0, 'no horizontal scrolling at 360 px');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
