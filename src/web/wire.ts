@@ -35,11 +35,8 @@ export const NodeCardSchema = z.object({
   version: z.string().optional(),
   load: z.number().optional(),
   lastSeen: z.number().optional(),
-  /**
-   * Layer spans a primary placed, when its node reports them (not in protocol 3's heartbeat yet): then the
-   * coordinator page draws who holds which layers; without them it points to the primary's page.
-   */
-  spans: z.array(z.object({ nodeId: z.string(), first: z.number(), last: z.number() })).optional(),
+  /** Layer spans a primary placed (its heartbeats report them): the coordinator page draws who holds which. */
+  spans: z.array(z.object({ model: z.string(), nodeId: z.string(), first: z.number(), last: z.number() })).optional(),
 });
 export type NodeCard = z.infer<typeof NodeCardSchema>;
 

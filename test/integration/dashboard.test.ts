@@ -17,6 +17,38 @@ const MODEL = join(ROOT, 'models', 'sharedllm-tiny.gguf');
 /** Waits in the page (the tests never assert a timing; these only bound a hang). */
 const WAIT_MS = 30_000;
 
+type Shares = readonly (readonly [string, number])[];
+/** A mixture answer in issue 13's shape (test data, not a measurement): each token with its shares. */
+const FIXTURE_ANSWER: readonly (readonly [string, Shares])[] = [
+  ['Here', [['prose-en', 0.81], ['code-py', 0.12], ['bible-es', 0.07]]],
+  [':', [['prose-en', 0.55], ['code-py', 0.4], ['bible-es', 0.05]]],
+  [' def', [['code-py', 0.94], ['prose-en', 0.05], ['bible-es', 0.01]]],
+  [' add', [['code-py', 0.88], ['prose-en', 0.1], ['bible-es', 0.02]]],
+  ['(a,', [['code-py', 0.9], ['prose-en', 0.08], ['bible-es', 0.02]]],
+  [' b):', [['code-py', 0.93], ['prose-en', 0.06], ['bible-es', 0.01]]],
+  [' return', [['code-py', 0.86], ['prose-en', 0.12], ['bible-es', 0.02]]],
+  [' a + b', [['code-py', 0.79], ['prose-en', 0.18], ['bible-es', 0.03]]],
+  ['\n', [['prose-en', 0.5], ['code-py', 0.42], ['bible-es', 0.08]]],
+  ['En', [['bible-es', 0.62], ['prose-en', 0.33], ['code-py', 0.05]]],
+  [' español', [['bible-es', 0.91], ['prose-en', 0.07], ['code-py', 0.02]]],
+  [':', [['bible-es', 0.58], ['prose-en', 0.37], ['code-py', 0.05]]],
+  [' devuelve', [['bible-es', 0.84], ['prose-en', 0.1], ['code-py', 0.06]]],
+  [' la', [['bible-es', 0.88], ['prose-en', 0.1], ['code-py', 0.02]]],
+  [' suma', [['bible-es', 0.8], ['prose-en', 0.12], ['code-py', 0.08]]],
+  [' de', [['bible-es', 0.86], ['prose-en', 0.12], ['code-py', 0.02]]],
+  [' a', [['bible-es', 0.6], ['code-py', 0.25], ['prose-en', 0.15]]],
+  [' y', [['bible-es', 0.83], ['prose-en', 0.14], ['code-py', 0.03]]],
+  [' b.', [['bible-es', 0.55], ['code-py', 0.3], ['prose-en', 0.15]]],
+];
+
+function attributedStream(tokens: readonly (readonly [string, Shares])[]): string {
+  const frames = tokens.map(([content, shares]) => ({
+    id: 'chatcmpl-fixture', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content } }],
+    sharedllm: { attribution: shares.map(([model, share]) => ({ model, share })) },
+  }));
+  return `${frames.map((f) => `data: ${JSON.stringify(f)}\n\n`).join('')}data: [DONE]\n\n`;
+}
+
 const chromium = findChromium();
 const cluster = new Cluster();
 let browser: Browser;
@@ -76,7 +108,12 @@ browserTest('the coordinator page lists the nodes of a live federation, live, an
     assert.match(await row.innerText(), /alive/);
   }
   await page.locator('.live-live').waitFor({ timeout: WAIT_MS });
-  assert.match(await page.locator('#layers').innerText(), /sharedllm|layers/i);
+  // The primary's placement (its heartbeats report it): a segment per span, the worker's named.
+  const fed = await getJson<{ plan: { nodeId: string }[] }>(`${primary.url}/v1/federation`);
+  await page.locator('#layers .layerbar .seg').nth(fed.plan.length - 1).waitFor({ timeout: WAIT_MS });
+  assert.equal(await page.locator('#layers .layerbar .seg').count(), fed.plan.length);
+  const worker = nodes.nodes.find((n) => n.role === 'worker')!;
+  assert.match(await page.locator('#layers .layerbar-legend').innerText(), new RegExp(worker.name));
   assert.match(await page.locator('#jobs').innerText(), /not available on this node|No training job/);
   await shot(page, 'federation.png');
   await page.setViewportSize({ width: 360, height: 780 });
@@ -133,39 +170,35 @@ browserTest('a mixture reply shows tokens coloured by their top specialist (live
 });
 
 browserTest("the playground colours a stream of issue 13's shape and shows network text as text", async () => {
-  // The page's side of the mixture, whatever the node serves: a stream with `sharedllm.attribution` per
-  // token, answered by the test in place of the node (and a token that looks like markup).
+  // The page's side of the mixture, whatever the node serves: streams with `sharedllm.attribution` per token
+  // (issue 13's shape), answered by the test in place of the node. The second answer carries markup.
   const { page, errors } = await openPage(browser);
-  const tokens: [string, [string, number][]][] = [
-    ['The', [['code-py', 0.2], ['prose-en', 0.7], ['bible-es', 0.1]]],
-    [' function', [['code-py', 0.86], ['prose-en', 0.12], ['bible-es', 0.02]]],
-    [' <img src=x onerror="window.hacked=1">', [['code-py', 0.9], ['prose-en', 0.1], ['bible-es', 0]]],
-    [' returns', [['code-py', 0.55], ['prose-en', 0.4], ['bible-es', 0.05]]],
-    [' y', [['code-py', 0.2], ['prose-en', 0.2], ['bible-es', 0.6]]],
-    [' la', [['code-py', 0.05], ['prose-en', 0.1], ['bible-es', 0.85]]],
-    [' palabra.', [['code-py', 0.02], ['prose-en', 0.18], ['bible-es', 0.8]]],
-  ];
+  const answers = [FIXTURE_ANSWER, [...FIXTURE_ANSWER.slice(0, 2), [' <img src=x onerror="window.hacked=1"><b>bold</b>', [['code-py', 0.9], ['prose-en', 0.1], ['bible-es', 0]]] as const]];
+  let calls = 0;
   await page.route('**/v1/models', (route) => route.fulfill({ json: { object: 'list', data: ['sharedllm-tiny', 'code-py', 'prose-en', 'bible-es', 'mixture'].map((id) => ({ id, object: 'model' })) } }));
-  await page.route('**/v1/chat/completions', (route) => route.fulfill({
-    status: 200,
-    headers: { 'content-type': 'text/event-stream' },
-    body: tokens.map(([content, shares]) => `data: ${JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content } }], sharedllm: { attribution: shares.map(([model, share]) => ({ model, share })) } })}\n\n`).join('') + 'data: [DONE]\n\n',
-  }));
+  await page.route('**/v1/chat/completions', (route) => route.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: attributedStream(answers[Math.min(calls++, 1)]!) }));
   await page.goto(primary.url);
   await page.locator('#model option[value="mixture"]').waitFor({ state: 'attached', timeout: WAIT_MS });
   await page.selectOption('#model', 'mixture');
-  await page.fill('#prompt', 'Write one line of code, then one of Spanish.');
+  await page.fill('#prompt', 'One line of Python, then say it in Spanish.');
   await page.keyboard.press('Enter');
   await page.locator('.attr-legend').waitFor({ timeout: WAIT_MS });
-  assert.equal(await page.locator('.tok[data-top]').count(), tokens.length);
-  assert.equal(await page.locator('.tok').nth(1).getAttribute('data-top'), 'code-py');
-  assert.equal(await page.locator('.tok').nth(6).getAttribute('data-top'), 'bible-es');
-  assert.match((await page.locator('.tok').nth(1).getAttribute('title')) ?? '', /code-py 86% · prose-en 12% · bible-es 2%/);
-  // The markup-looking token is text: no element made from it, no script run.
-  assert.equal(await page.locator('.bubble img').count(), 0);
-  assert.match(await page.locator('.bubble.assistant').innerText(), /<img src=x/);
-  assert.equal(await page.evaluate('window.hacked'), undefined);
+  const tokens = page.locator('.bubble.assistant .tok');
+  assert.equal(await tokens.count(), FIXTURE_ANSWER.length);
+  for (const [i, [, shares]] of FIXTURE_ANSWER.entries()) {
+    const best = [...shares].sort((a, b) => b[1] - a[1])[0]![0];
+    assert.equal(await tokens.nth(i).getAttribute('data-top'), best, `token ${i} is coloured by its top specialist`);
+  }
+  assert.match((await tokens.nth(2).getAttribute('title')) ?? '', /^code-py 94% · prose-en 5% · bible-es 1%$/);
+  await page.locator('.chat-input button[type="submit"]').waitFor({ timeout: WAIT_MS });
   await shot(page, 'chat-attribution.png');
+  // Markup from the network is text: no element made from it, no script run.
+  await page.fill('#prompt', 'And now some markup?');
+  await page.keyboard.press('Enter');
+  await page.locator('.attr-legend').nth(1).waitFor({ timeout: WAIT_MS });
+  assert.equal(await page.locator('.bubble img, .bubble-text b').count(), 0);
+  assert.match(await page.locator('.bubble.assistant').last().innerText(), /<img src=x onerror=/);
+  assert.equal(await page.evaluate('window.hacked'), undefined);
   assert.deepEqual(errors, []);
   await page.context().close();
 });

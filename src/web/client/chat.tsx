@@ -156,7 +156,7 @@ function Token({ p, order }: { p: Piece & { attribution?: Attribution }; order: 
   const best = top(p.attribution ?? []);
   const shares = [...(p.attribution ?? [])].sort((a, b) => b.share - a.share).map((a) => `${a.model} ${(a.share * 100).toFixed(0)}%`).join(' · ');
   const colour = best ? colourOf(best.model, order) : 'transparent';
-  return <span class="tok" data-top={best?.model} title={shares} style={{ background: `${colour}33`, borderBottomColor: colour }}>{p.text}</span>;
+  return <span class="tok" data-top={best?.model} title={shares} style={{ background: `${colour}40`, borderBottomColor: colour }}>{p.text}</span>;
 }
 
 /** Tokens per top specialist and each one's mean share over the answer. */

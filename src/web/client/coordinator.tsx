@@ -33,7 +33,13 @@ export function CoordinatorPage() {
   );
 }
 
-function Federation({ s }: { s: CoordinatorSnapshot }) {
+/** Primaries first, then workers; by name within a role (the coordinator lists them by id). */
+function byRoleThenName(a: NodeCard, b: NodeCard): number {
+  return (a.role === 'primary' ? 0 : 1) - (b.role === 'primary' ? 0 : 1) || a.name.localeCompare(b.name);
+}
+
+function Federation({ s: raw }: { s: CoordinatorSnapshot }) {
+  const s = { ...raw, nodes: [...raw.nodes].sort(byRoleThenName) };
   const current = s.nodes.filter((n) => n.state !== 'left' && n.state !== 'dead');
   const names = new Map(s.nodes.map((n) => [n.nodeId, n.name]));
   const order = s.nodes.map((n) => n.name);
@@ -110,15 +116,15 @@ function Models({ nodes, names, order }: { nodes: readonly NodeCard[]; names: Ma
   return (
     <div class="models">
       {primaries.flatMap((p) => p.models.map((m) => {
-        const spans: Span[] = p.spans?.map((s) => ({ first: s.first, last: s.last, holder: names.get(s.nodeId) ?? shortId(s.nodeId) })) ?? [];
+        const spans: Span[] = (p.spans ?? []).filter((s) => s.model === m.hash).map((s) => ({ first: s.first, last: s.last, holder: names.get(s.nodeId) ?? shortId(s.nodeId) }));
         const copies = nodes.filter((n) => n.role === 'worker' && n.models.some((x) => x.hash === m.hash)).map((n) => n.name);
         return (
           <div class="model">
             <div class="model-head"><strong>{m.name}</strong> <span class="muted small">on {p.name} · {m.nLayers} layers · <span class="mono" title={m.hash}>{m.hash.slice(0, 19)}…</span></span></div>
             {spans.length > 0 ? <LayerBar layers={m.nLayers} spans={spans} order={order} label={`${m.name} on ${p.name}`} /> : (
               <>
-                <LayerBar layers={m.nLayers} spans={[{ first: 0, last: m.nLayers, holder: p.name, detail: 'placement not reported to the coordinator' }]} order={order} label={`${m.name} on ${p.name}`} />
-                <p class="muted small">Which worker holds which span is shown on the primary's own page (its <code>GET /v1/federation</code>); this coordinator is not told the placement.</p>
+                <LayerBar layers={m.nLayers} spans={[{ first: 0, last: m.nLayers, holder: 'placement not reported yet', unknown: true }]} order={order} label={`${m.name} on ${p.name}`} />
+                <p class="muted small">Waiting for {p.name}'s placement (its heartbeats report it once it has planned its layers; its own page shows it too).</p>
               </>
             )}
             {copies.length > 0 && <p class="small">Local copies on: {copies.join(', ')}</p>}
