@@ -150,6 +150,7 @@ export function pageHtml(page: PageName, bundleDir: string = WEB_BUNDLE_DIR): st
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light">
+<link rel="icon" href="data:,">
 <title>${TITLES[page]}</title>
 ${built ? '<link rel="stylesheet" href="/ui/app.css">\n<script type="module" src="/ui/app.js"></script>' : ''}
 </head>

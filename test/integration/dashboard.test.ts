@@ -241,6 +241,9 @@ browserTest('the catalogue renders SUMMARY.md with its plots, verdicts and run c
   assert.equal(await page.locator('script:not([src])').count(), 0, 'no inline script made it into the page');
   await page.evaluate('window.scrollTo(0, 0)');
   await page.screenshot({ path: join(shots, 'catalogue.png') });
+  // The first bet's plots, side by side under its tables.
+  await page.evaluate("window.scrollTo(0, document.querySelector('.markdown .plots').getBoundingClientRect().top + window.scrollY - 420)");
+  await page.screenshot({ path: join(shots, 'catalogue-plots.png') });
   await page.setViewportSize({ width: 360, height: 780 });
   assert.ok((await horizontalOverflow(page)) <= 0, 'no horizontal scrolling at 360 px');
   assert.deepEqual(errors, []);

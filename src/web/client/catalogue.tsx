@@ -7,6 +7,11 @@ import { renderMarkdown } from './markdown.ts';
 import { Header } from './ui.tsx';
 
 const SUMMARY = '/ui/bets/SUMMARY.md';
+
+export const CATALOGUE = {
+  /** Longer tables (the rollup's per-setting grids) fold, so that each bet's plots follow its verdict closely. */
+  foldRowsOver: 14,
+} as const;
 const VERDICTS = ['strict', 'lenient', 'fail', 'catastrophic', 'pending'] as const;
 
 interface BetIndex {
@@ -24,7 +29,7 @@ export function CataloguePage({ home }: { home: 'coordinator' | 'primary' }) {
       const res = await fetch(SUMMARY).catch((e: Error) => e);
       if (res instanceof Error) return setError(`cannot reach the node: ${res.message}`);
       if (!res.ok) return setError(res.status === 404 ? 'this install has no catalogue (experiments/bets/SUMMARY.md)' : await errorText(res));
-      const fragment = renderMarkdown(await res.text(), { base: '/ui/bets/', served: (path) => path.startsWith('plots/') });
+      const fragment = renderMarkdown(await res.text(), { base: '/ui/bets/', served: (path) => path.startsWith('plots/'), foldRowsOver: CATALOGUE.foldRowsOver });
       setBets(decorate(fragment));
       box.current?.replaceChildren(fragment);
     })();
@@ -51,8 +56,27 @@ export function CataloguePage({ home }: { home: 'coordinator' | 'primary' }) {
   );
 }
 
+/** Paragraphs holding a plot alone, side by side (two on a wide screen, one on a phone). */
+function groupPlots(fragment: DocumentFragment): void {
+  const alone = (el: Element | null): el is HTMLParagraphElement => el?.tagName === 'P' && el.children.length === 1 && el.children[0]!.tagName === 'IMG' && el.textContent?.trim() === '';
+  for (const p of [...fragment.querySelectorAll('p')]) {
+    if (!alone(p) || alone(p.previousElementSibling)) continue; // not the first of a run
+    const grid = document.createElement('div');
+    grid.className = 'plots';
+    p.before(grid);
+    let next: Element | null = p;
+    while (alone(next)) {
+      const after: Element | null = next.nextElementSibling;
+      grid.append(next.children[0]!);
+      next.remove();
+      next = after;
+    }
+  }
+}
+
 /** Ids on each bet's heading (for the index), verdict badges on the verdict words; returns the index. */
 function decorate(fragment: DocumentFragment): BetIndex[] {
+  groupPlots(fragment);
   for (const strong of fragment.querySelectorAll('strong')) {
     const text = strong.textContent?.trim().toLowerCase() ?? '';
     const verdict = VERDICTS.find((v) => text === v || text.startsWith(`verdict: ${v}`));

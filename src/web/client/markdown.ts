@@ -10,6 +10,8 @@ export interface MarkdownOptions {
   base: string;
   /** Relative paths (after the base) this node serves; others lose their link. */
   served: (path: string) => boolean;
+  /** Tables with more body rows than this fold into a <details> (default: none fold). */
+  foldRowsOver?: number;
 }
 
 export function renderMarkdown(text: string, options: MarkdownOptions): DocumentFragment {
@@ -38,7 +40,16 @@ export function renderMarkdown(text: string, options: MarkdownOptions): Document
   for (const table of fragment.querySelectorAll('table')) {
     const wrap = document.createElement('div');
     wrap.className = 'table-wrap';
-    table.replaceWith(wrap);
+    const rows = table.tBodies[0]?.rows.length ?? 0;
+    if (options.foldRowsOver !== undefined && rows > options.foldRowsOver) {
+      const details = document.createElement('details');
+      const summary = document.createElement('summary');
+      summary.textContent = `Show the table (${rows} rows)`;
+      details.append(summary, wrap);
+      table.replaceWith(details);
+    } else {
+      table.replaceWith(wrap);
+    }
     wrap.append(table);
   }
   return fragment;
