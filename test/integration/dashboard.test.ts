@@ -149,6 +149,7 @@ browserTest('a chat in the playground streams a reply through the pipeline, by k
   await shot(page, 'playground.png');
   await page.setViewportSize({ width: 360, height: 780 });
   assert.ok((await horizontalOverflow(page)) <= 0, 'no horizontal scrolling at 360 px');
+  await shot(page, 'playground-360.png');
   assert.deepEqual(errors, []);
   await page.context().close();
 });
@@ -200,6 +201,38 @@ browserTest("the playground colours a stream of issue 13's shape and shows netwo
   assert.match(await page.locator('.bubble.assistant').last().innerText(), /<img src=x onerror=/);
   assert.equal(await page.evaluate('window.hacked'), undefined);
   assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
+browserTest('the API key stays in the tab (sessionStorage), goes with every request, and signing out clears what it showed', async () => {
+  // A primary that wants a key, played by the test in front of the real one: 401 without the right key.
+  const KEY = 'sk-dashboard-test';
+  const { page, errors } = await openPage(browser);
+  const seen: (string | undefined)[] = [];
+  await page.route(/\/v1\/(models|dashboard\/live|adapters|audit)$/, async (route) => {
+    const auth = route.request().headers()['authorization'];
+    seen.push(auth);
+    if (auth !== `Bearer ${KEY}`) return route.fulfill({ status: 401, json: { error: { message: 'this server requires an API key', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } } });
+    if (route.request().url().endsWith('/v1/adapters')) return route.fulfill({ json: { data: [{ id: 'ad-1', name: 'my-letters', kind: 'norm', state: 'ready', consent: { purpose: 'write like me', keepText: false } }] } });
+    if (route.request().url().endsWith('/v1/audit')) return route.fulfill({ json: { data: [{ at: 1_700_000_000_000, event: 'consent_given', adapterId: 'ad-1' }] } });
+    return route.fallback();
+  });
+  await page.goto(primary.url);
+  await page.locator('.live-unauthorized').waitFor({ timeout: WAIT_MS });
+  assert.match(await page.locator('main').innerText(), /needs an API key/);
+  await page.fill('#keyfield', KEY);
+  await page.keyboard.press('Enter');
+  await page.locator('li[data-adapter-id="ad-1"]').waitFor({ timeout: WAIT_MS });
+  assert.match(await page.locator('#audit').innerText(), /consent_given/);
+  assert.ok(seen.includes(`Bearer ${KEY}`));
+  assert.equal(await page.evaluate("sessionStorage.getItem('sharedllm.key')"), KEY);
+  assert.equal(await page.evaluate('localStorage.length'), 0, 'nothing in localStorage');
+  assert.equal((await page.context().cookies()).length, 0, 'no cookie');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.locator('li[data-adapter-id="ad-1"]').waitFor({ state: 'detached', timeout: WAIT_MS });
+  assert.doesNotMatch(await page.locator('main').innerText(), /my-letters|consent_given/);
+  assert.equal(await page.evaluate("sessionStorage.getItem('sharedllm.key')"), null);
+  assert.deepEqual(errors.filter((e) => !/401/.test(e)), []);
   await page.context().close();
 });
 
