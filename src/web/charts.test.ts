@@ -12,11 +12,11 @@ test('the loss-curve spec of a training job renders to SVG in Node', async () =>
     { round: 2, loss: 4.8, heldOutLoss: 5.0, participants: 3 },
     { round: 3, loss: 4.5, heldOutLoss: 4.9, participants: 2 },
   ]);
-  assert.deepEqual(new Set(points.map((p) => p.series)), new Set(['loss', 'heldOutLoss']));
+  assert.deepEqual(new Set(points.map((p) => p.series)), new Set(['loss', 'held-out loss']));
   assert.equal(points.length, 6, 'participants is not a loss');
   const view = new vega.View(vega.parse(vegaLite.compile(lossCurveSpec('job a', points)).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
   assert.match(svg, /^<svg/);
-  assert.match(svg, /heldOutLoss/);
+  assert.match(svg, /held-out loss/);
 });

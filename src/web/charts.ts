@@ -31,6 +31,11 @@ export function lossCurveSpec(title: string, points: readonly LossPoint[], width
   };
 }
 
+/** 'heldOutLoss' -> 'held-out loss', 'train_loss' -> 'train loss'. */
+export function seriesName(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1 $2').replace(/_/g, ' ').toLowerCase().replace(/^held out\b/, 'held-out');
+}
+
 /** The points of a job's metrics lines: every numeric field whose name says loss (or perplexity). */
 export function lossPoints(metrics: readonly Record<string, unknown>[]): LossPoint[] {
   const points: LossPoint[] = [];
@@ -38,7 +43,7 @@ export function lossPoints(metrics: readonly Record<string, unknown>[]): LossPoi
     const round = line['round'];
     if (typeof round !== 'number') continue;
     for (const [key, value] of Object.entries(line)) {
-      if (typeof value === 'number' && Number.isFinite(value) && /loss/i.test(key)) points.push({ round, series: key, value });
+      if (typeof value === 'number' && Number.isFinite(value) && /loss/i.test(key)) points.push({ round, series: seriesName(key), value });
     }
   }
   return points;

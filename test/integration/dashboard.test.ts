@@ -236,6 +236,29 @@ browserTest('the API key stays in the tab (sessionStorage), goes with every requ
   await page.context().close();
 });
 
+browserTest('the coordinator page draws training loss curves with vega and specialists with their manifests (issue 11 and 14 shapes)', async () => {
+  // What a coordinator with the directory and training jobs sends, played by the test (the shapes of
+  // wire.ts): the page's side of those panels, whichever routes this coordinator has.
+  const { page, errors } = await openPage(browser);
+  const live = await (await fetch(`${coordinator.url}/v1/dashboard/live`, { signal: AbortSignal.timeout(WAIT_MS) })).body!.getReader().read();
+  const snapshot = JSON.parse(new TextDecoder().decode(live.value).replace(/^data: /, '').trim()) as Record<string, unknown>;
+  const rounds = [5.61, 5.02, 4.71, 4.52, 4.40, 4.33].map((loss, i) => ({ round: i + 1, loss, heldOutLoss: loss + 0.12 + 0.02 * i, participants: i === 2 ? 2 : 3 }));
+  const manifest = { kind: 'manifest', modelId: 'code-py', version: 2, architecture: 'llama', vocabSize: 512, hiddenDim: 96, nLayers: 6, quant: 'q8_0', fileBytes: 7_340_032, domains: ['code', 'python'], description: 'SharedLLM-tiny trained further on Python source' };
+  const fixture = {
+    ...snapshot,
+    specialists: [{ modelId: 'code-py', version: 2, status: 'active', manifest, servedBy: [], source: 'local', receivedAt: Date.now() }],
+    jobs: [{ id: 'tiny-prose', state: 'running', rounds: 12, aggregator: 'trimmed-mean', metrics: rounds }],
+  };
+  await page.route('**/v1/dashboard/live', (route) => route.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: `data: ${JSON.stringify(fixture)}\n\n` }));
+  await page.goto(coordinator.url);
+  await page.locator('#jobs .chart svg').waitFor({ timeout: WAIT_MS });
+  assert.match(await page.locator('#jobs').innerText(), /round 6 of 12 · trimmed-mean/);
+  assert.match(await page.locator('#specialists').innerText(), /code-py[\s\S]*python[\s\S]*q8_0/);
+  await shot(page, 'federation-training.png');
+  assert.deepEqual(errors, []);
+  await page.context().close();
+});
+
 browserTest('an adapter can be deleted from the page and disappears from the list (adapters route)', async (t) => {
   const probe = await fetch(`${primary.url}/v1/adapters`);
   await probe.body?.cancel();

@@ -65,7 +65,7 @@ function Federation({ s: raw }: { s: CoordinatorSnapshot }) {
       </Card>
       <Card title="Training jobs" id="jobs">
         {s.jobs === null ? <NotAvailable route={TRAINING_JOBS_ROUTE} what="Training jobs" /> : s.jobs.length === 0 ? <p class="muted">No training job runs (<code>sharedllm diloco serve</code>).</p> : (
-          <div class="grid">{s.jobs.map((job) => <Job job={job} />)}</div>
+          <div class="grid wide">{s.jobs.map((job) => <Job job={job} />)}</div>
         )}
       </Card>
     </>

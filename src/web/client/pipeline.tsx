@@ -61,6 +61,9 @@ function Timings({ t, plan, names }: { t: NonNullable<FederationView['decodeTimi
     ...plan.slice(1).map((p, i) => ({ label: `${names[i + 1]} compute`, ms: t.workerMs[p.nodeId] ?? 0, colour: colourOf(names[i + 1]!, names) })),
     { label: 'hops (network, framing, queues)', ms: Math.max(0, t.hopsMs), colour: '#9aa3b5' },
   ];
+  // What the parts leave of the whole step (sampling, scheduling; medians need not add up exactly).
+  const rest = t.totalMs - parts.reduce((a, p) => a + p.ms, 0);
+  if (rest > 0) parts.push({ label: 'rest of the step (sampling, scheduling)', ms: rest, colour: '#d5dae5' });
   const total = Math.max(t.totalMs, parts.reduce((a, p) => a + p.ms, 0), 1e-6);
   return (
     <>
