@@ -46,7 +46,7 @@ export interface DashboardOptions {
   /** Which page GET / serves. */
   home: HomePage;
   /** The snapshot the live stream sends (wire.ts: CoordinatorSnapshotSchema or PrimarySnapshotSchema). */
-  snapshot: (ctx: RequestContext) => Promise<unknown>;
+  snapshot: (ctx: RequestContext) => Promise<object>;
   /** Where the bundle is (default WEB_BUNDLE_DIR); tests may build one elsewhere. */
   bundleDir?: string;
 }
@@ -68,14 +68,14 @@ export function addDashboardRoutes(router: Router, options: DashboardOptions): v
 }
 
 /** Snapshots while the client stays: the first at once, then each change (or a keep-alive). */
-async function* liveSnapshots(ctx: RequestContext, snapshot: (ctx: RequestContext) => Promise<unknown>): AsyncGenerator<unknown> {
+async function* liveSnapshots(ctx: RequestContext, snapshot: (ctx: RequestContext) => Promise<object>): AsyncGenerator<object> {
   const started = Date.now();
   let last = '';
   let sentAt = 0;
   while (!ctx.signal.aborted && Date.now() - started < DASHBOARD.liveMaxMs) {
     const value = await snapshot(ctx);
     // A change is a change of what the page shows, not of the clock.
-    const text = JSON.stringify({ ...(value as object), at: 0, uptimeMs: 0 });
+    const text = JSON.stringify({ ...value, at: 0, uptimeMs: 0 });
     const now = Date.now();
     if (text !== last || now - sentAt >= DASHBOARD.liveKeepAliveMs) {
       last = text;
@@ -142,7 +142,7 @@ const TITLES: Record<PageName, string> = {
 export function pageHtml(page: PageName, bundleDir: string = WEB_BUNDLE_DIR): string {
   const built = existsSync(`${bundleDir}/app.js`);
   const body = built
-    ? '<div id="app" aria-live="polite"><p class="boot">Loading…</p></div><noscript>This dashboard needs JavaScript; the same data is at /v1 as JSON.</noscript>'
+    ? '<div id="app"><p class="boot">Loading…</p></div><noscript>This dashboard needs JavaScript; the same data is at /v1 as JSON.</noscript>'
     : '<main class="unbuilt"><h1>The dashboard is not built</h1><p>Run <code>npm run build</code> in the SharedLLM folder (it bundles the pages into dist/webui), then reload. The JSON API works without it.</p></main>';
   return `<!doctype html>
 <html lang="en">

@@ -37,7 +37,7 @@ export function CataloguePage({ home }: { home: 'coordinator' | 'primary' }) {
   return (
     <>
       <Header page="catalogue" home={home} />
-      <main class="page catalogue">
+      <main id="main" tabIndex={-1} class="page catalogue">
         <div class="catalogue-intro">
           <h1>Bets catalogue</h1>
           <p class="muted">Every claim the project makes is a bet with pre-registered criteria, judged mechanically from its committed results. Run one with <code>npm run bet -- NN</code>; <code>npm run bets:rollup</code> regenerates this page's source.</p>

@@ -4,7 +4,7 @@
 // token is coloured by its top specialist and shows the shares on hover and in the legend.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { type Attribution, ChatChunkSchema, ModelListSchema } from '../wire.ts';
-import { type Loaded, authHeaders, errorText, getJson, sseData } from './net.ts';
+import { type Loaded, authHeaders, errorInText, errorText, getJson, sseData } from './net.ts';
 import { LoadState, colourOf } from './ui.tsx';
 
 export const CHAT = {
@@ -126,12 +126,7 @@ export function Chat({ apiKey, baseModel }: { apiKey: string | undefined; baseMo
 }
 
 function errorMessage(data: string): string {
-  try {
-    const body = JSON.parse(data) as { error?: { message?: string } };
-    return body.error?.message ?? data.slice(0, 300);
-  } catch {
-    return data.slice(0, 300);
-  }
+  return errorInText(data) ?? data.slice(0, 300);
 }
 
 function Bubble({ m, order }: { m: Message; order: readonly string[] }) {

@@ -25,7 +25,7 @@ export function CoordinatorPage() {
       <Header page="coordinator" home="coordinator" status={status}>
         {(status.state === 'unauthorized' || key) && <KeyForm label="join token" current={key} onKey={setKey} />}
       </Header>
-      <main class="page">
+      <main id="main" tabIndex={-1} class="page">
         {status.state === 'unauthorized' && <p class="notice warn">This federation has a join token: sign in with it to see its nodes.</p>}
         {snapshot ? <Federation s={snapshot} /> : status.state !== 'unauthorized' && <p class="muted">Waiting for the coordinator…</p>}
       </main>

@@ -1,7 +1,10 @@
 // Talking to the node that served the page: JSON GETs validated with the page's schemas (../wire.ts), the
 // live stream (server-sent events read through fetch, so that it can carry the caller's key, which an
 // EventSource cannot), and authorised requests. Every answer is checked before the page shows it.
-import type { z } from 'zod';
+import * as z from 'zod';
+
+/** Both services' error shape: OpenAI's and the coordinator's have error.message. */
+const ErrorShape = z.object({ error: z.object({ message: z.string() }).loose() }).loose();
 
 /** What a panel has: still loading, the data, no such route on this node, no key (or a wrong one), an error. */
 export type Loaded<T> =
@@ -24,16 +27,17 @@ export function authHeaders(key: string | undefined, extra: Record<string, strin
 /** The message of an error answer (OpenAI's and the coordinator's shapes both have error.message). */
 export async function errorText(res: Response): Promise<string> {
   const text = await res.text().catch(() => '');
+  return errorInText(text) ?? (text.slice(0, 300) || `${res.status} ${res.statusText}`);
+}
+
+/** The message of an error body (JSON in either service's shape), or undefined. */
+export function errorInText(text: string): string | undefined {
   try {
-    const body: unknown = JSON.parse(text);
-    if (typeof body === 'object' && body !== null && 'error' in body) {
-      const error = (body as { error: unknown }).error;
-      if (typeof error === 'object' && error !== null && 'message' in error) return String((error as { message: unknown }).message);
-    }
+    const parsed = ErrorShape.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data.error.message : undefined;
   } catch {
-    // not JSON: the text itself
+    return undefined; // not JSON
   }
-  return text.slice(0, 300) || `${res.status} ${res.statusText}`;
 }
 
 export async function getJson<T>(path: string, schema: z.ZodType<T>, key: string | undefined, signal?: AbortSignal): Promise<Loaded<T>> {

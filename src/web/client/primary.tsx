@@ -23,7 +23,7 @@ export function PrimaryPage() {
       <Header page="primary" home="primary" status={status}>
         <KeyForm label="API key" current={key} onKey={setKey} />
       </Header>
-      <main class="page primary">
+      <main id="main" tabIndex={-1} class="page primary">
         {locked && <p class="notice warn">This node needs an API key: sign in above (it stays in this tab only).</p>}
         {/* Re-mounted per key: nothing read with one key is shown under another. */}
         <div class="columns" key={key ?? ''}>

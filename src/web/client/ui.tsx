@@ -17,6 +17,7 @@ const LINKS: { page: PageName; href: string; label: string }[] = [
 export function Header(props: { page: PageName; home: 'coordinator' | 'primary'; status?: LiveStatus | undefined; children?: ComponentChildren }) {
   return (
     <header class="top">
+      <a class="skip" href="#main">Skip to content</a>
       <a class="brand" href="/"><span class="logo" aria-hidden="true">◆</span> SharedLLM</a>
       <nav aria-label="pages">
         {LINKS.filter((l) => l.page === 'catalogue' || l.page === props.home).map((l) => (
