@@ -6,14 +6,14 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { ROOT } from './harness.ts';
 
-/** Where a Chromium may be: $CHROMIUM_PATH first, then Debian's and other distributions' names. */
+/** Where a Chromium may be: Debian's and other distributions' names ($CHROMIUM_PATH, when set, alone). */
 const CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable'];
 
-export const INSTALL_HINT = 'install it with `apt-get update && apt-get install -y chromium` (Debian; .ci/run does this), or point CHROMIUM_PATH at a Chromium or Chrome binary';
+export const INSTALL_HINT = `install it with \`apt-get update && apt-get install -y chromium\` (Debian; .ci/run does this), or point CHROMIUM_PATH at a Chromium or Chrome binary${process.env.CHROMIUM_PATH ? ` (CHROMIUM_PATH=${process.env.CHROMIUM_PATH} is not an executable)` : ''}`;
 
 export function findChromium(): string | undefined {
   const env = process.env.CHROMIUM_PATH;
-  for (const path of env ? [env, ...CANDIDATES] : CANDIDATES) {
+  for (const path of env ? [env] : CANDIDATES) {
     try {
       accessSync(path, constants.X_OK);
       return path;
