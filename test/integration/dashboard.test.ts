@@ -90,6 +90,7 @@ function skipMissing(t: TestContext, route: string, issue: string): void {
 
 async function shot(page: Page, name: string): Promise<void> {
   const path = join(shots, name);
+  await page.evaluate('window.scrollTo(0, 0)'); // the sticky header stays on top of a full-page shot
   await page.screenshot({ path, fullPage: true });
   assert.ok(existsSync(path));
 }
@@ -207,12 +208,23 @@ browserTest('the API key stays in the tab (sessionStorage), goes with every requ
   const KEY = 'sk-dashboard-test';
   const { page, errors } = await openPage(browser);
   const seen: (string | undefined)[] = [];
-  await page.route(/\/v1\/(models|dashboard\/live|adapters|audit)$/, async (route) => {
-    const auth = route.request().headers()['authorization'];
+  const adapters = [{ id: 'ad-2', name: 'old-notes', kind: 'norm', state: 'ready' }, { id: 'ad-1', name: 'my-letters', kind: 'norm', state: 'training', step: 30, steps: 120, loss: 3.2, consent: { purpose: 'write like me', keepText: false, at: 1_700_000_000_000 } }];
+  const audit = [{ at: 1_700_000_000_000, event: 'consent_given', adapterId: 'ad-1' }];
+  page.on('dialog', (dialog) => void dialog.accept());
+  await page.route(/\/v1\/(models|dashboard\/live|adapters|adapters\/[\w-]+|audit)$/, async (route) => {
+    const request = route.request();
+    const auth = request.headers()['authorization'];
     seen.push(auth);
     if (auth !== `Bearer ${KEY}`) return route.fulfill({ status: 401, json: { error: { message: 'this server requires an API key', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } } });
-    if (route.request().url().endsWith('/v1/adapters')) return route.fulfill({ json: { data: [{ id: 'ad-1', name: 'my-letters', kind: 'norm', state: 'ready', consent: { purpose: 'write like me', keepText: false } }] } });
-    if (route.request().url().endsWith('/v1/audit')) return route.fulfill({ json: { data: [{ at: 1_700_000_000_000, event: 'consent_given', adapterId: 'ad-1' }] } });
+    const url = new URL(request.url());
+    if (url.pathname === '/v1/adapters') return route.fulfill({ json: { data: adapters } });
+    if (url.pathname === '/v1/audit') return route.fulfill({ json: { data: audit } });
+    if (url.pathname.startsWith('/v1/adapters/') && request.method() === 'DELETE') {
+      const id = url.pathname.split('/').pop()!;
+      adapters.splice(adapters.findIndex((a) => a.id === id), 1);
+      audit.push({ at: 1_700_000_100_000, event: 'adapter_deleted', adapterId: id });
+      return route.fulfill({ json: { id, deleted: true } });
+    }
     return route.fallback();
   });
   await page.goto(primary.url);
@@ -222,13 +234,19 @@ browserTest('the API key stays in the tab (sessionStorage), goes with every requ
   await page.keyboard.press('Enter');
   await page.locator('li[data-adapter-id="ad-1"]').waitFor({ timeout: WAIT_MS });
   assert.match(await page.locator('#audit').innerText(), /consent_given/);
+  assert.match(await page.locator('li[data-adapter-id="ad-1"]').innerText(), /step 30\/120[\s\S]*write like me[\s\S]*deleted after training/);
+  // Deleting from the page (the adapters route's flow, here played by the test): gone from the list, in the log.
+  await page.locator('li[data-adapter-id="ad-2"]').getByRole('button', { name: /^Delete/ }).click();
+  await page.locator('li[data-adapter-id="ad-2"]').waitFor({ state: 'detached', timeout: WAIT_MS });
+  await page.locator('#audit', { hasText: 'adapter_deleted' }).waitFor({ timeout: WAIT_MS });
+  await shot(page, 'account.png');
   assert.ok(seen.includes(`Bearer ${KEY}`));
   assert.equal(await page.evaluate("sessionStorage.getItem('sharedllm.key')"), KEY);
   assert.equal(await page.evaluate('localStorage.length'), 0, 'nothing in localStorage');
   assert.equal((await page.context().cookies()).length, 0, 'no cookie');
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.locator('li[data-adapter-id="ad-1"]').waitFor({ state: 'detached', timeout: WAIT_MS });
-  assert.doesNotMatch(await page.locator('main').innerText(), /my-letters|consent_given/);
+  assert.doesNotMatch(await page.locator('main').innerText(), /my-letters|consent_given|adapter_deleted/);
   assert.equal(await page.evaluate("sessionStorage.getItem('sharedllm.key')"), null);
   assert.deepEqual(errors.filter((e) => !/401/.test(e)), []);
   await page.context().close();
