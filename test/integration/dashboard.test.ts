@@ -99,6 +99,7 @@ browserTest('the coordinator page lists the nodes of a live federation, live, an
   const { page, errors } = await openPage(browser);
   await page.goto(coordinator.url);
   const nodes = await getJson<{ nodes: { nodeId: string; name: string; role: string }[] }>(`${coordinator.url}/v1/nodes`);
+  await page.locator('.live-live').waitFor({ timeout: WAIT_MS });
   assert.equal(nodes.nodes.length, 2, 'a worker and a primary registered');
   for (const n of nodes.nodes) {
     const row = page.locator(`tr[data-node-id="${n.nodeId}"]`);
@@ -106,7 +107,6 @@ browserTest('the coordinator page lists the nodes of a live federation, live, an
     assert.match(await row.innerText(), new RegExp(n.role));
     assert.match(await row.innerText(), /alive/);
   }
-  await page.locator('.live-live').waitFor({ timeout: WAIT_MS });
   // The primary's placement (its heartbeats report it): a segment per span, the worker's named.
   const fed = await getJson<{ plan: { nodeId: string }[] }>(`${primary.url}/v1/federation`);
   await page.locator('#layers .layerbar .seg').nth(fed.plan.length - 1).waitFor({ timeout: WAIT_MS });
@@ -114,6 +114,12 @@ browserTest('the coordinator page lists the nodes of a live federation, live, an
   const worker = nodes.nodes.find((n) => n.role === 'worker')!;
   assert.match(await page.locator('#layers .layerbar-legend').innerText(), new RegExp(worker.name));
   assert.match(await page.locator('#jobs').innerText(), /not available on this node|No training job/);
+  // Live: a worker that joins now shows up without a reload (the page's own state survives).
+  await page.evaluate('window.sameDocument = true');
+  const late = await cluster!.worker('worker-late', { coordinatorUrl: coordinator.url, host: '127.0.0.2' });
+  await page.locator(`tr[data-node-id="${late.nodeId}"]`, { hasText: 'alive' }).waitFor({ timeout: WAIT_MS });
+  assert.equal(await page.evaluate('window.sameDocument'), true, 'no reload');
+  assert.match(await page.locator('.stats').innerText(), /2\s*workers/);
   await shot(page, 'federation.png');
   await page.setViewportSize({ width: 360, height: 780 });
   assert.ok((await horizontalOverflow(page)) <= 0, 'no horizontal scrolling at 360 px');
@@ -314,7 +320,7 @@ browserTest('the catalogue renders SUMMARY.md with its plots, verdicts and run c
   await page.evaluate('window.scrollTo(0, 0)');
   await page.screenshot({ path: join(shots, 'catalogue.png') });
   // The first bet's plots, side by side under its tables.
-  await page.evaluate("window.scrollTo(0, document.querySelector('.markdown .plots').getBoundingClientRect().top + window.scrollY - 420)");
+  await page.evaluate("window.scrollTo(0, document.querySelector('.markdown .plots').getBoundingClientRect().top + window.scrollY - 180)");
   await page.screenshot({ path: join(shots, 'catalogue-plots.png') });
   await page.setViewportSize({ width: 360, height: 780 });
   assert.ok((await horizontalOverflow(page)) <= 0, 'no horizontal scrolling at 360 px');

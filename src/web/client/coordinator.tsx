@@ -113,8 +113,12 @@ function Meter({ value }: { value: number }) {
 function Models({ nodes, names, order }: { nodes: readonly NodeCard[]; names: Map<string, string>; order: readonly string[] }) {
   const primaries = nodes.filter((n) => n.role === 'primary');
   if (primaries.length === 0) return <p class="muted">No primary serves a model yet.</p>;
+  const placing = new Set(primaries.flatMap((p) => (p.spans ?? []).map((s) => s.nodeId)));
+  const reported = primaries.every((p) => p.spans !== undefined && p.spans.length > 0);
+  const idle = nodes.filter((n) => n.role === 'worker' && n.state === 'alive' && !placing.has(n.nodeId)).map((n) => n.name);
   return (
     <div class="models">
+      {reported && idle.length > 0 && <p class="small muted">Holding no layers (room for more models, or for a failed worker's span): {idle.join(', ')}</p>}
       {primaries.flatMap((p) => p.models.map((m) => {
         const spans: Span[] = (p.spans ?? []).filter((s) => s.model === m.hash).map((s) => ({ first: s.first, last: s.last, holder: names.get(s.nodeId) ?? shortId(s.nodeId) }));
         const copies = nodes.filter((n) => n.role === 'worker' && n.models.some((x) => x.hash === m.hash)).map((n) => n.name);
