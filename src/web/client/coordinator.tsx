@@ -118,7 +118,6 @@ function Models({ nodes, names, order }: { nodes: readonly NodeCard[]; names: Ma
   const idle = nodes.filter((n) => n.role === 'worker' && n.state === 'alive' && !placing.has(n.nodeId)).map((n) => n.name);
   return (
     <div class="models">
-      {reported && idle.length > 0 && <p class="small muted">Holding no layers (room for more models, or for a failed worker's span): {idle.join(', ')}</p>}
       {primaries.flatMap((p) => p.models.map((m) => {
         const spans: Span[] = (p.spans ?? []).filter((s) => s.model === m.hash).map((s) => ({ first: s.first, last: s.last, holder: names.get(s.nodeId) ?? shortId(s.nodeId) }));
         const copies = nodes.filter((n) => n.role === 'worker' && n.models.some((x) => x.hash === m.hash)).map((n) => n.name);
@@ -135,6 +134,7 @@ function Models({ nodes, names, order }: { nodes: readonly NodeCard[]; names: Ma
           </div>
         );
       }))}
+      {reported && idle.length > 0 && <p class="small muted idle">Holding no layers (room for more models, or for a failed worker's span): {idle.join(', ')}</p>}
     </div>
   );
 }
