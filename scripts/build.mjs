@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Compiles src/ to dist/ (tsconfig.build.json: tests, test helpers and fuzzers left out) so that the
 // `sharedllm` command starts without compiling TypeScript at every start. Run by `npm run build`, by
-// `npm pack` (through `prepare`) and by `npm install` in a checkout. Emits without type-checking
+// `npm pack` (through `prepare`) and by `npm install` in a checkout; then bundles the dashboard pages into
+// dist/webui (scripts/build-web.mjs). Emits without type-checking
 // (`npm run typecheck` does that): a build is a transpile, seconds not minutes.
 import { spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
@@ -24,4 +25,12 @@ if (r.status !== 0) process.exit(r.status ?? 1);
 if (!existsSync(new URL('../dist/cli/main.js', import.meta.url))) {
   console.error('sharedllm build: dist/cli/main.js missing after tsc');
   process.exit(1);
+}
+// The dashboard pages (scripts/build-web.mjs): esbuild bundles src/web/client into dist/webui.
+const { buildWeb } = await import('./build-web.mjs');
+try {
+  await buildWeb();
+} catch (error) {
+  if (error?.code !== 'ERR_MODULE_NOT_FOUND') throw error;
+  console.error('sharedllm build: esbuild is not installed (a dev dependency), the dashboard (dist/webui) not built');
 }

@@ -28,7 +28,7 @@ export interface ApiListenerOptions {
   maxBodyBytes: number;
   /** When set, every path except `publicPaths` needs `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
-  publicPaths: ReadonlySet<string>;
+  publicPaths: { has(pathname: string): boolean };
   /** Aborts every request in flight (server closing); its reason is what they fail with. */
   shutdown: AbortSignal;
   /** Told about each request's handling, so close() can wait for them. */

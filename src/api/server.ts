@@ -12,6 +12,7 @@
  * POST /v1/embeddings          embeddings.ts (mean-pooled final hidden states after the final norm, unit length)
  * GET  /metrics               metrics.ts (Prometheus text format; federation figures from GET /v1/federation)
  * + whatever `extraRoutes` adds (the node's status, e.g. GET /v1/federation).
+ * GET  /, /catalogue, /ui/*, /v1/dashboard/live   the dashboard (src/web/dashboard.ts; the pages need no key)
  * With `corsOrigins`, CORS headers and preflights (cors.ts); without, none.
  *
  * Every error is `{ error: { message, type, param, code } }` with its status (errors.ts). With `apiKey`,
@@ -43,6 +44,8 @@ import { createApiListener } from './http.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
 import { ApiMetrics, metricsRoute } from './metrics.ts';
 import { ModelCatalog, type ModelSource, type ServedModel } from './models.ts';
+import { addDashboardRoutes, isPublicDashboardPath } from '../web/dashboard.ts';
+import { primarySnapshot } from '../web/snapshots.ts';
 
 export interface ApiServerOptions {
   /** Wraps a Batcher over a Forward: a local model or a pipeline across nodes. */
@@ -90,8 +93,8 @@ export interface ApiServer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Paths that need no API key. */
-const PUBLIC_PATHS: ReadonlySet<string> = new Set(['/health']);
+/** Paths that need no API key: /health, and the dashboard's page shells and files (they hold no data). */
+const PUBLIC_PATHS = { has: (pathname: string) => pathname === '/health' || isPublicDashboardPath(pathname) };
 
 export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const logger = opts.logger ?? silentLogger;
@@ -121,6 +124,8 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
   router.add('POST', '/v1/responses', responsesRoute(engine));
   router.add('GET', '/metrics', metricsRoute(engine.metrics, engine.limiter, router));
   opts.extraRoutes?.(router);
+  // The dashboard (src/web): GET / is the playground and pipeline page; its live stream reads the routes above.
+  addDashboardRoutes(router, { home: 'primary', snapshot: primarySnapshot(router) });
 
   const shutdown = new AbortController();
   // Every request in flight listens on it; no "possible leak" warning past 10.

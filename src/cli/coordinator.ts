@@ -50,10 +50,12 @@ async function serve(f: Parsed['flags'], logger: Logger, notices: Logger, shutdo
   const relayPort = f['relay-port'] as number;
   // Imported here, not above: `sharedllm coordinator --help` (and `node --help`, which imports expandHome)
   // must not load the whole federation stack.
-  const [{ startCoordinator }, { lanConfig }, { startRelayServer }] = await Promise.all([
+  const [{ startCoordinator }, { lanConfig }, { startRelayServer }, { addDashboardRoutes }, { coordinatorSnapshot }] = await Promise.all([
     import('../federation/coordinator/coordinator.ts'),
     import('../federation/config.ts'),
     import('../federation/transport/relay.ts'),
+    import('../web/dashboard.ts'),
+    import('../web/snapshots.ts'),
   ]);
   const { readFileSync } = await import('node:fs');
   const relay = relayPort > 0
@@ -64,6 +66,8 @@ async function serve(f: Parsed['flags'], logger: Logger, notices: Logger, shutdo
     coord = await startCoordinator({
       host: f.host as string, port: f.port as number, dataDir: expandHome(f['data-dir'] as string), config: lanConfig(), logger,
       ...(tlsCert ? { tlsCert } : {}), ...(tlsKey ? { tlsKey } : {}), ...(joinToken ? { joinToken } : {}), ...(relay ? { relayPort: relay.port } : {}),
+      // The dashboard at GET / (src/web): the federation, live.
+      extraRoutes: (router) => addDashboardRoutes(router, { home: 'coordinator', snapshot: coordinatorSnapshot(router) }),
     });
   } catch (error) {
     await relay?.close();

@@ -20,6 +20,8 @@ test('demo starts a coordinator, a worker and a primary, continues a prompt with
   assert.match(r.stderr, /coordinator\s+http:\/\/127\.0\.0\.1:\d+/);
   assert.match(r.stderr, /worker\s+127\.0\.0\.1:\d+, holds layers \[3, 6\)/);
   assert.match(r.stderr, /OpenAI API\s+http:\/\/127\.0\.0\.1:\d+\/v1/);
+  // The dashboards (src/web): the federation and the catalogue on the coordinator, the playground on the primary.
+  assert.match(r.stderr, /federation http:\/\/127\.0\.0\.1:\d+\/\n\s+playground http:\/\/127\.0\.0\.1:\d+\/\n\s+catalogue\s+http:\/\/127\.0\.0\.1:\d+\/catalogue/);
   assert.ok(r.stdout.startsWith('It was a dark and stormy night, and'));
   assert.ok(r.stdout.trim().length > 'It was a dark and stormy night, and'.length + 5, `continued: ${r.stdout}`);
   assert.equal(sharedllmProcesses().length, before, 'every process the demo started has stopped');

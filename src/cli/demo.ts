@@ -84,7 +84,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     const local = Math.floor(h.nLayer / 2);
     const primary = await cluster.primary('primary', { coordinatorUrl: url, model, waitWorkers: 1, localLayers: local, threads, gpu: 'auto', parallel: 2 });
     const api = `${primary.url}/v1`;
-    process.stderr.write(`\n  coordinator  ${url}   (nodes: ${url}/v1/nodes)\n  worker       127.0.0.1:${worker.port}, holds layers [${local}, ${h.nLayer})\n  primary      layers [0, ${local}), embeddings and head\n  OpenAI API   ${api}   (curl ${primary.url}/v1/models)\n\n`);
+    process.stderr.write(`\n  coordinator  ${url}   (nodes: ${url}/v1/nodes)\n  worker       127.0.0.1:${worker.port}, holds layers [${local}, ${h.nLayer})\n  primary      layers [0, ${local}), embeddings and head\n  OpenAI API   ${api}   (curl ${primary.url}/v1/models)\n\n  dashboards (open in a browser)\n    federation ${url}/\n    playground ${primary.url}/\n    catalogue  ${url}/catalogue\n\n`);
     for (const p of cluster.procs) void p.exited.then((e) => !stopping && process.stderr.write(`\n${p.name} stopped unexpectedly (code ${e.code ?? e.signal})\n`));
     const modelId = ((await (await fetch(`${api}/models`)).json()) as { data: { id: string }[] }).data[0]!.id;
     const messages: { role: string; content: string }[] = [];

@@ -193,11 +193,26 @@ export type RegisterResponse = z.infer<typeof RegisterResponseSchema>;
  * dead node alive or change what it reports. `beat` increases with every heartbeat of a registration; the
  * coordinator refuses one that does not (a replay).
  */
+/**
+ * A layer span a primary placed: layers [first, last) of the model `model` run on node `nodeId` (the primary
+ * itself or a worker). Primaries report their plan in heartbeats so that the dashboard can draw it; additive
+ * and optional (a coordinator that does not know the field drops it).
+ */
+export const PlacedSpanSchema = z.object({
+  model: ContentHashSchema,
+  nodeId: NodeIdSchema,
+  first: z.number().int().nonnegative().max(65_536),
+  last: z.number().int().nonnegative().max(65_536),
+});
+export type PlacedSpan = z.infer<typeof PlacedSpanSchema>;
+
 export const HeartbeatSchema = z.object({
   nodeId: NodeIdSchema,
   incarnation: IncarnationSchema,
   freeMemoryBytes: Bytes,
   load: Load,
+  /** A primary's current placement of its model's layers (PlacedSpanSchema). */
+  spans: z.array(PlacedSpanSchema).max(256).optional(),
   beat: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   signature: SignatureSchema,
 });
@@ -236,6 +251,8 @@ export const NodeViewSchema = NodeRegistrationSchema.omit({ signature: true, pro
   stateChangedAt: z.number().int().nonnegative(),
   /** Epoch ms of the registration of the current incarnation. */
   registeredAt: z.number().int().nonnegative(),
+  /** A primary's placement of its layers, from its latest heartbeat (absent until one reports it). */
+  spans: z.array(PlacedSpanSchema).max(256).optional(),
 });
 export type NodeView = z.infer<typeof NodeViewSchema>;
 

@@ -6,6 +6,7 @@
  * Restarting with the same data directory keeps nodes and manifests; nodes that were alive come back
  * suspect and have config.deadTimeoutMs to heartbeat before they are declared dead.
  */
+import type { Router } from '../../http/index.ts';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { isIPv6 } from 'node:net';
@@ -45,6 +46,8 @@ export interface CoordinatorOptions {
   clock?: Clock;
   /** Default: SqliteStore in dataDir. Pass a MemoryStore for a coordinator that forgets on exit. */
   store?: CoordinatorStore;
+  /** Adds routes after the coordinator's own (the dashboard: `sharedllm coordinator` passes src/web's). */
+  extraRoutes?: (router: Router) => void;
 }
 
 export interface RunningCoordinator {
@@ -96,6 +99,7 @@ export async function startCoordinator(options: CoordinatorOptions): Promise<Run
       ...(options.joinToken === undefined ? {} : { joinToken: options.joinToken }),
       ...(tls === undefined ? {} : { tls }),
       ...(options.relayPort ? { relayPort: options.relayPort } : {}),
+      ...(options.extraRoutes === undefined ? {} : { extraRoutes: options.extraRoutes }),
     });
     await listen(server, options.host, options.port);
 

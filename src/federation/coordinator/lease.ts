@@ -12,7 +12,7 @@
 import { lanConfig } from '../config.ts';
 import type { FederationConfig } from '../config.ts';
 import { PROTOCOL_VERSION } from '../protocol.ts';
-import type { NodeRegistration, RegisterResponse, UnsignedNodeRegistration } from '../protocol.ts';
+import type { NodeRegistration, PlacedSpan, RegisterResponse, UnsignedNodeRegistration } from '../protocol.ts';
 import type { CoordinatorClient } from './client.ts';
 import { CoordinatorError } from './client-errors.ts';
 import { signBody } from '../identity.ts';
@@ -20,12 +20,19 @@ import type { Identity } from '../identity.ts';
 import { silentLogger } from '../../util/log.ts';
 import type { Logger } from '../../util/log.ts';
 
+/** What a node reports at each heartbeat; a primary adds its placement of layers (for the dashboard). */
+export interface NodeStatus {
+  freeMemoryBytes: number;
+  load: number;
+  spans?: PlacedSpan[];
+}
+
 export interface JoinOptions {
   identity: Identity;
   /** What the node advertises; incarnation, publicKey, protocolVersion and signature are filled in. */
   registration: Omit<UnsignedNodeRegistration, 'incarnation' | 'publicKey' | 'protocolVersion'>;
   /** Sampled before each registration and heartbeat (default: the registration's memory, load 0). */
-  status?: () => { freeMemoryBytes: number; load: number };
+  status?: () => NodeStatus;
   /** First incarnation. Default Date.now(): larger than that of any earlier process of this node. */
   incarnation?: number;
   /** Retry timing (default lanConfig()); the heartbeat interval the coordinator sends back wins. */
@@ -162,11 +169,11 @@ class Lease implements NodeLease {
     const status = this.sample();
     // Beats only increase (the coordinator refuses replays); wall-clock based so a restarted process continues upward.
     this.beat = Math.max(this.beat + 1, Date.now());
-    const body = { nodeId: this.nodeId, incarnation: this.incarnation, freeMemoryBytes: status.freeMemoryBytes, load: status.load, beat: this.beat };
+    const body = { nodeId: this.nodeId, incarnation: this.incarnation, freeMemoryBytes: status.freeMemoryBytes, load: status.load, beat: this.beat, ...(status.spans ? { spans: status.spans } : {}) };
     await this.client.heartbeat(signBody(this.options.identity, body));
   }
 
-  private sample(): { freeMemoryBytes: number; load: number } {
+  private sample(): NodeStatus {
     return this.options.status?.() ?? { freeMemoryBytes: this.options.registration.freeMemoryBytes, load: 0 };
   }
 

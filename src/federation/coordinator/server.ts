@@ -20,7 +20,8 @@
  *      409 stale_incarnation (an older process) | identity_mismatch (id held by a live node, other key).
  *
  * POST /v1/nodes/:id/heartbeat                body: Heartbeat (signed; nodeId must equal :id)
- *      Renews the lease, updates free memory and load; refutes suspicion. -> 200 HeartbeatResponse.
+ *      Renews the lease, updates free memory and load (and a primary's layer placement, `spans`, shown in
+ *      its NodeView until it registers again); refutes suspicion. -> 200 HeartbeatResponse.
  *      404 unknown_node: not registered, dead, left, or a newer incarnation -> register again.
  *      400 invalid_signature (not signed by the key the node registered with); 409 stale_incarnation |
  *      stale_heartbeat (its `beat` is not above the last one accepted since the node registered: a replay).
@@ -56,6 +57,9 @@
  * GET  /v1/manifests                          -> 200 ManifestList (the active manifests; version 2's route).
  * GET  /v1/manifests/:contentHash             -> 200 Manifest. 404 not_found.
  * POST /v1/manifests                          alias of POST /v1/specialists.
+ *
+ * + whatever `extraRoutes` adds: `sharedllm coordinator` adds the dashboard (src/web/dashboard.ts: GET /,
+ * /catalogue and /ui/* without auth, they hold no data; GET /v1/dashboard/live under the join token).
  */
 import type { Server } from 'node:http';
 import { z } from 'zod';
@@ -74,6 +78,7 @@ import {
 } from '../protocol.ts';
 import type {
   Health,
+  PlacedSpan,
   HeartbeatResponse,
   LeaveResponse,
   NodeList,
@@ -111,6 +116,8 @@ export interface ServerDeps {
   relayPort?: number;
   /** Caps and rate limits of the specialist directory (default lanDirectoryConfig()). */
   directoryConfig?: DirectoryConfig;
+  /** Adds routes after the ones above (the dashboard, from the CLI: federation/ does not import web/). */
+  extraRoutes?: (router: Router) => void;
 }
 
 /** An http(s).Server serving the routes above; not listening yet. */
@@ -139,6 +146,12 @@ function buildRouter(deps: ServerDeps): Router {
   const router = new Router();
   /** Per node, the last heartbeat accepted since it registered (in memory: a restart simply accepts the next). */
   const lastBeat = new Map<string, { incarnation: number; beat: number }>();
+  /** Per primary, the layer placement its last heartbeat reported (in memory: the next heartbeat restores it). */
+  const placed = new Map<string, { incarnation: number; spans: PlacedSpan[] }>();
+  const toNodeView = (record: NodeRecord): NodeView => {
+    const spans = placed.get(record.nodeId);
+    return { ...nodeView(record), ...(spans?.incarnation === record.incarnation ? { spans: spans.spans } : {}) };
+  };
 
   router.add('GET', '/health', () => {
     const body: Health = {
@@ -177,6 +190,7 @@ function buildRouter(deps: ServerDeps): Router {
     }
     const { record } = membershipCall(() => membership.register(registration));
     lastBeat.delete(record.nodeId); // a new registration starts a new run of beats
+    placed.delete(record.nodeId);
     const body: RegisterResponse = {
       nodeId: record.nodeId,
       incarnation: record.incarnation,
@@ -199,6 +213,7 @@ function buildRouter(deps: ServerDeps): Router {
     }
     const record = membershipCall(() => membership.heartbeat(beat));
     lastBeat.set(beat.nodeId, { incarnation: beat.incarnation, beat: beat.beat });
+    if (beat.spans !== undefined) placed.set(beat.nodeId, { incarnation: beat.incarnation, spans: beat.spans });
     const body: HeartbeatResponse = {
       nodeId: record.nodeId,
       incarnation: record.incarnation,
@@ -245,6 +260,7 @@ function buildRouter(deps: ServerDeps): Router {
     logger: deps.logger,
   });
   addDirectoryRoutes(router, { directory, gossip, config, logger: deps.logger });
+  deps.extraRoutes?.(router);
 
   return router;
 }
@@ -286,7 +302,7 @@ function membershipCall<T>(call: () => T): T {
   }
 }
 
-function toNodeView(record: NodeRecord): NodeView {
+function nodeView(record: NodeRecord): NodeView {
   const { signature: _signature, protocolVersion: _protocolVersion, ...registration } = record.registration;
   return {
     ...registration,

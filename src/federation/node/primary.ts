@@ -18,6 +18,7 @@ import { spanText } from '../../util/log.ts';
 import { softwareVersion } from '../coordinator/version.ts';
 import { defineMethods } from '../dataplane.ts';
 import type { SpanRef } from '../protocol-dataplane.ts';
+import type { PlacedSpan } from '../protocol.ts';
 import type { MethodSpec } from '../transport/rpc.ts';
 import { checkCoordinatorTrust, relayTls } from './coordinator-link.ts';
 import { type DataPlaneConfig, lanDataPlane, validateDataPlane } from './dataplane-config.ts';
@@ -92,14 +93,18 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   const client = new CoordinatorClient({ url: o.coordinatorUrl, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(o.coordinatorCa ? { caFile: o.coordinatorCa } : {}) });
   await checkCoordinatorTrust(client);
   const tlsToRelay = relayTls(o.coordinatorUrl, o.coordinatorCa);
+  const freeAtStart = ggml.memory().free;
+  // The layer placement reported in heartbeats (the coordinator's dashboard draws it); none until planned.
+  let placement: () => PlacedSpan[] = () => [];
   const lease: NodeLease = client.join({
     identity,
     logger: o.logger,
     registration: {
       nodeId, role: 'primary', name: o.name ?? `primary-${nodeId.slice(0, 6)}`, candidates: [],
-      freeMemoryBytes: ggml.memory().free, threads: ggml.threads, backend: ggml.backendName,
+      freeMemoryBytes: freeAtStart, threads: ggml.threads, backend: ggml.backendName,
       models: [{ hash: `sha256:${modelHash}`, name: h.name.slice(0, 200) || 'model', nLayers: h.nLayer }], version: softwareVersion(),
     },
+    status: () => ({ freeMemoryBytes: freeAtStart, load: 0, spans: placement() }),
   });
   await lease.registered;
 
@@ -138,16 +143,18 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   const batcher = new Batcher(pipeline, 512, Math.max(1, stages.length + 1));
   const rebalance = setInterval(() => void pipeline?.rebalance(), Math.max(1_000, o.rebalanceMs ?? 30_000));
   rebalance.unref();
+  const currentPlan = () => [
+    { nodeId, first: 0, last: front.layout.last, where: 'primary' },
+    ...pipeline!.stages.map((s) => ({ nodeId: s.kind === 'remote' ? s.nodeId : nodeId, first: s.span.first, last: s.span.last, where: s.kind === 'remote' ? s.addr : 'primary' })),
+  ];
+  placement = () => currentPlan().map((p) => ({ model: `sha256:${modelHash}`, nodeId: p.nodeId, first: p.first, last: p.last }));
   return {
     nodeId,
     h,
     modelHash,
     pipeline,
     batcher,
-    plan: () => [
-      { nodeId, first: 0, last: front.layout.last, where: 'primary' },
-      ...pipeline!.stages.map((s) => ({ nodeId: s.kind === 'remote' ? s.nodeId : nodeId, first: s.span.first, last: s.span.last, where: s.kind === 'remote' ? s.addr : 'primary' })),
-    ],
+    plan: currentPlan,
     async close() {
       clearInterval(rebalance);
       await lease.leave().catch(() => undefined);
