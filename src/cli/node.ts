@@ -60,6 +60,7 @@ export const spec: CommandSpec = {
     relay: { type: 'boolean', default: false, help: "worker: also be reachable through the coordinator's relay (behind NAT)" },
     'relay-addr': { type: 'string', arg: 'HOST:PORT', help: "worker: the relay to use (default with --relay: the coordinator's, its port from the coordinator)" },
     'max-memory': { type: 'bytes', arg: 'SIZE', help: 'cap memory for layers, e.g. 8GiB' },
+    'gossip-interval': { type: 'number', min: 0.01, max: 3600, unit: 'seconds', default: 1, help: 'seconds between rounds of specialist-directory gossip with a few random peers (the per-peer rate limit scales with it)' },
     ...LOG_FLAGS,
   },
   examples: [
@@ -79,7 +80,9 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     const { getGgml } = await import('../ggml/runtime.ts');
     getGgml({ gpu: f.gpu as 'auto' | 'off', ...(f.threads !== undefined ? { threads: f.threads as number } : {}), cpus: parseCpuList(f.cpus as string) });
   }
+  const { lanDirectoryConfig, withRoundInterval } = await import('../federation/directory/config.ts');
   const common = {
+    directory: withRoundInterval(lanDirectoryConfig(), (f['gossip-interval'] as number) * 1000),
     coordinatorUrl: f['coordinator-url'] as string, dataDir, cacheDir: defaultCacheDir(), logger, gpu: f.gpu as 'auto' | 'off',
     ...(joinToken ? { joinToken } : {}), ...(f.ca ? { coordinatorCa: f.ca as string } : {}),
     ...(f.threads !== undefined ? { threads: f.threads as number } : {}),
@@ -96,7 +99,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
 }
 
 /** What both roles take from the flags (the coordinator, identity, caches, compute). */
-type CommonOptions = Pick<WorkerOptions, 'coordinatorUrl' | 'dataDir' | 'cacheDir' | 'logger' | 'gpu' | 'joinToken' | 'coordinatorCa' | 'threads' | 'maxMemoryBytes'>;
+type CommonOptions = Pick<WorkerOptions, 'directory' | 'coordinatorUrl' | 'dataDir' | 'cacheDir' | 'logger' | 'gpu' | 'joinToken' | 'coordinatorCa' | 'threads' | 'maxMemoryBytes'>;
 
 /** Serves the data plane until a signal; then leaves the coordinator and closes the port. */
 async function runWorker(f: Parsed['flags'], common: CommonOptions, notices: Logger, shutdown: Shutdown): Promise<number> {

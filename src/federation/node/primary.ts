@@ -27,6 +27,9 @@ import { type Participant, type PlannedSpan, planSpans } from './plan.ts';
 import { SpanServer } from './span-source.ts';
 import { type ConnectedWorker, WorkerPool } from './worker-pool.ts';
 import { Verifier, defaultVerifyConfig } from './verify.ts';
+import { GossipService } from './gossip-service.ts';
+import { lanDirectoryConfig } from '../directory/config.ts';
+import type { DirectoryConfig } from '../directory/config.ts';
 
 export interface PrimaryOptions {
   model: string;
@@ -54,6 +57,8 @@ export interface PrimaryOptions {
   dataPlane?: DataPlaneConfig;
   /** Fraction of sequences whose workers are verified (verify.ts; default its config's rate; 0: off). */
   verifyRate?: number;
+  /** Specialist directory and its gossip (default lanDirectoryConfig()). */
+  directory?: DirectoryConfig;
   logger: Logger;
   onProgress?: (what: string, done: number, total: number) => void;
 }
@@ -64,6 +69,8 @@ export interface Primary {
   modelHash: string;
   pipeline: PipelineForward;
   batcher: Batcher;
+  /** This node's replica of the specialist directory and its gossip. */
+  gossip: GossipService;
   /** Who holds which layers. */
   plan(): { nodeId: string; first: number; last: number; where: string }[];
   close(): Promise<void>;
@@ -102,10 +109,16 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     },
   });
   await lease.registered;
+  // The directory: gossiped over the connections this primary opens (to workers; gossip-service.ts).
+  const gossip = new GossipService({
+    nodeId, identity, dataDir: o.dataDir, client, config: o.directory ?? lanDirectoryConfig(), logger: o.logger,
+    ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}),
+  });
+  gossip.start();
 
   let pipeline: PipelineForward | undefined;
   const pool = new WorkerPool({
-    client, session, logger: o.logger, config, auth, nCtx, nSeqMax: o.nSeqMax, methods: primaryMethods(() => pipeline, spans),
+    client, session, logger: o.logger, config, auth, nCtx, nSeqMax: o.nSeqMax, methods: { ...primaryMethods(() => pipeline, spans), ...gossip.methods() },
     ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}),
   });
   const connected = await pool.connectAll(await pool.waitForWorkers(o.waitWorkers, o.waitMs));
@@ -144,12 +157,14 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     modelHash,
     pipeline,
     batcher,
+    gossip,
     plan: () => [
       { nodeId, first: 0, last: front.layout.last, where: 'primary' },
       ...pipeline!.stages.map((s) => ({ nodeId: s.kind === 'remote' ? s.nodeId : nodeId, first: s.span.first, last: s.span.last, where: s.kind === 'remote' ? s.addr : 'primary' })),
     ],
     async close() {
       clearInterval(rebalance);
+      await gossip.close();
       await lease.leave().catch(() => undefined);
       verifier?.dispose();
       pipeline!.dispose();
