@@ -61,6 +61,7 @@ export class GossipService {
   private running: Promise<unknown> | undefined;
   private lastRefresh = -Infinity;
   private closed = false;
+  private readonly listeners: ((report: RoundReport) => void)[] = [];
   /** Rounds run and their totals, for logs and tests. */
   readonly stats = { rounds: 0, stored: 0, refused: 0, failed: 0 };
 
@@ -87,6 +88,11 @@ export class GossipService {
         return { header: {}, payload: encodeJson(answer) };
       },
     });
+  }
+
+  /** Called after every round (e.g. to sign serving records for manifests that just arrived). */
+  onRound(listener: (report: RoundReport) => void): void {
+    this.listeners.push(listener);
   }
 
   /** Runs a round now and then every `roundIntervalMs` (rounds never overlap). */
@@ -117,6 +123,7 @@ export class GossipService {
     this.stats.stored += report.stored;
     this.stats.refused += report.refused;
     this.stats.failed += report.failed.length;
+    for (const listener of this.listeners) listener(report);
     if (report.stored > 0 || report.refused > 0) this.o.logger.info('directory_gossip', { stored: report.stored, refused: report.refused, pushed: report.pushed, peers: report.contacted.join(' '), failed: report.failed.join(' ') || undefined });
     return report;
   }

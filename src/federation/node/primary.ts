@@ -17,6 +17,8 @@ import type { Logger } from '../../util/log.ts';
 import { spanText } from '../../util/log.ts';
 import { softwareVersion } from '../coordinator/version.ts';
 import { defineMethods } from '../dataplane.ts';
+import { API_PREFIX } from '../protocol.ts';
+import { AcceptResultSchema } from '../protocol-directory.ts';
 import type { SpanRef } from '../protocol-dataplane.ts';
 import type { MethodSpec } from '../transport/rpc.ts';
 import { checkCoordinatorTrust, relayTls } from './coordinator-link.ts';
@@ -28,11 +30,14 @@ import { SpanServer } from './span-source.ts';
 import { type ConnectedWorker, WorkerPool } from './worker-pool.ts';
 import { Verifier, defaultVerifyConfig } from './verify.ts';
 import { GossipService } from './gossip-service.ts';
+import { SpecialistSet } from './specialists.ts';
 import { lanDirectoryConfig } from '../directory/config.ts';
 import type { DirectoryConfig } from '../directory/config.ts';
 
 export interface PrimaryOptions {
   model: string;
+  /** Specialist GGUF files served beside the model, each whole on this node (specialists.ts). */
+  specialists?: readonly string[];
   coordinatorUrl: string;
   joinToken?: string;
   coordinatorCa?: string;
@@ -71,6 +76,8 @@ export interface Primary {
   batcher: Batcher;
   /** This node's replica of the specialist directory and its gossip. */
   gossip: GossipService;
+  /** The specialists this node serves beside its model. */
+  specialists: SpecialistSet;
   /** Who holds which layers. */
   plan(): { nodeId: string; first: number; last: number; where: string }[];
   close(): Promise<void>;
@@ -95,6 +102,10 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   const layerBytes = layerBytes0 + kvPerLayer;
   const ggml = getGgml({ gpu: o.gpu ?? 'auto', ...(o.threads ? { threads: o.threads } : {}) });
   const spans = new SpanServer(o.model, modelHash);
+  const specialists = await SpecialistSet.load(o.specialists ?? [], {
+    base: o.model, cacheDir: o.cacheDir, nSeqMax: o.nSeqMax, logger: o.logger, gpu: o.gpu ?? 'auto',
+    ...(o.threads ? { threads: o.threads } : {}), ...(o.nCtx !== undefined ? { nCtx: o.nCtx } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
 
   const client = new CoordinatorClient({ url: o.coordinatorUrl, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(o.coordinatorCa ? { caFile: o.coordinatorCa } : {}) });
   await checkCoordinatorTrust(client);
@@ -105,7 +116,11 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     registration: {
       nodeId, role: 'primary', name: o.name ?? `primary-${nodeId.slice(0, 6)}`, candidates: [],
       freeMemoryBytes: ggml.memory().free, threads: ggml.threads, backend: ggml.backendName,
-      models: [{ hash: `sha256:${modelHash}`, name: h.name.slice(0, 200) || 'model', nLayers: h.nLayer }], version: softwareVersion(),
+      models: [
+        { hash: `sha256:${modelHash}`, name: h.name.slice(0, 200) || 'model', nLayers: h.nLayer },
+        ...specialists.all.map((s) => ({ hash: s.contentHash, name: s.stem.slice(0, 200), nLayers: s.nLayer })),
+      ],
+      version: softwareVersion(),
     },
   });
   await lease.registered;
@@ -114,6 +129,8 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     nodeId, identity, dataDir: o.dataDir, client, config: o.directory ?? lanDirectoryConfig(), logger: o.logger,
     ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}),
   });
+  // Serving records for the specialists whose manifests the directory holds, now and as manifests arrive.
+  gossip.onRound(() => specialists.announce(gossip.directory, identity, o.logger));
   gossip.start();
 
   let pipeline: PipelineForward | undefined;
@@ -158,13 +175,19 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     pipeline,
     batcher,
     gossip,
+    specialists,
     plan: () => [
       { nodeId, first: 0, last: front.layout.last, where: 'primary' },
       ...pipeline!.stages.map((s) => ({ nodeId: s.kind === 'remote' ? s.nodeId : nodeId, first: s.span.first, last: s.span.last, where: s.kind === 'remote' ? s.addr : 'primary' })),
     ],
     async close() {
       clearInterval(rebalance);
+      // Withdraw our serving records: stored here, and told to the coordinator while it is up (best effort).
+      for (const record of specialists.withdraw(gossip.directory, identity)) {
+        await client.call('POST', `${API_PREFIX}/specialists/serving`, record, AcceptResultSchema).catch(() => undefined);
+      }
       await gossip.close();
+      await specialists.dispose();
       await lease.leave().catch(() => undefined);
       verifier?.dispose();
       pipeline!.dispose();
