@@ -26,7 +26,7 @@ import { DIRECTORY_DB_FILE, SqliteReplica } from '../directory/sqlite-replica.ts
 import type { Identity } from '../identity.ts';
 import { API_PREFIX } from '../protocol.ts';
 import type { NodeView } from '../protocol.ts';
-import { GossipResponseSchema } from '../protocol-directory.ts';
+import { GOSSIP_LIMITS, GossipResponseSchema } from '../protocol-directory.ts';
 import type { GossipRequest, GossipResponse } from '../protocol-directory.ts';
 import type { ClientTls, MethodSpec, Peer } from '../transport/rpc.ts';
 import type { Logger } from '../../util/log.ts';
@@ -133,6 +133,9 @@ export class GossipService {
     if (peerId === COORDINATOR_PEER) return this.o.client.call('POST', `${API_PREFIX}/directory/exchange`, request, GossipResponseSchema);
     const peer = await this.connection(peerId);
     const answer = await call(peer, 'directory_exchange', {}, { payload: encodeJson(request), timeoutMs: this.o.config.exchangeTimeoutMs });
+    if (answer.payload.byteLength > GOSSIP_LIMITS.maxPayloadBytes) {
+      throw new GossipError('bad_request', `${peerId} answered directory_exchange with ${answer.payload.byteLength} bytes`, `at most GOSSIP_LIMITS.maxPayloadBytes (${GOSSIP_LIMITS.maxPayloadBytes})`);
+    }
     const parsed = GossipResponseSchema.safeParse(decodeJson(answer.payload));
     if (!parsed.success) throw new GossipError('bad_request', `${peerId} answered directory_exchange with a body that is not a GossipResponse: ${z.prettifyError(parsed.error).slice(0, 300)}`, 'the peer runs an incompatible SharedLLM');
     return parsed.data;
