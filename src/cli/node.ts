@@ -12,6 +12,7 @@ import type { ApiServer } from '../api/server.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { ModelSource, ServedModel } from '../api/models.ts';
 import type { LocalSpecialist } from '../federation/node/specialists.ts';
+import type { GossipPeers } from '../federation/node/gossip-service.ts';
 import { SHUTDOWN, Shutdown } from './shutdown.ts';
 import { CHAT_TEMPLATE_FLAG, chatTemplateOverride } from './chat-template-flag.ts';
 import { checkModelFlags } from './engine.ts';
@@ -63,6 +64,8 @@ export const spec: CommandSpec = {
     relay: { type: 'boolean', default: false, help: "worker: also be reachable through the coordinator's relay (behind NAT)" },
     'relay-addr': { type: 'string', arg: 'HOST:PORT', help: "worker: the relay to use (default with --relay: the coordinator's, its port from the coordinator)" },
     'max-memory': { type: 'bytes', arg: 'SIZE', help: 'cap memory for layers, e.g. 8GiB' },
+    // GOSSIP_PEERS of src/federation/node/gossip-service.ts (listed here so that --help loads no federation code).
+    'gossip-peers': { type: 'string', choices: ['all', 'coordinator'] as const satisfies readonly GossipPeers[], default: 'all', help: 'specialist-directory gossip with every node (all) or with the coordinator only (coordinator: a baseline for comparisons; the directory then stops while the coordinator is down)' },
     'gossip-interval': { type: 'number', min: 0.01, max: 3600, unit: 'seconds', default: 1, help: 'seconds between rounds of specialist-directory gossip with a few random peers (the per-peer rate limit scales with it)' },
     ...LOG_FLAGS,
   },
@@ -86,7 +89,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   }
   const { lanDirectoryConfig, withRoundInterval } = await import('../federation/directory/config.ts');
   const common = {
-    directory: withRoundInterval(lanDirectoryConfig(), (f['gossip-interval'] as number) * 1000),
+    directory: withRoundInterval(lanDirectoryConfig(), (f['gossip-interval'] as number) * 1000), gossipPeers: f['gossip-peers'] as GossipPeers,
     coordinatorUrl: f['coordinator-url'] as string, dataDir, cacheDir: defaultCacheDir(), logger, gpu: f.gpu as 'auto' | 'off',
     ...(joinToken ? { joinToken } : {}), ...(f.ca ? { coordinatorCa: f.ca as string } : {}),
     ...(f.threads !== undefined ? { threads: f.threads as number } : {}),
@@ -103,7 +106,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
 }
 
 /** What both roles take from the flags (the coordinator, identity, caches, compute). */
-type CommonOptions = Pick<WorkerOptions, 'directory' | 'coordinatorUrl' | 'dataDir' | 'cacheDir' | 'logger' | 'gpu' | 'joinToken' | 'coordinatorCa' | 'threads' | 'maxMemoryBytes'>;
+type CommonOptions = Pick<WorkerOptions, 'directory' | 'gossipPeers' | 'coordinatorUrl' | 'dataDir' | 'cacheDir' | 'logger' | 'gpu' | 'joinToken' | 'coordinatorCa' | 'threads' | 'maxMemoryBytes'>;
 
 /** Serves the data plane until a signal; then leaves the coordinator and closes the port. */
 async function runWorker(f: Parsed['flags'], common: CommonOptions, notices: Logger, shutdown: Shutdown): Promise<number> {

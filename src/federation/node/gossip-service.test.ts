@@ -151,3 +151,18 @@ test('a digest storm from one member is rate-limited by its proven id; junk payl
     await service.close();
   }
 });
+
+test("--gossip-peers coordinator: rounds contact the coordinator only, whatever nodes it lists", async () => {
+  const self = createEphemeralIdentity();
+  const others = [createEphemeralIdentity(), createEphemeralIdentity()];
+  const service = new GossipService({
+    nodeId: self.id, identity: self, config: testDirectoryConfig(), logger: silentLogger, peers: 'coordinator',
+    client: coordinator(() => others.map((o, i) => view(o, 'worker', 40_000 + i)), () => false),
+  });
+  try {
+    const report = await service.round();
+    assert.deepEqual(report.contacted, ['coordinator']);
+  } finally {
+    await service.close();
+  }
+});

@@ -49,8 +49,13 @@ export interface GossipServiceOptions {
   relayTls?: ClientTls;
   /** Open connections whose other end serves `directory_exchange` (a worker's connections from primaries). */
   inbound?: () => readonly Peer[];
+  /** 'coordinator': exchange with the coordinator only, never node to node (comparisons; default 'all'). */
+  peers?: GossipPeers;
   random?: () => number;
 }
+
+export const GOSSIP_PEERS = ['all', 'coordinator'] as const;
+export type GossipPeers = (typeof GOSSIP_PEERS)[number];
 
 export class GossipService {
   readonly directory: Directory;
@@ -115,8 +120,11 @@ export class GossipService {
       this.lastRefresh = now;
       await this.peers.refresh();
     }
-    const ids = new Set<string>([COORDINATOR_PEER, ...this.peers.dialable().map((v) => v.nodeId)]);
-    for (const peer of this.o.inbound?.() ?? []) if (peer.identity !== undefined && !peer.closed) ids.add(peer.identity.nodeId);
+    const ids = new Set<string>([COORDINATOR_PEER]);
+    if (this.o.peers !== 'coordinator') {
+      for (const view of this.peers.dialable()) ids.add(view.nodeId);
+      for (const peer of this.o.inbound?.() ?? []) if (peer.identity !== undefined && !peer.closed) ids.add(peer.identity.nodeId);
+    }
     ids.delete(this.o.nodeId);
     const report = await this.gossip.round([...ids]);
     this.stats.rounds += 1;
