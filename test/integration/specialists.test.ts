@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { call } from '../../src/federation/dataplane.ts';
 import { createEphemeralIdentity, signBody } from '../../src/federation/identity.ts';
-import type { Manifest, SpecialistView } from '../../src/federation/protocol-directory.ts';
+import { type Manifest, ManifestSchema, type SpecialistView } from '../../src/federation/protocol-directory.ts';
 import { connect } from '../../src/federation/transport/rpc.ts';
 import { SHAPES } from '../../src/model/testing/make-model.ts';
 import { cachedModel } from '../../src/model/testing/cached-model.ts';
@@ -52,7 +52,7 @@ async function makeManifest(model: string, id: string, out: string): Promise<Man
   const path = join(cluster.dir, out);
   const r = await cluster.run(`manifest-${id}`, ['specialist', 'manifest', '--model', model, '--id', id, '--domain', 'test', '--description', `test specialist ${id}`, '--data-dir', publisherDir(), '--out', path]);
   assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(readFileSync(path, 'utf8')) as Manifest;
+  return ManifestSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
 }
 
 cluster.setup(async () => {

@@ -65,6 +65,7 @@ export class GossipService {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private lastRefresh = -Infinity;
+  private refreshing: Promise<void> | undefined;
   private closed = false;
   private readonly listeners: ((report: RoundReport) => void)[] = [];
   /** Rounds run and their totals, for logs and tests. */
@@ -117,8 +118,12 @@ export class GossipService {
   async round(): Promise<RoundReport> {
     const now = Date.now();
     if (now - this.lastRefresh >= this.o.config.membershipRefreshMs) {
+      // The first list is awaited (a round needs peers); later ones run in the background, so that a
+      // coordinator that hangs (not down, just silent) never holds a round up for its HTTP timeout.
+      const first = this.lastRefresh === -Infinity;
       this.lastRefresh = now;
-      await this.peers.refresh();
+      this.refreshing ??= this.peers.refresh().finally(() => (this.refreshing = undefined));
+      if (first) await this.refreshing;
     }
     const ids = new Set<string>([COORDINATOR_PEER]);
     if (this.o.peers !== 'coordinator') {
@@ -191,6 +196,7 @@ export class GossipService {
     this.closed = true;
     clearTimeout(this.timer);
     await this.running?.catch(() => undefined);
+    await this.refreshing;
     for (const opening of this.dialed.values()) void opening.then((peer) => peer.close()).catch(() => undefined);
     this.dialed.clear();
     this.directory.replica.close();
