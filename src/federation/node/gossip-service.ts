@@ -28,10 +28,25 @@ import { API_PREFIX } from '../protocol.ts';
 import type { NodeView } from '../protocol.ts';
 import { GOSSIP_LIMITS, GossipResponseSchema } from '../protocol-directory.ts';
 import type { GossipRequest, GossipResponse } from '../protocol-directory.ts';
+import { RemoteError } from '../transport/rpc.ts';
 import type { ClientTls, MethodSpec, Peer } from '../transport/rpc.ts';
 import type { Logger } from '../../util/log.ts';
 import { connectBest } from './connect-best.ts';
 import { KnownPeers } from './gossip-peers.ts';
+
+const GOSSIP_SESSION_SUFFIX = '-gossip';
+
+/**
+ * The HELLO session of a gossip connection: `<nodeId>-gossip`. Never the pipeline's (a worker routes step
+ * results by session), and a worker does not count it as a primary's connection that keeps its sequences.
+ */
+export function gossipSession(nodeId: string): string {
+  return `${nodeId}${GOSSIP_SESSION_SUFFIX}`;
+}
+
+export function isGossipSession(session: string | undefined): boolean {
+  return session !== undefined && session.endsWith(GOSSIP_SESSION_SUFFIX);
+}
 
 /** The coordinator's name among a node's gossip peers (and the `source` of entries it sent). */
 export const COORDINATOR_PEER = 'coordinator';
@@ -145,7 +160,18 @@ export class GossipService {
   private async exchange(peerId: string, request: GossipRequest): Promise<GossipResponse> {
     if (peerId === COORDINATOR_PEER) return this.o.client.call('POST', `${API_PREFIX}/directory/exchange`, request, GossipResponseSchema);
     const peer = await this.connection(peerId);
-    const answer = await call(peer, 'directory_exchange', {}, { payload: encodeJson(request), timeoutMs: this.o.config.exchangeTimeoutMs });
+    let answer: { payload: Uint8Array };
+    try {
+      answer = await call(peer, 'directory_exchange', {}, { payload: encodeJson(request), timeoutMs: this.o.config.exchangeTimeoutMs });
+    } catch (error) {
+      // A peer that answered with an error (rate_limited) keeps its connection; a silent one loses the one we
+      // opened, so that the next round dials afresh instead of waiting on a dead connection.
+      if (!(error instanceof RemoteError) && this.dialed.has(peerId)) {
+        this.dialed.delete(peerId);
+        peer.close();
+      }
+      throw error;
+    }
     if (answer.payload.byteLength > GOSSIP_LIMITS.maxPayloadBytes) {
       throw new GossipError('bad_request', `${peerId} answered directory_exchange with ${answer.payload.byteLength} bytes`, `at most GOSSIP_LIMITS.maxPayloadBytes (${GOSSIP_LIMITS.maxPayloadBytes})`);
     }
@@ -180,8 +206,7 @@ export class GossipService {
 
   private async dial(view: NodeView): Promise<Peer> {
     const { peer } = await connectBest(view, {
-      // Not the pipeline's session: a worker routes step results by session, and gossip must never take them.
-      session: `${this.o.nodeId}-gossip`,
+      session: gossipSession(this.o.nodeId),
       methods: this.methods(),
       logger: this.o.logger,
       timeoutMs: this.o.config.exchangeTimeoutMs,
