@@ -152,7 +152,12 @@ export class GossipService {
     this.stats.refused += report.refused;
     this.stats.failed += report.failed.length;
     for (const listener of this.listeners) listener(report);
-    if (report.stored > 0 || report.refused > 0) this.o.logger.info('directory_gossip', { stored: report.stored, refused: report.refused, pushed: report.pushed, peers: report.contacted.join(' '), failed: report.failed.join(' ') || undefined });
+    // Stored entries are news; refusals alone are not (a liar would repeat its forgeries every round).
+    if (report.stored > 0 || report.refused > 0) {
+      const fields = { stored: report.stored, refused: report.refused, pushed: report.pushed, peers: report.contacted.join(' '), failed: report.failed.join(' ') || undefined };
+      if (report.stored > 0) this.o.logger.info('directory_gossip', fields);
+      else this.o.logger.debug('directory_gossip', fields);
+    }
     return report;
   }
 
