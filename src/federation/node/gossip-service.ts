@@ -105,7 +105,8 @@ export class GossipService {
       directory_exchange: (_header, { payload, peer }) => {
         const from = peer.identity?.nodeId;
         if (from === undefined) throw new GossipError('bad_request', 'directory_exchange on a connection without a proven node identity', 'connect with the node identity (PeerAuth)');
-        const answer = this.gossip.handle(from, decodeJson(payload));
+        this.gossip.admit(from); // before reading the payload: a storm costs a token check, not a JSON parse
+        const answer = this.gossip.answer(from, decodeJson(payload));
         return { header: {}, payload: encodeJson(answer) };
       },
     });
