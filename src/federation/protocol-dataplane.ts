@@ -11,6 +11,10 @@
 // remaining hops; each worker runs its span and sends `step` on to the next; the last sends `step_result`
 // back to the primary over the connection the primary opened to it (found by the primary's session id).
 import { z } from 'zod';
+import {
+  DilocoCommitRequest, DilocoCommitResponse, DilocoJobRequest, DilocoJobResponse, DilocoModelRequest, DilocoModelResponse,
+  DilocoPushRequest, DilocoPushResponse, DilocoWeightsRequest, DilocoWeightsResponse, MAX_DILOCO_TENSOR_BYTES,
+} from './protocol-diloco.ts';
 
 export const DATAPLANE_VERSION = 2;
 
@@ -119,7 +123,7 @@ export interface MethodContract {
   request: z.ZodType;
   response?: z.ZodType;
   maxPayloadBytes?: number;
-  servedBy: 'worker' | 'primary';
+  servedBy: 'worker' | 'primary' | 'diloco-server';
 }
 
 export const DATAPLANE = {
@@ -139,6 +143,12 @@ export const DATAPLANE = {
   /** The last hop's output (payload: f32, n_embd x tokens), and a hop's failure. */
   step_result: { request: StepResult, maxPayloadBytes: MAX_STEP_PAYLOAD_BYTES, servedBy: 'primary' },
   step_error: { request: StepError, maxPayloadBytes: 0, servedBy: 'primary' },
+  /** DiLoCo training jobs (protocol-diloco.ts): a participant asks `diloco serve` for the job, its weights, and hands in its delta. */
+  diloco_job: { request: DilocoJobRequest, response: DilocoJobResponse, maxPayloadBytes: 0, servedBy: 'diloco-server' },
+  diloco_model: { request: DilocoModelRequest, response: DilocoModelResponse, maxPayloadBytes: 0, servedBy: 'diloco-server' },
+  diloco_weights: { request: DilocoWeightsRequest, response: DilocoWeightsResponse, maxPayloadBytes: 0, servedBy: 'diloco-server' },
+  diloco_push: { request: DilocoPushRequest, response: DilocoPushResponse, maxPayloadBytes: MAX_DILOCO_TENSOR_BYTES, servedBy: 'diloco-server' },
+  diloco_commit: { request: DilocoCommitRequest, response: DilocoCommitResponse, maxPayloadBytes: 0, servedBy: 'diloco-server' },
 } as const satisfies Record<string, MethodContract>;
 
 export type DataPlane = typeof DATAPLANE;
