@@ -50,7 +50,10 @@ export type TensorManifest = z.infer<typeof TensorManifestSchema>;
 
 export const JOB_STATES = ['running', 'done'] as const;
 
-/** `diloco_job`: long poll for a round after `afterRound` (absent: answer at once). */
+/**
+ * `diloco_job`: long poll for a round after `afterRound` (absent: answer at once); answered at once too when
+ * round `afterRound` is open and the server holds no delta of the caller for it (a restarted server).
+ */
 export const DilocoJobRequest = z.object({
   v,
   afterRound: round.optional(),
@@ -71,6 +74,11 @@ export const DilocoJobResponse = z.object({
   tensors: z.array(TensorManifestSchema).max(4096),
   /** Milliseconds left before the open round's deadline. */
   deadlineInMs: z.number().min(0),
+  /**
+   * Whether the server holds (or refused) the caller's delta for the open round. A participant that committed
+   * round r to a server that then restarted finds `round: r, handedIn: false`, and trains round r again.
+   */
+  handedIn: z.boolean().optional(),
 });
 export type DilocoJobResponse = z.infer<typeof DilocoJobResponse>;
 

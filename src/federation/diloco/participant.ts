@@ -107,7 +107,8 @@ export async function runDilocoParticipant(o: DilocoJoinOptions, signal?: AbortS
           o.logger.info('diloco_job_done', { message: `job ${jobId} is done after ${job.rounds} rounds; this participant handed in ${summary.accepted} accepted deltas`, jobId });
           break;
         }
-        if (lastDone !== undefined && job.round <= lastDone) continue; // the long poll ran out: ask again
+        // The long poll ran out (ask again), unless a restarted server lost the delta we handed in (train it again).
+        if (lastDone !== undefined && (job.round < lastDone || (job.round === lastDone && job.handedIn !== false))) continue;
         if (!trainer) {
           ({ trainer, cursor, shardTokens } = await setup(p, job, o, nodeId, ggml));
         }

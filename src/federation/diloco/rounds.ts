@@ -100,9 +100,19 @@ export class RoundKeeper {
     return Math.max(0, this.deadline - this.now());
   }
 
-  /** Resolves once a round after `afterRound` is open (or the job is done), or after `waitMs`. */
-  waitForRound(afterRound: number | undefined, waitMs: number): Promise<void> {
-    const ready = () => this.state === 'done' || (this.state === 'open' && (afterRound === undefined || this.round > afterRound));
+  /** Whether the open round holds a delta of `participant`, accepted or refused. */
+  handedIn(participant: string): boolean {
+    return this.submitted.has(participant) || this.refused.some((r) => r.participant === participant);
+  }
+
+  /**
+   * Resolves once a round after `afterRound` is open (or the job is done), or round `afterRound` is open
+   * without a delta of `participant` (a restarted server lost it), or after `waitMs`.
+   */
+  waitForRound(afterRound: number | undefined, waitMs: number, participant?: string): Promise<void> {
+    const ready = () =>
+      this.state === 'done' ||
+      (this.state === 'open' && (afterRound === undefined || this.round > afterRound || (participant !== undefined && this.round === afterRound && !this.handedIn(participant))));
     if (ready() || waitMs <= 0) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {

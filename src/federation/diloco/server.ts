@@ -150,9 +150,9 @@ export async function startDilocoServer(o: DilocoServeOptions): Promise<DilocoSe
     }
     return weights.tensors;
   };
-  const jobInfo = (): DilocoJobResponse => ({
+  const jobInfo = (participant: string): DilocoJobResponse => ({
     v: DILOCO_WIRE_VERSION, jobId, state: keeper.state === 'done' ? 'done' : 'running', round: keeper.round, rounds: o.rounds,
-    compression: o.diloco.compression, inner, deadlineInMs: keeper.deadlineInMs(),
+    compression: o.diloco.compression, inner, deadlineInMs: keeper.deadlineInMs(), handedIn: keeper.handedIn(participant),
     tensors: keeper.state === 'done' ? [] : shapes.map((s) => ({ name: s.name, ne: [...s.ne], sha256: roundWeights().get(s.name)!.sha256 })),
   });
   const checkJob = (id: string) => {
@@ -165,9 +165,10 @@ export async function startDilocoServer(o: DilocoServeOptions): Promise<DilocoSe
   };
   const headerSha = sha256(base.header);
   const methods = defineMethods({
-    diloco_job: async (h) => {
-      await keeper.waitForRound(h.afterRound, Math.min(h.waitMs, o.net.pollWaitMs));
-      return { header: jobInfo() };
+    diloco_job: async (h, { peer }) => {
+      const participant = who(peer);
+      await keeper.waitForRound(h.afterRound, Math.min(h.waitMs, o.net.pollWaitMs), participant);
+      return { header: jobInfo(participant) };
     },
     diloco_model: (h) => {
       checkJob(h.jobId);

@@ -29,6 +29,7 @@ export interface TinyJobOptions {
 }
 
 export function makeTinyJob(dir: string, o: TinyJobOptions): TinyJob {
+  mkdirSync(dir, { recursive: true });
   const files = readdirSync(PROSE_FIXTURE).filter((f) => f.endsWith('.txt')).sort();
   const heldOutFiles = files.slice(-2);
   const trainFiles = files.slice(0, -2);
