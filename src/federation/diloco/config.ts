@@ -23,6 +23,10 @@ export interface DilocoNetConfig {
   tickMs: number;
   /** After the last round the server keeps answering 'done' this long, so that participants stop cleanly. */
   doneLingerMs: number;
+  /** The server's cached list of members (who may connect): served this long before a refresh... */
+  membershipTtlMs: number;
+  /** ...and refreshed at most this often for a caller not in it (a participant that registered a moment ago). */
+  membershipMinRefreshMs: number;
 }
 
 /** Machines on one network: retries within a second, a job lost after two minutes. */
@@ -37,6 +41,8 @@ export function lanDilocoNet(): DilocoNetConfig {
     jobLostMs: 2 * 60_000,
     tickMs: 200,
     doneLingerMs: 5_000,
+    membershipTtlMs: 5_000,
+    membershipMinRefreshMs: 500,
   };
 }
 
@@ -47,5 +53,5 @@ export function wanDilocoNet(): DilocoNetConfig {
 
 /** Fast timers for tests in one process or on loopback. */
 export function localTestDilocoNet(): DilocoNetConfig {
-  return { ...lanDilocoNet(), pollWaitMs: 1_000, callTimeoutMs: 10_000, tensorTimeoutMs: 30_000, retryBaseMs: 100, retryMaxMs: 1_000, jobLostMs: 30_000, tickMs: 50, doneLingerMs: 3_000 };
+  return { ...lanDilocoNet(), pollWaitMs: 1_000, callTimeoutMs: 10_000, tensorTimeoutMs: 30_000, retryBaseMs: 100, retryMaxMs: 1_000, jobLostMs: 30_000, tickMs: 50, doneLingerMs: 3_000, membershipTtlMs: 1_000, membershipMinRefreshMs: 100 };
 }

@@ -9,6 +9,7 @@ export const DILOCO_ERROR_CODES = [
   'bad_checkpoint', // the server's checkpoint is damaged or of another job
   'no_job', // no DiLoCo job at the coordinator (or not the one asked for)
   'bad_shard', // the participant's corpus cannot make one batch
+  'unauthenticated', // a call on a connection whose HELLO proved no node identity
 ] as const;
 export type DilocoErrorCode = (typeof DILOCO_ERROR_CODES)[number];
 

@@ -65,6 +65,9 @@ interface Submitted {
 
 export type KeeperState = 'open' | 'finishing' | 'done';
 
+/** waitUntilDone() looks again this often even if no round opened (a wake-up it missed cannot stall it). */
+const DONE_RECHECK_MS = 60_000;
+
 export class RoundKeeper {
   state: KeeperState;
   private readonly o: RoundKeeperOptions;
@@ -130,7 +133,7 @@ export class RoundKeeper {
 
   /** Resolves once the last round is written. */
   async waitUntilDone(): Promise<void> {
-    while (this.state !== 'done') await this.waitForRound(this.round, 60_000);
+    while (this.state !== 'done') await this.waitForRound(this.round, DONE_RECHECK_MS);
   }
 
   /** A participant fetches a tensor of the open round's weights: it is enrolled in this round. */

@@ -160,7 +160,7 @@ export async function startDilocoServer(o: DilocoServeOptions): Promise<DilocoSe
   };
   const who = (peer: Peer): string => {
     const id = peer.identity?.nodeId;
-    if (id === undefined) throw new DilocoError('stale_round', 'a call on a connection without a proven identity', 'an authenticated HELLO', 'none', 'connect as a registered node');
+    if (id === undefined) throw new DilocoError('unauthenticated', 'a call on a connection without a proven identity', 'an authenticated HELLO', 'none', 'connect as a registered node');
     return id;
   };
   const headerSha = sha256(base.header);
@@ -198,7 +198,7 @@ export async function startDilocoServer(o: DilocoServeOptions): Promise<DilocoSe
   const nodeId = identity.id;
   const client = new CoordinatorClient({ url: o.coordinatorUrl, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(o.coordinatorCa ? { caFile: o.coordinatorCa } : {}) });
   await checkCoordinatorTrust(client);
-  const membership = new CoordinatorMembership(client, { ttlMs: 2_000, minRefreshMs: 250, logger: o.logger });
+  const membership = new CoordinatorMembership(client, { ttlMs: o.net.membershipTtlMs, minRefreshMs: o.net.membershipMinRefreshMs, logger: o.logger });
   const bindHost = o.bindHost ?? '0.0.0.0';
   const tls = await dataPlaneTls(o.coordinatorUrl, o.dataDir, o.lanAddr ? [o.lanAddr.replace(/:\d+$/, '')] : []);
   const transport: TransportServer = await listen({
