@@ -42,8 +42,8 @@ interface MetricLine {
 cluster.test('3 participants, one killed mid-round, the server killed and restarted: the job finishes and the loss falls', async () => {
   const out = join(cluster.dir, 'out');
   const serveArgs = [
-    'diloco', 'serve', '--init', job.init, '--rounds', String(ROUNDS), '--inner-steps', '40', '--batch', '4', '--ctx', '32', '--lr', '3e-3', '--warmup', '2',
-    '--min-replicas', '2', '--round-timeout', '10', '--compress', 'int8', '--eval-corpus', job.heldOut, '--eval-tokens', '2048', '--out', out,
+    'diloco', 'serve', '--init', job.init, '--rounds', String(ROUNDS), '--inner-steps', '80', '--batch', '4', '--ctx', '32', '--lr', '3e-3', '--warmup', '2',
+    '--min-replicas', '2', '--round-timeout', '20', '--compress', 'int8', '--eval-corpus', job.heldOut, '--eval-tokens', '2048', '--out', out,
     '--coordinator-url', coordinator.url, '--rpc-port', '0', '--data-dir', join(cluster.dir, 'serve'), '--threads', '1', '--log-format', 'json',
   ];
   const serve = cluster.spawn('serve', serveArgs);
@@ -51,7 +51,8 @@ cluster.test('3 participants, one killed mid-round, the server killed and restar
   const joins = job.shards.map((shard, i) =>
     cluster.spawn(`join-${i}`, ['diloco', 'join', '--coordinator-url', coordinator.url, '--corpus', shard, '--data-dir', join(cluster.dir, `join-${i}`), '--threads', '1', '--log-format', 'json']),
   );
-  // Kill participant 2 once it holds the weights of round 1 or 2 (it is enrolled: the round must drop it).
+  // Kill participant 2 once it holds the weights of round 1 or 2: it is enrolled, and its 80 inner steps (a few
+  // seconds) leave it no time to hand in a delta before the kill, so the round must drop it at the deadline.
   const victim = joins[2]!;
   const pulled = await logLine(victim, 'weights_pulled', { round: '[12]' });
   await victim.stop('SIGKILL');
