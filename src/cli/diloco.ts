@@ -16,7 +16,7 @@ export const AGGREGATOR_CHOICES = ['mean', 'median', 'trimmed-mean', 'centered-c
 export const COMPRESS_CHOICES = ['f16', 'int8', 'f32'] as const;
 export const NETWORK_CHOICES = ['lan', 'wan'] as const;
 
-const SERVE_ONLY = ['init', 'rounds', 'inner-steps', 'outer-lr', 'outer-momentum', 'aggregator', 'assumed-byzantine', 'min-replicas', 'round-timeout', 'out', 'compress', 'eval-corpus', 'eval-tokens', 'batch', 'lr', 'warmup', 'ctx', 'rpc-port', 'lan-addr', 'keep-every'];
+const SERVE_ONLY = ['init', 'rounds', 'inner-steps', 'outer-lr', 'outer-momentum', 'aggregator', 'assumed-byzantine', 'min-replicas', 'round-timeout', 'out', 'compress', 'weights', 'eval-corpus', 'eval-tokens', 'batch', 'lr', 'warmup', 'ctx', 'rpc-port', 'lan-addr', 'keep-every'];
 const JOIN_ONLY = ['corpus', 'job'];
 
 export const spec: CommandSpec = {
@@ -46,6 +46,7 @@ export const spec: CommandSpec = {
     'min-replicas': { type: 'number', integer: true, min: 1, max: 10000, default: 1, help: 'serve: deltas a round needs; with fewer by the deadline the round waits another timeout' },
     'round-timeout': { type: 'number', min: 0.1, max: 86400, unit: 'seconds', default: 600, help: 'serve: deadline of a round; participants silent by then are dropped from it' },
     compress: { type: 'string', choices: COMPRESS_CHOICES, default: 'f16', help: 'serve: how deltas travel: f16 (half the bytes), int8 with per-block scales (about a quarter), f32' },
+    weights: { type: 'string', choices: COMPRESS_CHOICES, default: 'f32', help: 'serve: how the weights travel to participants: f32 (exact), or f16 / int8 to cut the download (they train from the rounded weights; their deltas stay exact)' },
     'eval-corpus': { type: 'string', multiple: true, arg: 'PATH', help: 'serve: held-out text (folder or .txt) scored after every round: the metrics\' held-out loss and perplexity' },
     'eval-tokens': { ...FLAG_SHAPES.tokens, default: 16384, help: 'serve: held-out tokens scored per round' },
     batch: { type: 'number', integer: true, min: 1, max: 4096, default: 8, help: 'serve: rows per inner step' },
@@ -94,7 +95,7 @@ export async function run({ flags: f, positionals }: Parsed): Promise<number> {
     const { PRESETS } = await import('../train/config.ts');
     const handle = await startDilocoServer({
       ...common,
-      init: f.init as string, out: f.out as string, rounds: f.rounds as number, minReplicas: f['min-replicas'] as number,
+      init: f.init as string, out: f.out as string, rounds: f.rounds as number, weightsDtype: f.weights as (typeof COMPRESS_CHOICES)[number], minReplicas: f['min-replicas'] as number,
       roundTimeoutMs: 1000 * (f['round-timeout'] as number),
       diloco: {
         ...defaultDilocoConfig(), outer: { lr: f['outer-lr'] as number, momentum: f['outer-momentum'] as number },

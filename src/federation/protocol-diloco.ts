@@ -70,7 +70,13 @@ export const DilocoJobResponse = z.object({
   /** Encoding of the deltas the server expects. */
   compression: z.enum(['f32', 'f16', 'int8']),
   inner: InnerSettingsSchema,
-  /** The open round's global weights, tensor by tensor (f32), with their hashes. */
+  /**
+   * How the weights travel (diloco_weights payloads): f32 (exact, the default), or f16 / int8 to cut the
+   * download; a participant trains from the decoded weights and its delta is relative to them, so the
+   * rounding only moves where its inner steps start. Absent: f32 (a server of the first version).
+   */
+  weightsDtype: z.enum(['f32', 'f16', 'int8']).optional(),
+  /** The open round's global weights, tensor by tensor (encoded as weightsDtype), with their hashes. */
   tensors: z.array(TensorManifestSchema).max(4096),
   /** Milliseconds left before the open round's deadline. */
   deadlineInMs: z.number().min(0),
@@ -86,7 +92,7 @@ export type DilocoJobResponse = z.infer<typeof DilocoJobResponse>;
 export const DilocoModelRequest = z.object({ v, jobId: JobIdSchema });
 export const DilocoModelResponse = z.object({ v, sha256, bytes: z.number().int().min(0) });
 
-/** `diloco_weights`: one tensor of the open round's weights (answer payload: f32, little-endian). */
+/** `diloco_weights`: one tensor of the open round's weights (answer payload: encoded as the job's weightsDtype). */
 export const DilocoWeightsRequest = z.object({ v, jobId: JobIdSchema, round, name: tensorName });
 export const DilocoWeightsResponse = z.object({ v, round, name: tensorName, sha256 });
 

@@ -9,6 +9,7 @@ import type { Logger } from '../../util/log.ts';
 import { hashString } from '../../train/corpus.ts';
 import { BatchCursor } from '../../train/data.ts';
 import { encodeDelta } from '../../train/diloco/wire.ts';
+import { decodeTensor, encodedBytes } from '../../train/diloco/compress.ts';
 import { innerRound } from '../../train/diloco/participant.ts';
 import type { TensorMap } from '../../train/params.ts';
 import { Trainer } from '../../train/trainer.ts';
@@ -186,11 +187,15 @@ async function pullWeights(peer: Peer, job: DilocoJobResponse, net: DilocoNetCon
   for (const t of job.tensors) {
     const { header, payload } = await call(peer, 'diloco_weights', { v, jobId: job.jobId, round: job.round, name: t.name }, { timeoutMs: net.tensorTimeoutMs });
     const n = t.ne.reduce((a, b) => a * b, 1);
+    const dtype = job.weightsDtype ?? 'f32';
+    const bytes = encodedBytes(n, dtype);
     const got = sha256(payload);
-    if (payload.byteLength !== 4 * n || got !== t.sha256 || header.sha256 !== t.sha256) {
-      throw new DilocoError('bad_hash', `weights tensor ${t.name} of round ${job.round} failed its check`, `${4 * n} bytes with sha256 ${t.sha256}`, `${payload.byteLength} bytes with sha256 ${got}`, 'the transfer was damaged; the round is retried');
+    if (payload.byteLength !== bytes || got !== t.sha256 || header.sha256 !== t.sha256) {
+      throw new DilocoError('bad_hash', `weights tensor ${t.name} of round ${job.round} failed its check`, `${bytes} bytes (${dtype}) with sha256 ${t.sha256}`, `${payload.byteLength} bytes with sha256 ${got}`, 'the transfer was damaged; the round is retried');
     }
-    out.set(t.name, new Float32Array(Uint8Array.from(payload).buffer));
+    const w = decodeTensor(payload, n, dtype);
+    if (!w.every(Number.isFinite)) throw new DilocoError('bad_hash', `weights tensor ${t.name} of round ${job.round} holds NaN or Inf`, 'finite weights', 'non-finite values', 'the server is faulty; the round is retried');
+    out.set(t.name, w);
   }
   return out;
 }

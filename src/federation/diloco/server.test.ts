@@ -36,7 +36,7 @@ before(async () => {
   job = makeTinyJob(join(dir.path, 'job'), { participants: 1 });
   coordinator = await startCoordinator({ host: '127.0.0.1', port: 0, dataDir: join(dir.path, 'coord'), config: localTestConfig(), logger: silentLogger });
   server = await startDilocoServer({
-    init: job.init, out, rounds: 2, diloco: { ...defaultDilocoConfig(), compression: 'int8' }, minReplicas: 1, roundTimeoutMs: 60_000,
+    init: job.init, out, rounds: 2, diloco: { ...defaultDilocoConfig(), compression: 'int8' }, weightsDtype: 'f16', minReplicas: 1, roundTimeoutMs: 60_000,
     inner: { ...PRESETS.tiny.optim, batch: 2, lr: 3e-3, warmup: 1, innerSteps: 2, ctx: 32 }, evalCorpus: [job.heldOut], evalTokens: 256, keepEvery: 0,
     coordinatorUrl: coordinator.url, dataDir: join(dir.path, 'serve'), rpcPort: 0, threads: 1, net, logger: silentLogger,
   });
@@ -60,9 +60,11 @@ test('hostile calls are refused with a reason; a tiny shard refuses to start; an
     const { header: info } = await call(peer, 'diloco_job', { v: 1, waitMs: 0 });
     assert.equal(info.round, 0);
     assert.equal(info.compression, 'int8');
+    assert.equal(info.weightsDtype, 'f16');
     const name = info.tensors[0]!.name;
     const { payload } = await call(peer, 'diloco_weights', { v: 1, jobId: info.jobId, round: 0, name });
     assert.equal(sha256(payload), info.tensors[0]!.sha256, 'the weights match the manifest\'s hash');
+    assert.equal(payload.byteLength, 2 * info.tensors[0]!.ne.reduce((a, b) => a * b, 1), 'f16 weights: 2 bytes a value');
     const nan = new Map(info.tensors.map((t) => [t.name, new Float32Array(t.ne.reduce((a, b) => a * b, 1)).fill(Number.NaN)]));
     const wire = encodeDelta(nan, info.tensors, 'int8', 0, identity.id);
     const t0 = wire.tensors[0]!;

@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { getGgml } from '../../ggml/runtime.ts';
 import type { Logger } from '../../util/log.ts';
-import type { DilocoConfig } from '../../train/diloco/config.ts';
+import type { Compression, DilocoConfig } from '../../train/diloco/config.ts';
+import { encodeTensor } from '../../train/diloco/compress.ts';
 import { DilocoServer } from '../../train/diloco/round.ts';
 import { exportGguf } from '../../train/export.ts';
 import { evaluateTokens } from '../../train/evaluate.ts';
@@ -42,6 +43,8 @@ export interface DilocoServeOptions {
   out: string;
   rounds: number;
   diloco: DilocoConfig;
+  /** How the weights travel to participants (f32: exact). */
+  weightsDtype: Compression;
   minReplicas: number;
   roundTimeoutMs: number;
   /** Inner AdamW settings the participants use (steps: the job's rounds x innerSteps). */
@@ -143,7 +146,7 @@ export async function startDilocoServer(o: DilocoServeOptions): Promise<DilocoSe
     if (weights?.round !== server.round) {
       const tensors = new Map<string, { bytes: Uint8Array; sha256: string }>();
       for (const [name, v] of server.params) {
-        const bytes = new Uint8Array(Float32Array.from(v).buffer);
+        const bytes = encodeTensor(v, o.weightsDtype);
         tensors.set(name, { bytes, sha256: sha256(bytes) });
       }
       weights = { round: server.round, tensors };
@@ -152,7 +155,7 @@ export async function startDilocoServer(o: DilocoServeOptions): Promise<DilocoSe
   };
   const jobInfo = (participant: string): DilocoJobResponse => ({
     v: DILOCO_WIRE_VERSION, jobId, state: keeper.state === 'done' ? 'done' : 'running', round: keeper.round, rounds: o.rounds,
-    compression: o.diloco.compression, inner, deadlineInMs: keeper.deadlineInMs(), handedIn: keeper.handedIn(participant),
+    compression: o.diloco.compression, weightsDtype: o.weightsDtype, inner, deadlineInMs: keeper.deadlineInMs(), handedIn: keeper.handedIn(participant),
     tensors: keeper.state === 'done' ? [] : shapes.map((s) => ({ name: s.name, ne: [...s.ne], sha256: roundWeights().get(s.name)!.sha256 })),
   });
   const checkJob = (id: string) => {
@@ -178,8 +181,9 @@ export async function startDilocoServer(o: DilocoServeOptions): Promise<DilocoSe
       checkJob(h.jobId);
       const participant = who(peer);
       if (!server.params.has(h.name)) throw new DilocoError('stale_round', `no tensor ${h.name} in this model`, 'a name from the round\'s manifest', h.name, 'ask diloco_job for the manifest');
-      keeper.enrol(participant, h.round, 4 * server.params.get(h.name)!.length); // refuses a round that is not open
+      keeper.enrol(participant, h.round, 0); // refuses a round that is not open
       const t = roundWeights().get(h.name)!;
+      keeper.enrol(participant, h.round, t.bytes.byteLength);
       return { header: { v: DILOCO_WIRE_VERSION, round: h.round, name: h.name, sha256: t.sha256 }, payload: t.bytes };
     },
     diloco_push: (h, { peer, payload }) => {
