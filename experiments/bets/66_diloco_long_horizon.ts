@@ -27,7 +27,8 @@
 //        chosen by calibration (the measured step time) so the federated run lasts >= 60 minutes, at least 300;
 //        corpus: Brown + Moby Dick + Austen when fetched (scripts/fetch-corpora.ts), else the prose fixture.
 //        The participant is killed once R/3 and 2R/3 rounds are written, and back 10 s later (same identity).
-//        Expect about 2.5 hours a seed (the federated hour, then both controls in this process).
+//        Expect 3 to 4 hours a seed on 2 cores: the federated hour, then both controls in this process on one
+//        thread (each about the federation's compute: K x rounds x H steps of B rows).
 // Run: npm run bet -- 66      (smoke: npm run bet -- 66 --smoke, seconds: 2 participants, 6 rounds, H = 2)
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -168,13 +169,15 @@ async function measure66(ctx: MeasureContext<Sizes66>): Promise<SeedMeasurement>
     const encode = (paths: string[]) => concatTokens(loadCorpusFiles(paths).map((d) => tokenizer.encode(d.text)), tokenizer.eosId);
     const train = concatTokens(job.shards.map((p) => encode([p])));
     const heldOut = encode([job.heldOut]).subarray(0, s.evalTokens + 1);
-    const curveRounds = [...new Set(Array.from({ length: s.curvePoints }, (_, i) => Math.round(((i + 1) * R) / s.curvePoints)))];
+    // Curve points every `every` rounds and at the end; the simulation is scored there only (evalEvery).
+    const every = Math.max(1, Math.floor(R / s.curvePoints));
+    const curveRounds = [...new Set([...Array.from({ length: Math.floor(R / every) }, (_, i) => (i + 1) * every), R])];
     const third = Math.round(R / 3);
     const marks = [...new Set([...curveRounds, third])].sort((a, b) => a - b);
     const sim = new Map<number, number>();
     runSimulation({
       ggml, model, inner: INNER, diloco: { ...defaultDilocoConfig(), compression: 'f16' }, train, heldOut, participants: s.participants, rounds: R,
-      innerSteps: s.innerSteps, seed: ctx.seed, init: base.params, evalEvery: 1,
+      innerSteps: s.innerSteps, seed: ctx.seed, init: base.params, evalEvery: every,
       onRound: (m) => { if (m.heldOutLoss !== undefined && marks.includes(m.round + 1)) sim.set(m.round + 1, m.heldOutLoss); },
     });
     ctx.log('simulation done');
