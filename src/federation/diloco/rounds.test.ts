@@ -142,3 +142,18 @@ test('after the last round the keeper is done and answers no round', async () =>
   await keeper.waitUntilDone();
   assert.throws(() => keeper.enrol('p1', 1, 40), /not open/);
 });
+
+test('a long poll is answered at once when the open round holds no delta of the caller (a restarted server lost it)', async () => {
+  const { keeper, hand } = setup({ minReplicas: 2 });
+  hand('p1', 0);
+  assert.equal(keeper.handedIn('p1'), true);
+  assert.equal(keeper.handedIn('p2'), false);
+  // p1 handed in round 0: its poll for a round after 0 waits (here: until the short timeout)...
+  let answered = false;
+  const wait = keeper.waitForRound(0, 50, 'p1').then(() => (answered = true));
+  await settle();
+  assert.equal(answered, false);
+  await wait;
+  // ...while p2, which thinks it handed in round 0 to a server that lost it, is answered at once.
+  await keeper.waitForRound(0, 60_000, 'p2');
+});

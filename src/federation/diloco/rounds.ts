@@ -11,7 +11,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../../util/log.ts';
 import type { DilocoServer, Refusal } from '../../train/diloco/round.ts';
 import { type WireDelta, type WireTensor, checkDelta } from '../../train/diloco/wire.ts';
-import type { DilocoCommitResponse } from '../protocol-diloco.ts';
+import { DILOCO_WIRE_VERSION, type DilocoCommitResponse } from '../protocol-diloco.ts';
 import { sha256 } from '../node/model-hash.ts';
 import { DilocoError } from './errors.ts';
 
@@ -167,7 +167,7 @@ export class RoundKeeper {
   commit(participant: string, round: number, info: { shardTokens: number; innerLoss?: number | undefined; computeMs?: number | undefined; transferMs?: number | undefined }): DilocoCommitResponse {
     if (round < this.round || (round === this.round && this.state !== 'open')) {
       this.markLate(participant, round);
-      return { v: 1, status: 'late', reason: `round ${round} is over (the open round is ${this.round}): the delta is discarded` };
+      return { v: DILOCO_WIRE_VERSION, status: 'late', reason: `round ${round} is over (the open round is ${this.round}): the delta is discarded` };
     }
     this.meet(participant);
     if (round > this.round) return this.refuse(participant, 'round', `its delta is for round ${round}, the open round is ${this.round}`);
@@ -180,8 +180,8 @@ export class RoundKeeper {
     if (!c.ok) return this.refuse(participant, c.code, c.reason.replace(/^delta from \S+ refused: /, ''));
     this.submitted.set(participant, { wire, innerLoss: info.innerLoss, computeMs: info.computeMs, transferMs: info.transferMs });
     this.o.logger.info('delta_accepted', { participant, round, bytes: c.bytes, have: this.submitted.size, enrolled: this.enrolled.size });
-    queueMicrotask(() => void this.maybeComplete());
-    return { v: 1, status: 'accepted' };
+    queueMicrotask(() => this.completeLater());
+    return { v: DILOCO_WIRE_VERSION, status: 'accepted' };
   }
 
   /** Called every tick: the deadline ends the round, or extends it when too few deltas came. */
@@ -194,6 +194,11 @@ export class RoundKeeper {
       message: `round ${this.round}: ${this.submitted.size} of the ${this.o.minReplicas} deltas needed by the deadline; waiting another ${Math.round(this.o.roundTimeoutMs / 1000)} s`,
       round: this.round, have: this.submitted.size, need: this.o.minReplicas, extensions: this.extended,
     });
+  }
+
+  /** maybeComplete() off the caller's stack; a failure to write the round is logged, the job goes on. */
+  private completeLater(): void {
+    this.maybeComplete().catch((e: unknown) => this.o.logger.error('round_finish_failed', { message: `round ${this.round - 1}: ${(e as Error).message}`, round: this.round - 1 }));
   }
 
   private async maybeComplete(): Promise<void> {
@@ -279,7 +284,7 @@ export class RoundKeeper {
     const reason = `delta from ${participant} refused: ${why}`;
     this.refused.push({ participant, code, reason });
     this.o.logger.warn('delta_refused', { message: reason, participant, round: this.round, code });
-    queueMicrotask(() => void this.maybeComplete());
-    return { v: 1, status: 'refused', reason };
+    queueMicrotask(() => this.completeLater());
+    return { v: DILOCO_WIRE_VERSION, status: 'refused', reason };
   }
 }
