@@ -25,7 +25,7 @@
 // Sizes (full): width 128, 2 layers, context 64, vocabulary 1024, batch 4 a participant, H = 10, outer
 //        Nesterov lr 0.7, momentum 0.9, mean aggregation, --min-replicas 3, a 60 s round deadline; rounds
 //        chosen by calibration (the measured step time) so the federated run lasts >= 60 minutes, at least 300;
-//        corpus: Brown + Moby Dick + Austen when fetched (scripts/fetch-corpora.ts), else the prose fixture.
+//        corpus: Brown + Moby Dick + Austen, those fetched (scripts/fetch-corpora.ts; at least one is needed).
 //        The participant is killed once R/3 and 2R/3 rounds are written, and back 10 s later (same identity).
 //        Expect 3 to 4 hours a seed on 2 cores: the federated hour, then both controls in this process on one
 //        thread (each about the federation's compute: K x rounds x H steps of B rows).
