@@ -23,6 +23,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   node: { summary: 'join a federation as a primary or a worker', load: () => import('./node.ts') },
   certs: { summary: 'make a self-signed TLS pair for a LAN coordinator', load: () => import('./certs.ts') },
   specialist: { summary: 'publish specialist models: make, publish, list and revoke signed manifests', load: () => import('./specialist.ts') },
+  diloco: { summary: 'train a model together (DiLoCo): serve a training job, or join one with your own text', load: () => import('./diloco.ts') },
 };
 
 export function registerCommand(name: string, summary: string, load: () => Promise<Command>): void {

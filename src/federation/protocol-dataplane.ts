@@ -12,6 +12,10 @@
 // back to the primary over the connection the primary opened to it (found by the primary's session id).
 import { z } from 'zod';
 import { DirectoryExchangeHeaderSchema, GOSSIP_LIMITS } from './protocol-directory.ts';
+import {
+  DilocoCommitRequest, DilocoCommitResponse, DilocoJobRequest, DilocoJobResponse, DilocoModelRequest, DilocoModelResponse,
+  DilocoPushRequest, DilocoPushResponse, DilocoWeightsRequest, DilocoWeightsResponse, MAX_DILOCO_TENSOR_BYTES,
+} from './protocol-diloco.ts';
 
 export const DATAPLANE_VERSION = 2;
 
@@ -120,7 +124,7 @@ export interface MethodContract {
   request: z.ZodType;
   response?: z.ZodType;
   maxPayloadBytes?: number;
-  servedBy: 'worker' | 'primary' | 'any';
+  servedBy: 'worker' | 'primary' | 'any' | 'diloco-server';
 }
 
 export const DATAPLANE = {
@@ -142,6 +146,12 @@ export const DATAPLANE = {
   step_error: { request: StepError, maxPayloadBytes: 0, servedBy: 'primary' },
   /** RFC-0006 anti-entropy between any two nodes (payload: JSON GossipRequest; answer payload: GossipResponse). */
   directory_exchange: { request: DirectoryExchangeHeaderSchema, response: DirectoryExchangeHeaderSchema, maxPayloadBytes: GOSSIP_LIMITS.maxPayloadBytes, servedBy: 'any' },
+  /** DiLoCo training jobs (protocol-diloco.ts): a participant asks `diloco serve` for the job, its weights, and hands in its delta. */
+  diloco_job: { request: DilocoJobRequest, response: DilocoJobResponse, maxPayloadBytes: 0, servedBy: 'diloco-server' },
+  diloco_model: { request: DilocoModelRequest, response: DilocoModelResponse, maxPayloadBytes: 0, servedBy: 'diloco-server' },
+  diloco_weights: { request: DilocoWeightsRequest, response: DilocoWeightsResponse, maxPayloadBytes: 0, servedBy: 'diloco-server' },
+  diloco_push: { request: DilocoPushRequest, response: DilocoPushResponse, maxPayloadBytes: MAX_DILOCO_TENSOR_BYTES, servedBy: 'diloco-server' },
+  diloco_commit: { request: DilocoCommitRequest, response: DilocoCommitResponse, maxPayloadBytes: 0, servedBy: 'diloco-server' },
 } as const satisfies Record<string, MethodContract>;
 
 export type DataPlane = typeof DATAPLANE;

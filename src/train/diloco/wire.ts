@@ -25,7 +25,7 @@ export interface TensorShape {
   ne: readonly number[];
 }
 
-export const REFUSALS = ['round', 'missing', 'unknown-tensor', 'duplicate', 'shape', 'dtype', 'size', 'non-finite'] as const;
+export const REFUSALS = ['round', 'missing', 'unknown-tensor', 'duplicate', 'shape', 'dtype', 'size', 'non-finite', 'empty-shard'] as const;
 export type RefusalCode = (typeof REFUSALS)[number];
 
 export type DeltaCheck = { ok: true; delta: Delta; bytes: number } | { ok: false; code: RefusalCode; reason: string };
