@@ -23,6 +23,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   node: { summary: 'join a federation as a primary or a worker', load: () => import('./node.ts') },
   certs: { summary: 'make a self-signed TLS pair for a LAN coordinator', load: () => import('./certs.ts') },
   specialist: { summary: 'publish specialist models: make, publish, list and revoke signed manifests', load: () => import('./specialist.ts') },
+  users: { summary: "a primary's users: add (prints their API key), list, remove (with all their data)", load: () => import('./users.ts') },
 };
 
 export function registerCommand(name: string, summary: string, load: () => Promise<Command>): void {
