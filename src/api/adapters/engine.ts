@@ -18,8 +18,8 @@ export interface TrainJob {
   onProgress: (step: number, total: number, loss: number) => void;
 }
 
-/** What a served request adds to its generate options to run with an adapter. */
-export type AdapterOptions = Partial<GenerateOptions>;
+/** What a served request adds to its generate options to run with an adapter (its norm gains). */
+export type AdapterOptions = Partial<GenerateOptions> & { normOverrides?: ReadonlyMap<string, Float32Array> };
 
 export interface AdapterEngine {
   /** The base model's content hash ('sha256:<hex>'): an adapter of another base is refused. */
