@@ -109,9 +109,12 @@ export class AdapterModels implements ModelSource {
         completionTokens++;
         yield next.value;
       }
+    } catch (error) {
+      finish = 'error';
+      throw error;
     } finally {
       // A stream its consumer left early: close the base's generation (it frees the sequence).
-      if (finish === 'aborted') await inner.return(undefined as never);
+      if (finish === 'aborted' || finish === 'error') await inner.return(undefined as never);
       this.store.audit(adapter.userId, 'adapter_used', adapter.id, { name: adapter.name, prompt_tokens: prompt.length, completion_tokens: completionTokens, finish_reason: finish });
     }
   }
