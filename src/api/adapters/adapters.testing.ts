@@ -1,7 +1,7 @@
 /**
  * An in-memory AdapterEngine for the routes' tests: training takes a few event-loop turns per step (or
  * waits on a gate), the adapter file is a small header naming the base plus bytes derived from the text,
- * and serving "applies" it as a sampling seed. The real engine (engine-train.ts) runs in the integration
+ * and serving applies it as gains of 1 + (a byte of it) / 1000 on the output norm (n_embd from the test model). The real engine (engine-train.ts) runs in the integration
  * test.
  */
 import { createHash } from 'node:crypto';
@@ -21,8 +21,10 @@ export interface FakeEngine extends AdapterEngine {
   readonly exported: string[];
 }
 
-export function fakeEngine(options: { baseHash?: string; minTextTokens?: number } = {}): FakeEngine {
+export function fakeEngine(options: { baseHash?: string; minTextTokens?: number; nEmbd?: number } = {}): FakeEngine {
   const baseHash = options.baseHash ?? FAKE_BASE;
+  // The test model's width (SmolLM2's).
+  const nEmbd = options.nEmbd ?? 960;
   const trained: TrainJob[] = [];
   const exported: string[] = [];
   let gate: { promise: Promise<void>; open: () => void } | undefined;
@@ -55,7 +57,7 @@ export function fakeEngine(options: { baseHash?: string; minTextTokens?: number 
     load(path): AdapterOptions | undefined {
       const { base, body } = parseFake(path);
       if (base !== baseHash) throw new AdapterBaseMismatch(baseHash, base);
-      return { seed: body.readUInt32LE(0) };
+      return { normOverrides: new Map([['output_norm.weight', new Float32Array(nEmbd).fill(1 + body[0]! / 1000)]]) };
     },
     async exportMerged(adapterPath, outPath) {
       exported.push(outPath);

@@ -19,7 +19,7 @@ export interface TrainJob {
 }
 
 /** What a served request adds to its generate options to run with an adapter (its norm gains). */
-export type AdapterOptions = Partial<GenerateOptions> & { normOverrides?: ReadonlyMap<string, Float32Array> };
+export type AdapterOptions = Pick<GenerateOptions, 'normOverrides'>;
 
 export interface AdapterEngine {
   /** The base model's content hash ('sha256:<hex>'): an adapter of another base is refused. */
