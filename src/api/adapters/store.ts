@@ -343,16 +343,21 @@ export class PrimaryStore implements UserDirectory {
 }
 
 function adapterFromRow(r: AdapterRow): AdapterRecord {
+  const kind = ADAPTER_KINDS.find((k) => k === r.kind);
+  const state = JOB_STATES.find((st) => st === r.state);
+  if (kind === undefined || state === undefined) {
+    throw new StoreError(`corrupt adapter row ${r.id} (kind '${r.kind}', state '${r.state}')`, 'restore primary.db from a backup, or delete the adapter with `sharedllm users remove`');
+  }
   return {
     id: r.id,
     userId: r.user_id,
     name: r.name,
-    kind: (ADAPTER_KINDS as readonly string[]).includes(r.kind) ? (r.kind as AdapterKind) : 'norm',
+    kind,
     rank: r.rank,
     steps: r.steps,
     seed: r.seed,
     baseHash: r.base_hash,
-    state: (JOB_STATES as readonly string[]).includes(r.state) ? (r.state as JobState) : 'failed',
+    state,
     step: r.step,
     loss: r.loss,
     error: r.error,
