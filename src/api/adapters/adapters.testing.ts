@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { AdapterBaseMismatch, type AdapterEngine, type AdapterOptions, type TrainJob } from './engine.ts';
+import type { AdapterKind } from './store.ts';
 
 export const FAKE_BASE = `sha256:${'ab'.repeat(32)}`;
 const MAGIC = 'FAKEADAPTER1';
@@ -51,12 +52,13 @@ export function fakeEngine(options: { baseHash?: string; minTextTokens?: number;
         if (job.signal.aborted) throw job.signal.reason;
         job.onProgress(step, job.steps, 3 - step / job.steps);
       }
-      writeFileSync(outPath, fakeAdapterBytes(baseHash, job.text));
+      writeFileSync(outPath, fakeAdapterBytes(baseHash, job.text, job.kind));
       return { loss: 2 };
     },
     load(path): AdapterOptions | undefined {
-      const { base, body } = parseFake(path);
+      const { base, kind, body } = parseFake(path);
       if (base !== baseHash) throw new AdapterBaseMismatch(baseHash, base);
+      if (kind !== 'norm') return undefined;
       return { normOverrides: new Map([['output_norm.weight', new Float32Array(nEmbd).fill(1 + body[0]! / 1000)]]) };
     },
     async exportMerged(adapterPath, outPath) {
@@ -70,15 +72,22 @@ export function fakeEngine(options: { baseHash?: string; minTextTokens?: number;
   };
 }
 
-/** A fake adapter file: magic, the base hash, 64 bytes derived from the text. */
-export function fakeAdapterBytes(baseHash: string, text: string): Buffer {
-  const body = Buffer.concat([createHash('sha512').update(`adapter:${text}`).digest()]);
-  return Buffer.concat([Buffer.from(`${MAGIC}\n${baseHash}\n`), body]);
+/** A fake adapter file: magic, the base hash and the kind on a line each, then 64 bytes derived from the text. */
+export function fakeAdapterBytes(baseHash: string, text: string, kind: AdapterKind = 'norm'): Buffer {
+  const body = createHash('sha512').update(`adapter:${text}`).digest();
+  return Buffer.concat([Buffer.from(`${MAGIC}\n${baseHash}\n${kind}\n`), body]);
 }
 
-function parseFake(path: string): { base: string; body: Buffer } {
+function parseFake(path: string): { base: string; kind: string; body: Buffer } {
   const bytes = readFileSync(path);
-  const header = bytes.subarray(0, MAGIC.length + 1 + 71 + 1).toString('latin1').split('\n');
-  if (header[0] !== MAGIC) throw new Error(`${path} is not a fake adapter`);
-  return { base: header[1]!, body: bytes.subarray(MAGIC.length + 1 + 71 + 1) };
+  const lines: string[] = [];
+  let at = 0;
+  for (let i = 0; i < 3; i++) {
+    const end = bytes.indexOf(0x0a, at);
+    if (end < 0) throw new Error(`${path} is not a fake adapter`);
+    lines.push(bytes.subarray(at, end).toString('latin1'));
+    at = end + 1;
+  }
+  if (lines[0] !== MAGIC) throw new Error(`${path} is not a fake adapter`);
+  return { base: lines[1]!, kind: lines[2]!, body: bytes.subarray(at) };
 }

@@ -195,6 +195,18 @@ describe('adapters API', () => {
     assert.deepEqual(events.filter((e) => e.event === 'adapter_exported').map((e) => e.format), ['adapter', 'merged']);
   });
 
+  it('a lora adapter is not served per request (400 to its owner, 404 to others) and exports as a LoRA', async () => {
+    const id = await train(keys.bob, { name: 'lowrank', kind: 'lora', rank: 2 });
+    assert.equal((await call('GET', `/v1/adapters/${id}`, keys.bob)).body.rank, 2);
+    const bob = new OpenAI({ apiKey: keys.bob, baseURL: `${server.url}/v1`, maxRetries: 0 });
+    assert.ok(!(await bob.models.list()).data.some((m) => m.id.endsWith('@lowrank')));
+    assert.equal((await call('POST', '/v1/completions', keys.bob, { model: `${model.modelId}@lowrank`, prompt: 'Hi', max_tokens: 2 })).body.error?.code, 'adapter_not_servable');
+    assert.equal((await call('POST', '/v1/completions', keys.alice, { model: `${model.modelId}@lowrank`, prompt: 'Hi', max_tokens: 2 })).status, 404);
+    const lora = await fetch(`${server.url}/v1/adapters/${id}/export`, { headers: { authorization: `Bearer ${keys.bob}` } });
+    assert.equal(Buffer.from(await lora.arrayBuffer()).subarray(0, 4).toString(), 'LORA');
+    assert.match(lora.headers.get('content-disposition') ?? '', /lowrank\.lora\.gguf/);
+  });
+
   it('refuses an adapter file made for another base, naming both hashes', async () => {
     const id = await train(keys.bob, { name: 'foreign' });
     const other = `sha256:${'cd'.repeat(32)}`;
