@@ -19,6 +19,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   inspect: { summary: 'describe a GGUF file', load: () => import('./inspect.ts') },
   train: { summary: 'train a small llama model on a text corpus and export a GGUF', load: () => import('./train.ts') },
   eval: { summary: 'perplexity of a GGUF model on a text file', load: () => import('./eval.ts') },
+  adapter: { summary: 'train a per-user adapter (norm gains or LoRA) on your text', load: () => import('./adapter.ts') },
   coordinator: { summary: "run a federation's coordinator (directory of nodes, relay)", load: () => import('./coordinator.ts') },
   node: { summary: 'join a federation as a primary or a worker', load: () => import('./node.ts') },
   certs: { summary: 'make a self-signed TLS pair for a LAN coordinator', load: () => import('./certs.ts') },

@@ -11,7 +11,7 @@
 //
 // Metadata: general.type = 'sharedllm-adapter', general.name, sharedllm.adapter.{kind, version,
 // base.content_hash, base.tokenizer_hash, lora.rank, lora.alpha, training.*}. Tensors are F32.
-import { existsSync, renameSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { GGML_TYPE } from '../../gguf/types.ts';
 import { f32, str, u32, type GgufValue } from '../../gguf/value.ts';
 import { writeGguf } from '../../gguf/writer.ts';
@@ -89,7 +89,7 @@ export function adapterBytes(a: Adapter): number {
   return n;
 }
 
-/** Write the adapter to `path` (through a temp file renamed at the end: never half-written). */
+/** Write the adapter to `path` (the GGUF writer goes through a temp file renamed at the end: never half-written). */
 export function writeAdapter(path: string, a: Adapter): void {
   validateAdapter(a, path);
   const metadata = new Map<string, GgufValue>([
@@ -115,13 +115,7 @@ export function writeAdapter(path: string, a: Adapter): void {
     name, type: GGML_TYPE.F32, dims: a.shapes.get(name)!,
     data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
   }));
-  const tmp = `${path}.${process.pid}.tmp`;
-  try {
-    writeGguf(tmp, { metadata, tensors });
-    renameSync(tmp, path);
-  } finally {
-    if (existsSync(tmp)) rmSync(tmp, { force: true });
-  }
+  writeGguf(path, { metadata, tensors });
 }
 
 /**

@@ -5,3 +5,4 @@ export { adapterBaseOf } from './base.ts';
 export { normOverrides, overridesForSpan } from './overrides.ts';
 export { ADAPTER_DEFAULTS, AdapterSession, checkText } from './session.ts';
 export { trainAdapter, type TrainAdapterOptions } from './train.ts';
+export { exportLora, exportMerged } from './export.ts';
