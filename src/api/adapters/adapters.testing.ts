@@ -62,6 +62,8 @@ export function fakeEngine(options: { baseHash?: string; minTextTokens?: number;
       return { normOverrides: new Map([['output_norm.weight', new Float32Array(nEmbd).fill(1 + body[0]! / 1000)]]) };
     },
     async exportMerged(adapterPath, outPath) {
+      const { base } = parseFake(adapterPath);
+      if (base !== baseHash) throw new AdapterBaseMismatch(baseHash, base);
       exported.push(outPath);
       writeFileSync(outPath, Buffer.concat([Buffer.from('MERGED'), readFileSync(adapterPath)]));
     },

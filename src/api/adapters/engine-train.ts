@@ -7,9 +7,8 @@
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { ADAPTER_DEFAULTS, adapterBaseOf, normOverrides, readAdapter } from '../../train/adapter/index.ts';
+import { ADAPTER_DEFAULTS, adapterBaseOf, exportLora, exportMerged, normOverrides, readAdapter } from '../../train/adapter/index.ts';
 import type { Tokenizer } from '../../model/tokenizer.ts';
-import { ApiError } from '../errors.ts';
 import { AdapterBaseMismatch, type AdapterEngine, type AdapterOptions, type TrainJob } from './engine.ts';
 import { type TrainChildJob, TrainChildLineSchema } from './train-child-protocol.ts';
 
@@ -24,6 +23,12 @@ export interface TrainEngineOptions {
 
 export function trainAdapterEngine(options: TrainEngineOptions): AdapterEngine {
   const base = adapterBaseOf(options.modelPath);
+  /** The adapter at `path`; AdapterBaseMismatch (naming both hashes) when it was made for another base. */
+  const readOwn = (path: string) => {
+    const adapter = readAdapter(path);
+    if (adapter.base.contentHash !== base.contentHash) throw new AdapterBaseMismatch(base.contentHash, adapter.base.contentHash);
+    return adapter;
+  };
   return {
     baseHash: base.contentHash,
     // One training batch of rows, plus the next-token target of the last one (session.ts encodeTrainingText).
@@ -38,17 +43,12 @@ export function trainAdapterEngine(options: TrainEngineOptions): AdapterEngine {
         job,
       ),
     load(path): AdapterOptions | undefined {
-      const adapter = readAdapter(path);
-      if (adapter.base.contentHash !== base.contentHash) throw new AdapterBaseMismatch(base.contentHash, adapter.base.contentHash);
+      const adapter = readOwn(path);
       if (adapter.kind !== 'norm') return undefined;
       return { normOverrides: normOverrides(adapter) };
     },
-    async exportMerged() {
-      throw new ApiError(501, 'merged export is not wired yet');
-    },
-    async exportLora() {
-      throw new ApiError(501, 'LoRA export is not wired yet');
-    },
+    exportMerged: (adapterPath, outPath) => exportMerged(options.modelPath, readOwn(adapterPath), outPath),
+    exportLora: (adapterPath, outPath) => exportLora(readOwn(adapterPath), outPath),
   };
 }
 

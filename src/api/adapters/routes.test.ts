@@ -217,6 +217,10 @@ describe('adapters API', () => {
       assert.ok(error.message.includes(other) && error.message.includes(engine.baseHash), error.message);
       return true;
     });
+    const merged = await call('GET', `/v1/adapters/${id}/export?format=merged`, keys.bob);
+    assert.equal(merged.status, 409);
+    assert.equal(merged.body.error?.code, 'adapter_base_mismatch');
+    assert.deepEqual(readdirSync(join(dataDir, 'adapters', id, 'exports')), [], 'nothing derived is left');
   });
 
   it('deletes an adapter with its files, cached gains and consent record; the second time is a 404', async () => {

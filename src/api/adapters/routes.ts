@@ -30,7 +30,7 @@ import type { AdapterEngine } from './engine.ts';
 import { type AdapterFiles, wipe } from './files.ts';
 import type { TrainingJobs } from './jobs.ts';
 import { type RequestLimits, parseAdapterRequest, requireConsent, trainingText } from './request.ts';
-import type { AdapterModels } from './source.ts';
+import { type AdapterModels, baseMismatchError } from './source.ts';
 import { type AdapterRecord, type PrimaryStore, StoreError } from './store.ts';
 
 export interface AdapterRoutesConfig extends RequestLimits {
@@ -160,7 +160,7 @@ function exportRoute(s: AdapterServices): RouteHandler {
         await (format === 'merged' ? s.engine.exportMerged(source, path) : s.engine.exportLora(source, path));
       } catch (error) {
         wipe(path);
-        throw error;
+        throw baseMismatchError(error, 'format');
       }
     }
     s.store.audit(adapter.userId, 'adapter_exported', adapter.id, { name: adapter.name, format });

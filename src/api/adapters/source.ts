@@ -71,10 +71,7 @@ export class AdapterModels implements ModelSource {
     try {
       options = this.engine.load(this.files.adapterPath(adapter.id));
     } catch (error) {
-      if (error instanceof AdapterBaseMismatch) {
-        throw new ApiError(409, error.message, { code: 'adapter_base_mismatch', param: 'model', hint: `the adapter's base is ${error.actual}, this node's is ${error.expected}: train it again on this base` });
-      }
-      throw error;
+      throw baseMismatchError(error, 'model');
     }
     if (options === undefined) {
       throw new ApiError(400, `the adapter '${adapter.name}' is a ${adapter.kind} adapter, which this node does not serve per request`, {
@@ -118,4 +115,10 @@ export class AdapterModels implements ModelSource {
       this.store.audit(adapter.userId, 'adapter_used', adapter.id, { name: adapter.name, prompt_tokens: prompt.length, completion_tokens: completionTokens, finish_reason: finish });
     }
   }
+}
+
+/** An AdapterBaseMismatch as the API's 409 (naming both hashes); any other error as it is. */
+export function baseMismatchError(error: unknown, param: string): unknown {
+  if (!(error instanceof AdapterBaseMismatch)) return error;
+  return new ApiError(409, error.message, { code: 'adapter_base_mismatch', param, hint: `the adapter's base is ${error.actual}, this node's is ${error.expected}: train it again on this base` });
 }
