@@ -39,7 +39,7 @@ export interface ApiListenerOptions {
 }
 
 const API_ROUTES_HINT =
-  'the API serves GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/responses, POST /v1/embeddings, GET /metrics and GET /health';
+  'the API serves GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/responses, POST /v1/embeddings, GET /metrics and GET /health (and on a primary, with a user key: /v1/adapters, /v1/audit, /v1/users/me)';
 
 /** OpenAI's error shape for every failure (errors.ts), with a 404 that names this API's routes. */
 export const apiErrors: ErrorMapper = {
