@@ -18,6 +18,7 @@ import type { Logger } from '../util/log.ts';
 import { ApiError, toErrorBody, toHttpError } from './errors.ts';
 import { PlainText } from './metrics.ts';
 import { SseBody, writeSse } from './sse.ts';
+import { type UserDirectory, authenticate } from './users.ts';
 
 // The API's routes import these from here.
 export { ClientGoneError, requestSignal };
@@ -28,6 +29,8 @@ export interface ApiListenerOptions {
   maxBodyBytes: number;
   /** When set, every path except `publicPaths` needs `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
+  /** Per-user keys (users.ts): a request carrying one is that user's; callerOf(req) tells routes who calls. */
+  users?: UserDirectory;
   publicPaths: { has(pathname: string): boolean };
   /** Aborts every request in flight (server closing); its reason is what they fail with. */
   shutdown: AbortSignal;
@@ -36,7 +39,7 @@ export interface ApiListenerOptions {
 }
 
 const API_ROUTES_HINT =
-  'the API serves GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/responses, POST /v1/embeddings, GET /metrics and GET /health';
+  'the API serves GET /v1/models, POST /v1/chat/completions, POST /v1/completions, POST /v1/responses, POST /v1/embeddings, GET /metrics and GET /health (and on a primary, with a user key: /v1/adapters, /v1/audit, /v1/users/me)';
 
 /** OpenAI's error shape for every failure (errors.ts), with a 404 that names this API's routes. */
 export const apiErrors: ErrorMapper = {
@@ -57,12 +60,8 @@ export function createApiListener(options: ApiListenerOptions): RequestListener 
     errors: apiErrors,
     maxBodyBytes: options.maxBodyBytes,
     requireJsonContentType: false,
-    guard:
-      apiKey === undefined
-        ? undefined
-        : (req, url) => {
-            if (!options.publicPaths.has(url.pathname)) checkApiKey(req, apiKey);
-          },
+    guard: (req, url) =>
+      authenticate(req, url, { ...(apiKey === undefined ? {} : { apiKey }), ...(options.users === undefined ? {} : { users: options.users }), publicPaths: options.publicPaths, refuse: checkApiKey }),
     adaptBody: sseBody,
     shutdown: options.shutdown,
     track: options.track,

@@ -46,6 +46,7 @@ import { ApiMetrics, metricsRoute } from './metrics.ts';
 import { ModelCatalog, type ModelSource, type ServedModel } from './models.ts';
 import { addDashboardRoutes, isPublicDashboardPath } from '../web/dashboard.ts';
 import { primarySnapshot } from '../web/snapshots.ts';
+import type { UserDirectory } from './users.ts';
 
 export interface ApiServerOptions {
   /** Wraps a Batcher over a Forward: a local model or a pipeline across nodes. */
@@ -59,8 +60,10 @@ export interface ApiServerOptions {
   host?: string;
   /** Default 8080; 0 picks any free port (see the returned `port`). */
   port?: number;
-  /** When set, requests need `Authorization: Bearer <apiKey>` (not /health). */
+  /** When set, requests need `Authorization: Bearer <apiKey>` or a user's key (not /health). */
   apiKey?: string;
+  /** Per-user keys (users.ts; the adapters' store): a request with one is that user's (callerOf). */
+  users?: UserDirectory;
   /** JSON lines (src/federation/coordinator/log.ts); default silent. */
   logger?: Logger;
   /** Adds routes (same Router and handler style as the coordinator), e.g. GET /v1/federation. */
@@ -136,6 +139,7 @@ export async function createApiServer(opts: ApiServerOptions): Promise<ApiServer
       logger,
       maxBodyBytes: opts.maxBodyBytes ?? 8 << 20,
       ...(opts.apiKey === undefined ? {} : { apiKey: opts.apiKey }),
+      ...(opts.users === undefined ? {} : { users: opts.users }),
       publicPaths: PUBLIC_PATHS,
       shutdown: shutdown.signal,
       track: (done) => {

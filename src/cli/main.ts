@@ -19,11 +19,13 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<Command> }
   inspect: { summary: 'describe a GGUF file', load: () => import('./inspect.ts') },
   train: { summary: 'train a small llama model on a text corpus and export a GGUF', load: () => import('./train.ts') },
   eval: { summary: 'perplexity of a GGUF model on a text file', load: () => import('./eval.ts') },
+  adapter: { summary: 'train a per-user adapter (norm gains or LoRA) on your text', load: () => import('./adapter.ts') },
   coordinator: { summary: "run a federation's coordinator (directory of nodes, relay)", load: () => import('./coordinator.ts') },
   node: { summary: 'join a federation as a primary or a worker', load: () => import('./node.ts') },
   certs: { summary: 'make a self-signed TLS pair for a LAN coordinator', load: () => import('./certs.ts') },
   specialist: { summary: 'publish specialist models: make, publish, list and revoke signed manifests', load: () => import('./specialist.ts') },
   diloco: { summary: 'train a model together (DiLoCo): serve a training job, or join one with your own text', load: () => import('./diloco.ts') },
+  users: { summary: "a primary's users: add (prints their API key), list, remove (with all their data)", load: () => import('./users.ts') },
 };
 
 export function registerCommand(name: string, summary: string, load: () => Promise<Command>): void {

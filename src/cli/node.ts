@@ -9,6 +9,7 @@ import { type Logger, spanText } from '../util/log.ts';
 import { LOG_FLAGS, cliLogger, noticeLogger } from './logging.ts';
 import type { WorkerOptions } from '../federation/node/worker.ts';
 import type { ApiServer } from '../api/server.ts';
+import type { Adapters } from '../api/adapters/service.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { ModelSource, ServedModel } from '../api/models.ts';
 import type { LocalSpecialist } from '../federation/node/specialists.ts';
@@ -33,7 +34,7 @@ export const spec: CommandSpec = {
     'coordinator-url': { type: 'url', schemes: ['http', 'https'], arg: 'URL', required: true, help: "the coordinator, e.g. http://192.168.1.10:8420 (https:// with TLS)" },
     'join-token': { type: 'string', arg: 'T', help: "the federation's join token, if it has one (env SHAREDLLM_JOIN_TOKEN)" },
     ca: { type: 'string', arg: 'F', help: "trust this PEM certificate for an https coordinator (e.g. the one `sharedllm certs` made)" },
-    'data-dir': { type: 'string', arg: 'D', default: '~/.sharedllm/<role>-<port>', help: "where this node's identity key lives" },
+    'data-dir': { type: 'string', arg: 'D', default: '~/.sharedllm/<role>-<port>', help: "where this node's identity key lives (a primary's users, adapters and audit log too: docs/privacy.md)" },
     threads: { ...FLAG_SHAPES.threads, help: 'CPU threads (default: physical cores)' },
     cpus: { type: 'string', arg: 'LIST', help: 'pin the compute threads one per core, e.g. 0-3 or 0,2 (for several nodes sharing one machine)' },
     gpu: { type: 'string', choices: GPU_MODES, default: 'auto', help: 'use a GPU backend when installed and present' },
@@ -170,6 +171,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   // Registered from here on: a signal now leaves the federation (the steps below wait for the API to exist).
   shutdown.serving();
   let tokenizer: Tokenizer | undefined;
+  let adapters: Adapters | undefined;
   let api: ApiServer;
   try {
     tokenizer = await Tokenizer.load(f.model as string, chatTemplate === undefined ? {} : { chatTemplate });
@@ -184,12 +186,18 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
         return found === undefined ? undefined : toServed(found, name);
       },
     };
+    const generator = new Generator(primary.batcher, tokenizer);
+    // Users, their adapters (consent, training jobs, `<model>@<adapter>`), audit: src/api/adapters/.
+    const [{ openAdapters }, { trainAdapterEngine }] = await Promise.all([import('../api/adapters/service.ts'), import('../api/adapters/engine-train.ts')]);
+    const engine = trainAdapterEngine({ modelPath: f.model as string, tokenizer, ...(common.threads === undefined ? {} : { threads: common.threads }) });
+    adapters = openAdapters({ dataDir: common.dataDir, engine, base: { id: modelId, generator, tokenizer, nCtx: primary.batcher.forward.nCtx }, logger });
+    const userAdapters = adapters;
     api = await createApiServer({
-      models: [specialistModels],
-      generator: new Generator(primary.batcher, tokenizer), tokenizer, modelId, logger,
+      generator, tokenizer, modelId, logger, users: userAdapters.users, models: [specialistModels, userAdapters.models],
       host: f['api-host'] as string, port: f['api-port'] as number, maxConcurrent: f.parallel as number, ...(apiKey ? { apiKey } : {}), corsOrigins, ...(tls ? { tls } : {}),
       extraRoutes: (router) => {
         addSpecialistRoutes(router, { directory, logger, served: () => primary.specialists.served(directory).map((s) => s.id) });
+        userAdapters.routes(router);
         router.add('GET', '/v1/federation', () => ({
           body: {
             model: modelId, modelHash: primary.modelHash, layers: primary.h.nLayer, plan: primary.plan(), recoveries: primary.pipeline.recoveries,
@@ -204,6 +212,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
       },
     });
   } catch (error) {
+    await adapters?.close();
     await primary.close();
     await tokenizer?.dispose();
     throw error;
@@ -213,6 +222,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   await shutdown.requested;
   return shutdown.run(async () => {
     await api.drain(SHUTDOWN.drainMs);
+    await adapters?.close();
     await primary.close();
     await tokenizer?.dispose();
   });

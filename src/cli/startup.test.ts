@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 
 const bin = join(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../../bin/sharedllm.js');
-const COMMANDS = ['demo', 'generate', 'chat', 'tokenize', 'inspect', 'train', 'eval', 'coordinator', 'node', 'certs', 'diloco'];
+const COMMANDS = ['demo', 'generate', 'chat', 'tokenize', 'inspect', 'train', 'eval', 'adapter', 'coordinator', 'node', 'certs', 'diloco', 'users'];
 /** Modules that must wait until a command runs. */
 const HEAVY = /node_modules\/(node-llama-cpp|@node-llama-cpp|koffi|better-sqlite3|zod)\/|\/federation\/(coordinator|transport|node)\/(?!model-hash|certs)|\/model\/(load|tokenizer|generator)\./;
 

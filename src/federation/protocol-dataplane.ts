@@ -16,6 +16,7 @@ import {
   DilocoCommitRequest, DilocoCommitResponse, DilocoJobRequest, DilocoJobResponse, DilocoModelRequest, DilocoModelResponse,
   DilocoPushRequest, DilocoPushResponse, DilocoWeightsRequest, DilocoWeightsResponse, MAX_DILOCO_TENSOR_BYTES,
 } from './protocol-diloco.ts';
+import { GainNames, GainsApplied, MAX_GAINS_PAYLOAD_BYTES } from './protocol-adapters.ts';
 
 export const DATAPLANE_VERSION = 2;
 
@@ -67,6 +68,9 @@ export const SpanTensorRequest = z.object({ modelHash: sha256, name: z.string().
 /** Sequences on a worker's span. */
 export const SeqRequest = SpanRef.extend({ seq: seqId });
 export const TruncateRequest = SeqRequest.extend({ n: z.number().int().min(0) });
+/** `open_seq`: optionally with a user's norm gains for this span's layers (protocol-adapters.ts; payload: f32). */
+export const OpenSeqRequest = SeqRequest.extend({ gains: GainNames.optional() });
+export const OpenSeqResponse = OkResponse.extend({ gainsApplied: GainsApplied.optional() });
 
 /** A hop of a step's route; `cert` is the hop's data-plane certificate when the federation uses TLS. */
 export const Hop = z.object({ addr: z.string().max(300), nodeId: z.string(), span: SpanRef, cert: z.string().max(8192).optional() });
@@ -133,7 +137,7 @@ export const DATAPLANE = {
   /** Hold a span (from a local file, the disk cache, or streamed from the caller). */
   load_span: { request: LoadSpanRequest, response: LoadSpanResponse, servedBy: 'worker' },
   free_span: { request: FreeSpanRequest, response: OkResponse, servedBy: 'worker' },
-  open_seq: { request: SeqRequest, response: OkResponse, servedBy: 'worker' },
+  open_seq: { request: OpenSeqRequest, response: OpenSeqResponse, maxPayloadBytes: MAX_GAINS_PAYLOAD_BYTES, servedBy: 'worker' },
   close_seq: { request: SeqRequest, response: OkResponse, servedBy: 'worker' },
   truncate_seq: { request: TruncateRequest, response: OkResponse, servedBy: 'worker' },
   /** Hidden states in, passed on along the route (payload: f32, n_embd x tokens). */

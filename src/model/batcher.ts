@@ -5,11 +5,20 @@ import type { SeqInput } from './batch.ts';
 import type { StepResult } from './model-part.ts';
 import type { ModelPart } from './model-part.ts';
 
+/** What a sequence runs with, for its whole life. */
+export interface SequenceOptions {
+  /**
+   * Per-user norm adapter: norm tensor name -> gains (n_embd floats) replacing the base's for this sequence
+   * only. Sequences with different gains still share every step (the graph picks each row's gains).
+   */
+  normOverrides?: ReadonlyMap<string, Float32Array>;
+}
+
 /** Anything that runs a step: a local model part, or a pipeline of parts across nodes. */
 export interface Forward {
   readonly nVocab: number;
   readonly nCtx: number;
-  openSequence(): Promise<number> | number;
+  openSequence(opts?: SequenceOptions): Promise<number> | number;
   closeSequence(seq: number): Promise<void> | void;
   step(inputs: readonly SeqInput[]): Promise<StepResult> | StepResult;
 }
@@ -19,7 +28,16 @@ export function localForward(part: ModelPart): Forward {
   return {
     nVocab: part.h.nVocab,
     nCtx: part.nCtx,
-    openSequence: () => part.openSequence(),
+    openSequence: (opts) => {
+      const seq = part.openSequence();
+      try {
+        if (opts?.normOverrides) part.setNormOverrides(seq, opts.normOverrides);
+      } catch (e) {
+        part.closeSequence(seq);
+        throw e;
+      }
+      return seq;
+    },
     closeSequence: (s) => part.closeSequence(s),
     step: (inputs) => part.step(inputs),
   };

@@ -11,6 +11,11 @@ export interface GenerateOptions extends SamplerOptions {
   /** Stop when the text generated so far contains one of these (the stop string is not emitted). */
   stop?: readonly string[];
   signal?: AbortSignal;
+  /**
+   * A per-user norm adapter for this request (train/adapter normOverrides): norm tensor name -> gains. The
+   * request still shares batched steps with every other sequence, adapted or not.
+   */
+  normOverrides?: ReadonlyMap<string, Float32Array>;
 }
 
 export type FinishReason = 'stop' | 'length' | 'aborted';
@@ -55,7 +60,7 @@ export class Generator implements TextGenerator {
     if (prompt.length >= fwd.nCtx) {
       throw new ContextLimitError('prompt too long', `fewer than ${fwd.nCtx} tokens`, `${prompt.length} tokens`, 'shorten the prompt or start the node with a larger --ctx-size');
     }
-    const { maxTokens: _m, stop: _s, signal: _g, ...samplerOpts } = opts;
+    const { maxTokens: _m, stop: _s, signal: _g, normOverrides, ...samplerOpts } = opts;
     const sampler = createSampler(samplerOpts);
     const decoder = this.tokenizer.createStreamDecoder();
     const stops = (opts.stop ?? []).filter((s) => s.length > 0);
@@ -68,7 +73,7 @@ export class Generator implements TextGenerator {
     // gives up), the finally closes the sequence on every part that holds it.
     let seq: number | undefined;
     try {
-      seq = await fwd.openSequence();
+      seq = await fwd.openSequence(normOverrides ? { normOverrides } : undefined);
       let rows = await this.batcher.submit({ seq, tokens: Int32Array.from(prompt) });
       for (let i = 0; i < maxTokens; i++) {
         if (opts.signal?.aborted) {

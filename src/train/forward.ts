@@ -14,6 +14,12 @@ import { OUTPUT, OUTPUT_NORM, TOKEN_EMBD } from './params.ts';
 /** Where the weights come from: the trainer's parameters, or a loaded GGUF's tensors. */
 export type WeightLookup = (name: string) => Tensor;
 
+/**
+ * W x for the attention and FFN matrix `name` (x: (n_in, N) -> (n_out, N)), when something other than the
+ * plain product computes it (a LoRA adapter adds its low-rank update); undefined for the plain product.
+ */
+export type MatmulHook = (g: Graph, name: string, w: Tensor, x: Tensor) => Tensor | undefined;
+
 export interface ForwardTensors {
   /** (N) I32 token ids. */
   tokens: Tensor;
@@ -46,7 +52,7 @@ export function forwardInputs(g: Graph, m: ModelConfig, io: BatchInputs): Forwar
   };
 }
 
-export function buildForward(g: Graph, m: ModelConfig, w: WeightLookup, inp: ForwardTensors, nRows: number, rowLength: number): ForwardOutput {
+export function buildForward(g: Graph, m: ModelConfig, w: WeightLookup, inp: ForwardTensors, nRows: number, rowLength: number, matmul?: MatmulHook): ForwardOutput {
   const D = headDim(m);
   const N = nRows * rowLength;
   const rope = ropeFor(m);
@@ -55,12 +61,15 @@ export function buildForward(g: Graph, m: ModelConfig, w: WeightLookup, inp: For
 
   let x = g.getRows(w(TOKEN_EMBD), inp.tokens); // (n_embd, N)
   for (let il = 0; il < m.nLayer; il++) {
-    const L = (s: string) => w(`blk.${il}.${s}`);
+    const mm = (s: string, x: Tensor) => {
+      const name = `blk.${il}.${s}`;
+      return matmul?.(g, name, w(name), x) ?? g.mulMat(w(name), x);
+    };
     // attention: q, k, v projections, RoPE on q and k
     const attnIn = norm(x, `blk.${il}.attn_norm.weight`); // (n_embd, N)
-    let q = g.reshape(g.mulMat(L('attn_q.weight'), attnIn), D, m.nHead, N); // (D, nHead, N)
-    let k = g.reshape(g.mulMat(L('attn_k.weight'), attnIn), D, m.nHeadKv, N); // (D, nHeadKv, N)
-    const v = g.reshape(g.mulMat(L('attn_v.weight'), attnIn), D, m.nHeadKv, rowLength, nRows); // (D, nHeadKv, T, B)
+    let q = g.reshape(mm('attn_q.weight', attnIn), D, m.nHead, N); // (D, nHead, N)
+    let k = g.reshape(mm('attn_k.weight', attnIn), D, m.nHeadKv, N); // (D, nHeadKv, N)
+    const v = g.reshape(mm('attn_v.weight', attnIn), D, m.nHeadKv, rowLength, nRows); // (D, nHeadKv, T, B)
     q = g.rope(q, inp.pos, null, rope);
     k = g.rope(k, inp.pos, null, rope);
     let Q = g.permute(g.reshape(q, D, m.nHead, rowLength, nRows), 0, 2, 1, 3); // (D, T, nHead, B)
@@ -78,13 +87,13 @@ export function buildForward(g: Graph, m: ModelConfig, w: WeightLookup, inp: For
     const probs = g.softMaxExt(kq, inp.mask, kqScale); // (T_k, T_q, nHead, B)
     const o = g.reshape(g.mulMat(Vt, probs), D, rowLength, m.nHead, nRows); // (D, T_q, nHead, B)
     const attn = g.reshape(g.cont(g.permute(o, 0, 2, 1, 3)), m.nEmbd, N); // (n_embd, N)
-    x = g.add(x, g.mulMat(L('attn_output.weight'), attn)); // (n_embd, N)
+    x = g.add(x, mm('attn_output.weight', attn)); // (n_embd, N)
 
     // feed-forward: down(silu(gate h) * up h)
     const ffnIn = norm(x, `blk.${il}.ffn_norm.weight`); // (n_embd, N)
-    const gate = g.mulMat(L('ffn_gate.weight'), ffnIn); // (n_ff, N)
-    const up = g.mulMat(L('ffn_up.weight'), ffnIn); // (n_ff, N)
-    x = g.add(x, g.mulMat(L('ffn_down.weight'), g.swigluSplit(gate, up))); // (n_embd, N)
+    const gate = mm('ffn_gate.weight', ffnIn); // (n_ff, N)
+    const up = mm('ffn_up.weight', ffnIn); // (n_ff, N)
+    x = g.add(x, mm('ffn_down.weight', g.swigluSplit(gate, up))); // (n_embd, N)
   }
   const logits = g.mulMat(w(OUTPUT), norm(x, OUTPUT_NORM)); // (n_vocab, N)
   const loss = g.crossEntropyLoss(logits, inp.labels); // scalar

@@ -83,9 +83,10 @@ export class ParamStore {
   readonly ggml: Ggml;
   private readonly set: WeightSet;
 
-  constructor(ggml: Ggml, m: ModelConfig) {
+  /** `specs`: the trainable tensors (default every parameter of the model; an adapter trains a few). */
+  constructor(ggml: Ggml, m: ModelConfig, specs: ParamSpec[] = paramSpecs(m)) {
     this.ggml = ggml;
-    this.specs = paramSpecs(m);
+    this.specs = specs;
     const tensors: WeightSpec[] = [];
     for (const s of this.specs) {
       for (const name of [s.name, M(s.name), V(s.name)]) tensors.push({ name, type: T.F32, ne: s.ne, matmul: false });

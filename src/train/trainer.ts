@@ -14,8 +14,8 @@ import type { Ggml } from '../ggml/runtime.ts';
 import type { Tensor } from '../ggml/tensor.ts';
 import { type ModelConfig, type OptimConfig, validateModelConfig } from './config.ts';
 import { TrainError, TrainMemoryError } from './errors.ts';
-import { BatchInputs, type ForwardOutput, buildForward, forwardInputs } from './forward.ts';
-import { ParamStore, type TensorMap } from './params.ts';
+import { BatchInputs, type ForwardOutput, type MatmulHook, type WeightLookup, buildForward, forwardInputs } from './forward.ts';
+import { type ParamSpec, ParamStore, type TensorMap } from './params.ts';
 import { learningRate } from './schedule.ts';
 
 export interface StepStats {
@@ -33,6 +33,18 @@ export interface TrainerState {
   params: TensorMap;
   /** adam.m.<name>, adam.v.<name>. */
   moments: TensorMap;
+}
+
+/**
+ * What a trainer trains when it is not the whole model (an adapter): a few tensors, trainable, and how the
+ * forward graph reads its weights and computes its matmuls given them (the rest is a frozen base).
+ */
+export interface TrainTarget {
+  specs: ParamSpec[];
+  /** The weight of every model tensor name; `param` gives the trainable tensors. */
+  weights: (param: (name: string) => Tensor) => WeightLookup;
+  /** Matmuls that also read trainable tensors (LoRA). */
+  matmul?: (param: (name: string) => Tensor) => MatmulHook;
 }
 
 const MAX_NODES = 1 << 15;
@@ -53,14 +65,17 @@ export class Trainer {
   step = 0;
   private readonly train: BuiltGraph & { gradNorm: Tensor; hyperDecay: Float32Array; hyperNoDecay: Float32Array };
   private evalGraph: BuiltGraph | undefined;
+  private readonly target: TrainTarget | undefined;
   private disposed = false;
 
-  constructor(ggml: Ggml, model: ModelConfig, optim: OptimConfig, init: TensorMap) {
+  /** `target`: train only these tensors over a frozen base (adapters); default every parameter. */
+  constructor(ggml: Ggml, model: ModelConfig, optim: OptimConfig, init: TensorMap, target?: TrainTarget) {
     validateModelConfig(model);
     this.ggml = ggml;
     this.model = model;
     this.optim = optim;
-    this.params = new ParamStore(ggml, model);
+    this.target = target;
+    this.params = new ParamStore(ggml, model, target?.specs);
     try {
       this.params.setParams(init);
       this.train = this.buildTrainGraph();
@@ -74,7 +89,7 @@ export class Trainer {
     const { ggml, model: m, optim: o, params: P } = this;
     const g = new Graph(ggml, MAX_NODES, true);
     const io = new BatchInputs(o.batch, m.nCtx, m.nVocab);
-    const out = buildForward(g, m, (n) => P.param(n), forwardInputs(g, m, io), o.batch, m.nCtx);
+    const out = this.forward(g, io);
     setLoss(ggml, out.loss);
     g.expand(out.loss);
     buildBackward(g, out.loss, P.lossGrad);
@@ -110,11 +125,18 @@ export class Trainer {
     return { g, ex: new Executor(ggml, MAX_NODES), io, out, gradNorm, hyperDecay, hyperNoDecay };
   }
 
+  private forward(g: Graph, io: BatchInputs): ForwardOutput {
+    const { model: m, params: P, target } = this;
+    const param = (n: string) => P.param(n);
+    const w = target ? target.weights(param) : param;
+    return buildForward(g, m, w, forwardInputs(g, m, io), io.nRows, m.nCtx, target?.matmul?.(param));
+  }
+
   private buildEvalGraph(): BuiltGraph {
-    const { ggml, model: m, optim: o, params: P } = this;
+    const { ggml, model: m, optim: o } = this;
     const g = new Graph(ggml, MAX_NODES, false);
     const io = new BatchInputs(o.batch, m.nCtx, m.nVocab);
-    const out = buildForward(g, m, (n) => P.param(n), forwardInputs(g, m, io), o.batch, m.nCtx);
+    const out = this.forward(g, io);
     g.output(out.logits);
     g.output(out.loss);
     g.expand(out.logits);

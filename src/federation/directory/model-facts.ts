@@ -2,21 +2,18 @@
  * What an RFC-0006 manifest says about its GGUF file, read from the file itself: architecture and sizes from
  * the metadata, the quantisation tag, the content hash (sha256 of the whole file) and the tokenizer hash.
  *
- * Tokenizer hash: sha256 over canonicalJson of [[key, type, value], ...] for every `tokenizer.ggml.*` key,
+ * Tokenizer hash (gguf/tokenizer-hash.ts): sha256 over the canonical JSON of [[key, type, value], ...] for every `tokenizer.ggml.*` key,
  * sorted by key, where type is the GGUF type as describeType writes it ('array<string>', 'u32', ...) and
  * value is its JSON form (typed arrays as arrays of numbers, 64-bit integers and non-finite floats as strings). Two files
  * with the same vocabulary, merges and special tokens have the same hash whatever else differs, so the
  * mixture can tell which specialists share a vocabulary. Keys outside tokenizer.ggml.* (the chat template)
  * are not part of it: they do not change token ids.
  */
-import { createHash } from 'node:crypto';
-import { describeType } from '../../gguf/index.ts';
 import type { GgufFile } from '../../gguf/index.ts';
-import type { GgufValue } from '../../gguf/value.ts';
+import { tokenizerHash } from '../../gguf/tokenizer-hash.ts';
 import { readHParams } from '../../model/hparams.ts';
 import { openModelFile } from '../../model/load.ts';
 import { hashFile } from '../node/model-hash.ts';
-import { canonicalJson } from '../protocol.ts';
 import type { UnsignedManifest } from '../protocol-directory.ts';
 
 export type ModelFacts = Pick<UnsignedManifest, 'architecture' | 'vocabSize' | 'hiddenDim' | 'nLayers' | 'quant' | 'fileBytes' | 'contentHash' | 'tokenizerHash'>;
@@ -49,27 +46,4 @@ export function quantTag(file: GgufFile): string {
   return (top?.[0] ?? 'none').toLowerCase();
 }
 
-export function tokenizerHash(file: GgufFile): string {
-  const keys = [...file.metadata.keys()].filter((key) => key.startsWith('tokenizer.ggml.')).sort();
-  const encoded = canonicalJson(keys.map((key) => {
-    const value = file.metadata.get(key)!;
-    return [key, describeType(value), jsonOf(value)];
-  }));
-  return `sha256:${createHash('sha256').update(encoded).digest('hex')}`;
-}
-
-function jsonOf(value: GgufValue): unknown {
-  if (typeof value.value === 'bigint') return value.value.toString();
-  if ('itemType' in value) {
-    if (value.itemType === 9) return (value.value as GgufValue[]).map(jsonOf);
-    return Array.from(value.value as ArrayLike<number | bigint | string | boolean>, jsonItem);
-  }
-  return jsonItem(value.value);
-}
-
-/** JSON has no NaN or infinities (some vocabularies use -inf scores): those become their names. */
-function jsonItem(item: number | bigint | string | boolean): unknown {
-  if (typeof item === 'bigint') return item.toString();
-  if (typeof item === 'number' && !Number.isFinite(item)) return String(item);
-  return item;
-}
+export { tokenizerHash };

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type Forward, localForward } from '../../model/batcher.ts';
+import { type Forward, type SequenceOptions, localForward } from '../../model/batcher.ts';
 import { loadModelPart } from '../../model/load.ts';
 import type { ModelPart } from '../../model/model-part.ts';
 import { cachedModel } from '../../model/testing/cached-model.ts';
@@ -29,7 +29,7 @@ const PROMPTS = [[1, 7, 42, 99, 3], [5, 11, 250, 8]];
 const N_TOKENS = 6;
 const dir = mkdtempSync(join(tmpdir(), 'sharedllm-pipeline-'));
 
-type Fault = 'none' | 'ragged' | 'nan' | 'n-tokens' | 'skip-route' | 'hang-step' | 'hang-open';
+type Fault = 'none' | 'ragged' | 'nan' | 'n-tokens' | 'skip-route' | 'hang-step' | 'hang-open' | 'ignore-gains';
 
 /** A worker in this process; `fault` makes it misbehave (its other methods stay honest). */
 interface TestWorker {
@@ -87,7 +87,12 @@ async function startWorker(name: string): Promise<TestWorker> {
     auth: service.auth(),
     methods: {
       ...honest,
-      open_seq: { ...honest.open_seq!, handler: (req) => (fault === 'hang-open' ? new Promise(() => undefined) : honest.open_seq!.handler(req)) },
+      open_seq: { ...honest.open_seq!, handler: (req) => {
+        if (fault === 'hang-open') return new Promise(() => undefined);
+        // A worker of a version without adapters: it ignores the gains (and does not say it applied them).
+        if (fault === 'ignore-gains') return Promise.resolve(honest.open_seq!.handler({ ...req, header: { ...(req.header as object), gains: undefined } })).then(() => ({ header: { ok: true } }));
+        return honest.open_seq!.handler(req);
+      } },
       step: { ...honest.step!, handler: (req) => (step(StepMessage.parse(req.header)) ? undefined : honest.step!.handler(req)) },
     },
   });
@@ -155,8 +160,8 @@ async function pipelineOver(route: [string, string], spares: string[], localRoom
   return pipeline;
 }
 
-async function greedy(fwd: Forward, prompt: readonly number[]): Promise<number[]> {
-  const seq = await fwd.openSequence();
+async function greedy(fwd: Forward, prompt: readonly number[], opts?: SequenceOptions): Promise<number[]> {
+  const seq = await fwd.openSequence(opts);
   try {
     const out: number[] = [];
     let logits = (await fwd.step([{ seq, tokens: Int32Array.from(prompt) }])).logits[0]![0]!;
@@ -299,6 +304,39 @@ test('an open that fails for good (no capacity left) closes what it opened, here
     await assert.rejects(p.openSequence(), NoCapacityError);
     assert.deepEqual(own.map((part) => part.openSequences), [[], []], 'the primary\'s own parts hold no sequence');
     assert.equal(p.openSequences, 0);
+    await noSequencesLeft();
+  } finally {
+    x.fault = 'none';
+    p.dispose();
+  }
+});
+
+test('a sequence with a norm adapter gets the single-node adapted tokens; each worker gets its own layers\' gains', async () => {
+  const gains = new Map([...reference.norms].map(([name, g], i) => [name, g.map((v) => v * (i % 2 === 0 ? 1.5 : 0.6))]));
+  const adapted = await greedy(localForward(reference), PROMPTS[0]!, { normOverrides: gains });
+  assert.notDeepEqual(adapted, expected[0], 'the gains change the tokens');
+  const p = await pipelineOver(['w-a', 'w-b'], ['w-spare']);
+  try {
+    // The adapted sequence and a base one, batched through the same pipeline.
+    const [mine, base] = await Promise.all([greedy(p, PROMPTS[0]!, { normOverrides: gains }), greedy(p, PROMPTS[1]!)]);
+    assert.deepEqual([mine, base], [adapted, expected[1]]);
+    assert.equal(p.recoveries.length, 0);
+    await noSequencesLeft();
+  } finally {
+    p.dispose();
+  }
+});
+
+test('a worker that ignores the gains (an older version) is failed over; the adapted tokens do not change', async () => {
+  const gains = new Map([...reference.norms].map(([name, g], i) => [name, g.map((v) => v * (i % 2 === 0 ? 1.5 : 0.6))]));
+  const adapted = await greedy(localForward(reference), PROMPTS[0]!, { normOverrides: gains });
+  const x = workers.get('w-x')!;
+  x.fault = 'ignore-gains';
+  const p = await pipelineOver(['w-a', 'w-x'], ['w-spare']);
+  try {
+    assert.deepEqual(await greedy(p, PROMPTS[0]!, { normOverrides: gains }), adapted);
+    assert.deepEqual(p.recoveries.map((r) => r.nodeId), ['w-x']);
+    assert.match(p.recoveries[0]!.reason, /did not apply the adapter/);
     await noSequencesLeft();
   } finally {
     x.fault = 'none';

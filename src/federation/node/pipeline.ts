@@ -11,12 +11,14 @@
 // Spans the primary took over go back to a worker when one has room again (`rebalance`, called on a timer by
 // the primary): the same rebuild, with calls held meanwhile. Numbers: dataplane-config.ts.
 import type { SeqInput } from '../../model/batch.ts';
-import type { Forward } from '../../model/batcher.ts';
+import type { Forward, SequenceOptions } from '../../model/batcher.ts';
 import { ModelError } from '../../model/errors.ts';
 import type { ModelPart, StepResult } from '../../model/model-part.ts';
+import { overridesForSpan } from '../../train/adapter/overrides.ts';
 import type { Logger } from '../../util/log.ts';
 import { call } from '../dataplane.ts';
-import type { RequestOf, SpanRef, StageTime } from '../protocol-dataplane.ts';
+import { encodeGains } from '../protocol-adapters.ts';
+import type { RequestOf, ResponseOf, SpanRef, StageTime } from '../protocol-dataplane.ts';
 import type { Peer } from '../transport/rpc.ts';
 import { Bans } from './bans.ts';
 import { type DataPlaneConfig, lanDataPlane, validateDataPlane } from './dataplane-config.ts';
@@ -65,6 +67,8 @@ export class PipelineForward implements Forward {
   private readonly remote: RemoteSteps;
   /** Tokens of every open sequence (the replay after a re-plan). */
   private readonly history = new Map<number, number[]>();
+  /** Norm gains of sequences opened with an adapter (sent again to a stage that replaces a failed one). */
+  private readonly gains = new Map<number, ReadonlyMap<string, Float32Array>>();
   private nextSeq = 1;
   /** A re-plan (or rebalance) under way: calls wait for it. */
   private recovering: Promise<void> | undefined;
@@ -83,7 +87,10 @@ export class PipelineForward implements Forward {
     this.nVocab = options.head.h.nVocab;
     this.nCtx = options.front.nCtx;
     for (const s of options.stages) if (s.kind === 'remote') this.watch(s);
-    if (options.verifier) options.verifier.onMismatch = (nodeId, evidence) => this.verifyFailed(nodeId, evidence);
+    if (options.verifier) {
+      options.verifier.onMismatch = (nodeId, evidence) => this.verifyFailed(nodeId, evidence);
+      options.verifier.gainsOf = (seq) => this.gains.get(seq);
+    }
   }
 
   /** Workers checked against our own recomputation: counts and the last incident (for /v1/federation). */
@@ -111,11 +118,15 @@ export class PipelineForward implements Forward {
     return this.history.size;
   }
 
-  async openSequence(): Promise<number> {
+  async openSequence(opts?: SequenceOptions): Promise<number> {
     const seq = this.nextSeq++;
     this.options.front.openSequence(seq);
     this.options.head.openSequence(seq);
     try {
+      if (opts?.normOverrides) {
+        this.gains.set(seq, opts.normOverrides);
+        for (const part of [this.options.front, this.options.head]) part.setNormOverrides(seq, opts.normOverrides);
+      }
       await this.guarded(async () => {
         for (const s of this.stages) await this.openOn(s, seq);
         this.history.set(seq, []);
@@ -131,6 +142,7 @@ export class PipelineForward implements Forward {
    *  to it frees the sequence there too). */
   async closeSequence(seq: number): Promise<void> {
     this.history.delete(seq); // a re-plan under way stops replaying it (one replaying it now finishes first)
+    this.gains.delete(seq);
     this.options.verifier?.sequenceClosed(seq);
     // Inline, not a helper: no await may come between the last check and the call starting (see guarded).
     while (this.recovering) await this.recovering.catch(() => undefined);
@@ -260,9 +272,9 @@ export class PipelineForward implements Forward {
   }
 
   /** A data-plane call to a worker; any failure is that worker's StageFailure. */
-  private async callStage<M extends 'open_seq' | 'close_seq' | 'truncate_seq'>(s: RemoteStage, method: M, request: RequestOf<M>): Promise<void> {
+  private async callStage<M extends 'open_seq' | 'close_seq' | 'truncate_seq'>(s: RemoteStage, method: M, request: RequestOf<M>, payload?: Uint8Array): Promise<ResponseOf<M>> {
     try {
-      await call(s.peer, method, request, { timeoutMs: this.config.callTimeoutMs });
+      return (await call(s.peer, method, request, { timeoutMs: this.config.callTimeoutMs, ...(payload ? { payload } : {}) })).header;
     } catch (e) {
       throw new StageFailure(s.nodeId, s.peer.closed ? 'closed' : 'error', `${method} on ${s.nodeId}: ${(e as Error).message}`, [s]);
     }
@@ -364,9 +376,23 @@ export class PipelineForward implements Forward {
 
   /** Open (or re-open, empty) `seq` on a stage. */
   private async openOn(s: Stage, seq: number): Promise<void> {
-    if (s.kind === 'remote') return this.callStage(s, 'open_seq', { ...s.span, seq });
+    const gains = this.gains.get(seq);
+    if (s.kind === 'remote') {
+      // Each worker gets the gains of its own layers only.
+      const names = gains ? [...overridesForSpan(gains, s.span.first, s.span.last, false).keys()] : [];
+      if (names.length === 0) {
+        await this.callStage(s, 'open_seq', { ...s.span, seq });
+        return;
+      }
+      const answer = await this.callStage(s, 'open_seq', { ...s.span, seq, gains: names }, encodeGains(gains!, names));
+      if (answer.gainsApplied !== names.length) {
+        throw new StageFailure(s.nodeId, 'malformed', `open_seq on ${s.nodeId}: the worker did not apply the adapter's ${names.length} norm gains (an older version?)`, [s]);
+      }
+      return;
+    }
     if (s.part.hasSequence(seq)) s.part.closeSequence(seq);
     s.part.openSequence(seq);
+    if (gains) s.part.setNormOverrides(seq, gains);
   }
 
   /** Rebuild every open sequence's caches after a stage changed: empty them everywhere, replay the tokens. */

@@ -151,6 +151,8 @@ const chainKey = (c: readonly ChainHop[]) => c.map((h) => `${h.nodeId}@${h.span.
 export class Verifier {
   /** Set by the pipeline: ban the node, re-plan its span, replay. */
   onMismatch: (nodeId: string, evidence: string) => void = () => undefined;
+  /** A sequence's adapter norm gains (set by the pipeline): our re-run applies them as the workers did. */
+  gainsOf: (seq: number) => ReadonlyMap<string, Float32Array> | undefined = () => undefined;
   readonly config: VerifyConfig;
   private readonly statsNow: VerificationStats = { checked: 0, tokens: 0, sequences: 0, mismatches: 0, unverifiable: 0, maxPassedError: 0 };
   private readonly sampled = new Map<number, boolean>();
@@ -313,7 +315,7 @@ export class Verifier {
     for (let j = 0; j < t.chain.length; j++) {
       const hop = t.chain[j]!;
       const part = await this.part(hop.span);
-      const { id } = (t.caches[j] ??= { part, id: part.openSequence() });
+      const { id } = (t.caches[j] ??= this.openCache(part, t.seq));
       const out = part.step([{ seq: id, hidden: x }]).hidden!;
       this.touch(hop.span);
       let worst = 0;
@@ -373,6 +375,13 @@ export class Verifier {
     }
     this.opts.logger.warn('verification_failed', { answer: 'the answer of this sequence may be wrong', nodeId: hop.nodeId, seq: t.seq, evidence });
     this.onMismatch(hop.nodeId, evidence);
+  }
+
+  private openCache(part: ModelPart, seq: number): { part: ModelPart; id: number } {
+    const id = part.openSequence();
+    const gains = this.gainsOf(seq);
+    if (gains) part.setNormOverrides(id, gains);
+    return { part, id };
   }
 
   private release(t: Track): void {

@@ -13,9 +13,11 @@
 // it names. When a primary's last connection closes, its sequences are freed at once, and a span no primary
 // uses any more is freed after `spanIdleMs`. Limits (worker-limits.ts) hold whatever a primary asks for.
 import { getGgml } from '../../ggml/runtime.ts';
+import type { ModelPart } from '../../model/model-part.ts';
 import type { Logger } from '../../util/log.ts';
 import { spanText } from '../../util/log.ts';
 import { defineMethods, notify } from '../dataplane.ts';
+import { decodeGains } from '../protocol-adapters.ts';
 import { fingerprint } from '../identity.ts';
 import type { Identity } from '../identity.ts';
 import type { Hop, InfoResponse, ParsedRequestOf, SpanRef, StepMessage } from '../protocol-dataplane.ts';
@@ -150,16 +152,20 @@ export class WorkerService {
         if (s) this.release(s, owner, 0);
         return { header: { ok: true } };
       },
-      open_seq: async (h, { peer }) => {
+      open_seq: async (h, { peer, payload }) => {
         const { owner, member } = await this.caller(peer, ['primary'], 'open_seq');
         const s = this.mySpan(owner, h);
+        const gains = h.gains ? this.spanGains(s.part, h.gains, payload) : undefined;
         const mine = this.owner(owner, member.nodeId);
         const old = mine.seqs.get(seqKey(h, h.seq));
         if (old) s.part.closeSequence(old.id);
         mine.seqs.delete(seqKey(h, h.seq));
         this.checkSequenceLimits(mine, s);
-        mine.seqs.set(seqKey(h, h.seq), { span: s.key, id: s.part.openSequence() });
-        return { header: { ok: true } };
+        const id = s.part.openSequence();
+        mine.seqs.set(seqKey(h, h.seq), { span: s.key, id });
+        // A user's norm adapter: held in the sequence's cache only, dropped when it closes.
+        if (gains) s.part.setNormOverrides(id, gains);
+        return { header: { ok: true, ...(gains ? { gainsApplied: gains.size } : {}) } };
       },
       close_seq: async (h, { peer }) => {
         const { owner } = await this.caller(peer, ['primary'], 'close_seq');
@@ -222,6 +228,18 @@ export class WorkerService {
   }
 
   /** Sequences per primary (its nSeqMax on the span) and KV memory of all sequences together. */
+  /** The norm gains sent with open_seq, checked against the span's own norm tensors (never stored). */
+  private spanGains(part: ModelPart, names: readonly string[], payload: Uint8Array): Map<string, Float32Array> {
+    for (const name of names) {
+      if (!part.norms.has(name)) throw new SpanSourceError('adapter gains for a tensor this span does not hold', `norm tensors of layers ${spanText(part.layout.first, part.layout.last)}`, name, 'send each worker the gains of its own layers only');
+    }
+    try {
+      return decodeGains(names, payload, part.h.nEmbd);
+    } catch (e) {
+      throw new SpanSourceError('malformed adapter gains', `${names.length} x ${part.h.nEmbd} f32`, (e as Error).message, 'this is a bug in the primary');
+    }
+  }
+
   private checkSequenceLimits(mine: Owner, s: HeldSpan): void {
     const allowed = mine.reserved.get(s.key) ?? 0;
     const open = [...mine.seqs.values()].filter((e) => e.span === s.key).length;
