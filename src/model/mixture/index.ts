@@ -1,0 +1,9 @@
+// The mixture of specialists: combiner math (ggml), weights bookkeeping and the router. See weights.ts for
+// the formulas.
+export { Combiner, type MixedDistribution, type TokenAttribution, mixStep } from './combine.ts';
+export { LIKELIHOOD_CONFIG, promptLogLikelihood } from './likelihood.ts';
+export { type Route, type RouteOptions, route } from './router.ts';
+export {
+  MIXTURE_DEFAULTS, MIXTURE_MODES, MixtureError, type MixtureMode, argmax, bayesUpdate, dropSpecialist, mixingWeights,
+  normalise, promptPosterior, selectTop, tokenShares, uniformWeights,
+} from './weights.ts';
