@@ -19,6 +19,14 @@ export interface GeneratedPiece {
   /** Text that became complete with this token (may be empty mid-character or while matching a stop string). */
   text: string;
   token: number;
+  /** A mixture's glass-box trail: each specialist's share of this token (summing to 1). Absent for one model. */
+  attribution?: readonly ModelShare[];
+}
+
+/** One specialist's share of a token a mixture generated. */
+export interface ModelShare {
+  model: string;
+  share: number;
 }
 
 export interface GenerationResult {
@@ -121,7 +129,8 @@ export class Generator implements TextGenerator {
   }
 }
 
-function firstStop(text: string, stops: readonly string[]): number {
+/** Index of the earliest stop string in `text`, or -1. */
+export function firstStop(text: string, stops: readonly string[]): number {
   let best = -1;
   for (const s of stops) {
     const i = text.indexOf(s);
@@ -131,7 +140,7 @@ function firstStop(text: string, stops: readonly string[]): number {
 }
 
 /** How many trailing chars could be the start of a stop string (not emitted yet). */
-function holdBack(text: string, stops: readonly string[]): number {
+export function holdBack(text: string, stops: readonly string[]): number {
   let keep = 0;
   for (const s of stops) {
     for (let k = Math.min(s.length - 1, text.length); k > keep; k--) {
