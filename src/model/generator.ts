@@ -1,6 +1,7 @@
 // Text generation: prompt tokens in, a stream of tokens (with their text) out. Sampling, stop tokens and
 // stop strings, the context limit and cancellation live here; the model math is behind a Forward.
 import type { Batcher } from './batcher.ts';
+import type { MixtureTrail, ModelShare } from './mixture/trail.ts';
 import { ContextLimitError } from './errors.ts';
 import { type SamplerOptions, createSampler } from './sampler.ts';
 import type { Tokenizer } from './tokenizer.ts';
@@ -23,18 +24,17 @@ export interface GeneratedPiece {
   attribution?: readonly ModelShare[];
 }
 
-/** One specialist's share of a token a mixture generated. */
-export interface ModelShare {
-  model: string;
-  share: number;
-}
 
 export interface GenerationResult {
   text: string;
   tokens: number[];
   promptTokens: number;
   finishReason: FinishReason;
+  /** A mixture's glass-box trail (src/model/mixture/trail.ts). */
+  trail?: MixtureTrail;
 }
+
+export type { ModelShare };
 
 /**
  * Anything that turns a prompt into a stream of pieces: a Generator over one model, or a combination of

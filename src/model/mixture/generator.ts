@@ -126,8 +126,9 @@ export class MixtureGenerator implements TextGenerator {
         const hit = firstStop(text, stops);
         if (hit >= 0) {
           text = text.slice(0, hit);
-          if (text.length > emitted) yield { text: text.slice(emitted), token, attribution };
-          emitted = text.length;
+          // Yielded even when empty: every generated token's attribution reaches the caller.
+          yield { text: text.length > emitted ? text.slice(emitted) : '', token, attribution };
+          emitted = Math.max(emitted, text.length);
           finishReason = 'stop';
           break;
         }

@@ -1,9 +1,12 @@
 // The glass-box trail of a mixture's answer: for every token, each specialist's share of it and the
 // weights before it; the specialists routed to, and those that dropped out (when, and why).
-import type { ModelShare } from '../generator.ts';
 import type { MixtureMode } from './weights.ts';
 
-export type { ModelShare };
+/** One specialist's share of a token a mixture generated. */
+export interface ModelShare {
+  model: string;
+  share: number;
+}
 
 export interface ModelWeight {
   model: string;
