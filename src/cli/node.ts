@@ -10,6 +10,8 @@ import { LOG_FLAGS, cliLogger, noticeLogger } from './logging.ts';
 import type { WorkerOptions } from '../federation/node/worker.ts';
 import type { ApiServer } from '../api/server.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
+import type { ModelSource, ServedModel } from '../api/models.ts';
+import type { LocalSpecialist } from '../federation/node/specialists.ts';
 import { SHUTDOWN, Shutdown } from './shutdown.ts';
 import { CHAT_TEMPLATE_FLAG, chatTemplateOverride } from './chat-template-flag.ts';
 import { checkModelFlags } from './engine.ts';
@@ -36,6 +38,7 @@ export const spec: CommandSpec = {
     gpu: { type: 'string', choices: GPU_MODES, default: 'auto', help: 'use a GPU backend when installed and present' },
     // primary
     model: { type: 'string', arg: 'F', help: 'primary: the GGUF model to serve; worker: a local copy to load spans from (saves streaming)' },
+    specialist: { type: 'string', arg: 'F', multiple: true, help: "primary: also serve this GGUF specialist, whole on this node (repeat for several); its id is its manifest's model id in the directory, else the file name" },
     'api-host': { type: 'string', default: '127.0.0.1', help: 'primary: interface for the OpenAI API (127.0.0.1: this machine only; 0.0.0.0: every interface, then set --api-key, and --api-tls-cert so that it does not travel in clear)' },
     'api-port': { ...FLAG_SHAPES.port, default: 8080, help: 'primary: port of the OpenAI-compatible API' },
     'api-key': { type: 'string', arg: 'K', help: 'primary: require this bearer key from API clients (env SHAREDLLM_API_KEY)' },
@@ -60,11 +63,13 @@ export const spec: CommandSpec = {
     relay: { type: 'boolean', default: false, help: "worker: also be reachable through the coordinator's relay (behind NAT)" },
     'relay-addr': { type: 'string', arg: 'HOST:PORT', help: "worker: the relay to use (default with --relay: the coordinator's, its port from the coordinator)" },
     'max-memory': { type: 'bytes', arg: 'SIZE', help: 'cap memory for layers, e.g. 8GiB' },
+    'gossip-interval': { type: 'number', min: 0.01, max: 3600, unit: 'seconds', default: 1, help: 'seconds between rounds of specialist-directory gossip with a few random peers (the per-peer rate limit scales with it)' },
     ...LOG_FLAGS,
   },
   examples: [
     'sharedllm node --role worker --coordinator-url http://192.168.1.10:8420 --rpc-port 50052 --lan-addr 192.168.1.11:50052',
     'sharedllm node --role primary --model models/sharedllm-tiny.gguf --coordinator-url http://192.168.1.10:8420 --wait-workers 1',
+    'sharedllm node --role primary --model base.gguf --specialist code.gguf --specialist es.gguf --coordinator-url http://192.168.1.10:8420',
   ],
 };
 
@@ -79,7 +84,9 @@ export async function run({ flags: f }: Parsed): Promise<number> {
     const { getGgml } = await import('../ggml/runtime.ts');
     getGgml({ gpu: f.gpu as 'auto' | 'off', ...(f.threads !== undefined ? { threads: f.threads as number } : {}), cpus: parseCpuList(f.cpus as string) });
   }
+  const { lanDirectoryConfig, withRoundInterval } = await import('../federation/directory/config.ts');
   const common = {
+    directory: withRoundInterval(lanDirectoryConfig(), (f['gossip-interval'] as number) * 1000),
     coordinatorUrl: f['coordinator-url'] as string, dataDir, cacheDir: defaultCacheDir(), logger, gpu: f.gpu as 'auto' | 'off',
     ...(joinToken ? { joinToken } : {}), ...(f.ca ? { coordinatorCa: f.ca as string } : {}),
     ...(f.threads !== undefined ? { threads: f.threads as number } : {}),
@@ -96,7 +103,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
 }
 
 /** What both roles take from the flags (the coordinator, identity, caches, compute). */
-type CommonOptions = Pick<WorkerOptions, 'coordinatorUrl' | 'dataDir' | 'cacheDir' | 'logger' | 'gpu' | 'joinToken' | 'coordinatorCa' | 'threads' | 'maxMemoryBytes'>;
+type CommonOptions = Pick<WorkerOptions, 'directory' | 'coordinatorUrl' | 'dataDir' | 'cacheDir' | 'logger' | 'gpu' | 'joinToken' | 'coordinatorCa' | 'threads' | 'maxMemoryBytes'>;
 
 /** Serves the data plane until a signal; then leaves the coordinator and closes the port. */
 async function runWorker(f: Parsed['flags'], common: CommonOptions, notices: Logger, shutdown: Shutdown): Promise<number> {
@@ -133,6 +140,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   }
   // Everything the flags name is checked before the node joins: the model, the context, the template, TLS.
   await checkModelFlags('node', f.model as string, f['ctx-size'] as number | undefined);
+  const specialists = await checkSpecialistFlags(f.model as string, (f.specialist as string[] | undefined) ?? []);
   const chatTemplate = await chatTemplateOverride('node', f['chat-template'] as string | undefined);
   const tls = readApiTls(f);
   const { startPrimary } = await import('../federation/node/primary.ts');
@@ -143,7 +151,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   const apiKey = (f['api-key'] as string | undefined) ?? process.env.SHAREDLLM_API_KEY;
   const bars = new Map<string, ProgressBar>();
   const primary = await startPrimary({
-    ...common, model: f.model as string, nSeqMax: f.parallel as number,
+    ...common, model: f.model as string, specialists, nSeqMax: f.parallel as number,
     waitWorkers: f['wait-workers'] as number, waitMs: (f['wait-timeout'] as number) * 1000, rebalanceMs: (f['rebalance-interval'] as number) * 1000,
     dataPlane: (await import('../federation/node/dataplane-config.ts')).dataPlaneFor(f.network as Network),
     ...(f['ctx-size'] !== undefined ? { nCtx: f['ctx-size'] as number } : {}),
@@ -162,10 +170,23 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   let api: ApiServer;
   try {
     tokenizer = await Tokenizer.load(f.model as string, chatTemplate === undefined ? {} : { chatTemplate });
+    const { addSpecialistRoutes } = await import('../federation/node/specialist-routes.ts');
+    const directory = primary.gossip.directory;
+    // The specialists, by the id the directory gives them now (specialists.ts): served and listed like the base.
+    const toServed = (s: LocalSpecialist, id: string): ServedModel => ({ id, generator: s.generator, tokenizer: s.tokenizer, nCtx: s.nCtx, ownedBy: 'sharedllm-specialist' });
+    const specialistModels: ModelSource = {
+      list: () => primary.specialists.served(directory).map(({ id, specialist }) => toServed(specialist, id)),
+      resolve: (name) => {
+        const found = primary.specialists.resolve(directory, name);
+        return found === undefined ? undefined : toServed(found, name);
+      },
+    };
     api = await createApiServer({
+      models: [specialistModels],
       generator: new Generator(primary.batcher, tokenizer), tokenizer, modelId, logger,
       host: f['api-host'] as string, port: f['api-port'] as number, maxConcurrent: f.parallel as number, ...(apiKey ? { apiKey } : {}), corsOrigins, ...(tls ? { tls } : {}),
       extraRoutes: (router) => {
+        addSpecialistRoutes(router, { directory, logger, served: () => primary.specialists.served(directory).map((s) => s.id) });
         router.add('GET', '/v1/federation', () => ({
           body: {
             model: modelId, modelHash: primary.modelHash, layers: primary.h.nLayer, plan: primary.plan(), recoveries: primary.pipeline.recoveries,
@@ -192,6 +213,35 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
     await primary.close();
     await tokenizer?.dispose();
   });
+}
+
+/**
+ * --specialist files, checked before any work: each exists and is a GGUF file, none is given twice (or is the
+ * base model), no two share a file name (the name is the id until a manifest names the file). A specialist
+ * with another tokenizer than the base is allowed: the node says so in its log when it loads it.
+ */
+async function checkSpecialistFlags(base: string, files: string[]): Promise<string[]> {
+  const { realpathSync } = await import('node:fs');
+  const { openModelFile, ModelFileError } = await import('../model/load.ts');
+  const seen = new Map<string, string>([[realpathSync(base), `--model ${base}`]]);
+  const stems = new Map<string, string>([[base.split('/').pop()!.replace(/\.gguf$/i, ''), base]]);
+  for (const file of files) {
+    try {
+      openModelFile(file).dispose();
+    } catch (e) {
+      if (e instanceof ModelFileError) throw new UsageError(`${e.message.split(':')[0]}: ${file} (--specialist)`, 'node');
+      throw e;
+    }
+    const real = realpathSync(file);
+    const twin = seen.get(real);
+    if (twin !== undefined) throw new UsageError(`--specialist ${file} is the same file as ${twin}: name each model once`, 'node');
+    seen.set(real, `--specialist ${file}`);
+    const stem = file.split('/').pop()!.replace(/\.gguf$/i, '');
+    const same = stems.get(stem);
+    if (same !== undefined) throw new UsageError(`--specialist ${file} and ${same} have the same file name '${stem}', which is the model id the API serves: rename one`, 'node');
+    stems.set(stem, file);
+  }
+  return files;
 }
 
 /** --api-tls-cert and --api-tls-key: both or neither, read before any work. */

@@ -41,9 +41,9 @@ export const spec: CommandSpec = {
   summary: 'Publish specialist models (RFC-0006 signed manifests): make, publish, list and revoke them.',
   usage: [
     'sharedllm specialist manifest --model F --id ID --domain TAG[,TAG] [--description S] [--version N] [--key F] --out M.json',
-    '       sharedllm specialist publish --manifest M.json --coordinator-url URL [--model F]',
-    '       sharedllm specialist list --coordinator-url URL [--json]',
-    '       sharedllm specialist revoke --id ID --coordinator-url URL [--key F]',
+    '       sharedllm specialist publish --manifest M.json (--coordinator-url URL | --node-url URL) [--model F]',
+    '       sharedllm specialist list (--coordinator-url URL | --node-url URL) [--json]',
+    '       sharedllm specialist revoke --id ID (--coordinator-url URL | --node-url URL) [--key F]',
   ].join('\n'),
   positionals: ['action'],
   flags: {
@@ -58,6 +58,8 @@ export const spec: CommandSpec = {
     manifest: { type: 'string', arg: 'F', help: 'publish: the signed manifest to publish' },
     reason: { type: 'string', arg: 'S', help: 'revoke: one line saying why' },
     'coordinator-url': { type: 'string', arg: 'URL', help: 'the coordinator, e.g. http://192.168.1.10:8420' },
+    'node-url': { type: 'string', arg: 'URL', help: "instead of the coordinator: a primary's API, e.g. http://127.0.0.1:8080 (works while the coordinator is down; gossip spreads what you publish)" },
+    'api-key': { type: 'string', arg: 'K', help: "with --node-url: the primary's API key (env SHAREDLLM_API_KEY)" },
     'join-token': { type: 'string', arg: 'T', help: "the federation's join token, if it has one (env SHAREDLLM_JOIN_TOKEN)" },
     ca: { type: 'string', arg: 'F', help: 'trust this PEM certificate for an https coordinator' },
     json: { type: 'boolean', default: false, help: 'list: print JSON instead of a table' },
@@ -66,6 +68,7 @@ export const spec: CommandSpec = {
     'sharedllm specialist manifest --model code.gguf --id smollm2-135m-code --domain code,go --description "Go and Python source" --out code.json',
     'sharedllm specialist publish --manifest code.json --coordinator-url http://192.168.1.10:8420',
     'sharedllm specialist list --coordinator-url http://192.168.1.10:8420',
+    'sharedllm specialist publish --manifest code.json --node-url http://127.0.0.1:8080 --api-key $KEY',
   ],
 };
 
@@ -113,13 +116,13 @@ async function publish(flags: Flags, lib: Libs): Promise<number> {
       throw new Error(`${path} names ${manifest.contentHash}, but ${model} hashes to ${contentHash}: the manifest is for another file; make a new one with \`sharedllm specialist manifest\``);
     }
   }
-  const result = await withClient(flags, lib, (client) => client.publishManifest(manifest));
+  const result = await withEndpoint(flags, lib, (call) => call('POST', `${lib.API_PREFIX}/specialists`, manifest, lib.AcceptResultSchema));
   process.stdout.write(`${describeResult(result)}\n`);
   return 0;
 }
 
 async function list(flags: Flags, lib: Libs): Promise<number> {
-  const { specialists } = await withClient(flags, lib, (client) => client.call('GET', `${lib.API_PREFIX}/specialists`, undefined, lib.SpecialistListSchema));
+  const { specialists } = await withEndpoint(flags, lib, (call) => call('GET', `${lib.API_PREFIX}/specialists`, undefined, lib.SpecialistListSchema));
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ specialists }, null, 2)}\n`);
     return 0;
@@ -131,8 +134,8 @@ async function list(flags: Flags, lib: Libs): Promise<number> {
 async function revoke(flags: Flags, lib: Libs): Promise<number> {
   const modelId = checked(lib, lib.SpecialistIdSchema, need(flags, 'id'), '--id');
   const identity = publisherKey(flags, lib);
-  const result = await withClient(flags, lib, async (client) => {
-    const view = await client.call('GET', `${lib.API_PREFIX}/specialists/${encodeURIComponent(modelId)}`, undefined, lib.SpecialistViewSchema);
+  const result = await withEndpoint(flags, lib, async (call) => {
+    const view = await call('GET', `${lib.API_PREFIX}/specialists/${encodeURIComponent(modelId)}`, undefined, lib.SpecialistViewSchema);
     if (view.publisherKey !== identity.publicKey) {
       throw new Error(`${modelId} is published by another key (${view.publisherKey.slice(0, 12)}…), not this publisher key (${identity.publicKey.slice(0, 12)}…): only its publisher can revoke it; pass --key with that key`);
     }
@@ -145,7 +148,7 @@ async function revoke(flags: Flags, lib: Libs): Promise<number> {
       ...(reason === undefined ? {} : { reason }),
       publisherKey: identity.publicKey,
     };
-    return client.call('POST', `${lib.API_PREFIX}/specialists/revoke`, lib.signBody(identity, body), lib.AcceptResultSchema);
+    return call('POST', `${lib.API_PREFIX}/specialists/revoke`, lib.signBody(identity, body), lib.AcceptResultSchema);
   });
   process.stdout.write(`${result.status === 'duplicate' ? `${modelId} was already revoked` : `revoked ${modelId} at version ${result.version}`}\n`);
   return 0;
@@ -178,6 +181,44 @@ function publisherKey(flags: Flags, lib: Libs): Identity {
   const identity = lib.loadOrCreateIdentity(dir, file);
   if (created) process.stderr.write(`created publisher key ${dir}/${file} (keep it: it is the only key that can update or revoke what you publish)\n`);
   return identity;
+}
+
+/** One request to the directory's HTTP routes (the coordinator's and a primary's share their paths). */
+type DirectoryCall = <T>(method: 'GET' | 'POST', path: string, body: unknown, schema: ZodType<T>) => Promise<T>;
+
+/** The coordinator (--coordinator-url) or a primary's API (--node-url), exactly one of them. */
+async function withEndpoint<T>(flags: Flags, lib: Libs, use: (call: DirectoryCall) => Promise<T>): Promise<T> {
+  const nodeUrl = flags['node-url'] as string | undefined;
+  if (nodeUrl !== undefined && flags['coordinator-url'] !== undefined) throw new UsageError('give --coordinator-url or --node-url, not both', 'specialist');
+  if (nodeUrl === undefined) return withClient(flags, lib, (client) => use((method, path, body, schema) => client.call(method, path, body, schema)));
+  const apiKey = (flags['api-key'] as string | undefined) ?? process.env.SHAREDLLM_API_KEY;
+  return use(async (method, path, body, schema) => {
+    const url = new URL(path, nodeUrl);
+    let response: Response;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(apiKey === undefined ? {} : { authorization: `Bearer ${apiKey}` }) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (error) {
+      throw new Error(`cannot reach the node at ${nodeUrl} (${((error as Error).cause as Error | undefined)?.message ?? (error as Error).message}): is it running, and is this its API address?`);
+    }
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new Error(`${method} ${url.href}: HTTP ${response.status}, not JSON: is this a SharedLLM primary's API?`);
+    }
+    if (!response.ok) {
+      const message = lib.z.object({ error: lib.z.object({ message: lib.z.string() }) }).safeParse(json);
+      throw new Error(`the node refused (HTTP ${response.status}): ${message.success ? message.data.error.message : text.slice(0, 500)}${response.status === 401 ? ' (pass --api-key)' : ''}`);
+    }
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) throw new Error(`${method} ${url.href}: unexpected answer: ${lib.z.prettifyError(parsed.error)}`);
+    return parsed.data;
+  });
 }
 
 async function withClient<T>(flags: Flags, lib: Libs, use: (client: CoordinatorClient) => Promise<T>): Promise<T> {

@@ -11,6 +11,7 @@
 // remaining hops; each worker runs its span and sends `step` on to the next; the last sends `step_result`
 // back to the primary over the connection the primary opened to it (found by the primary's session id).
 import { z } from 'zod';
+import { DirectoryExchangeHeaderSchema, GOSSIP_LIMITS } from './protocol-directory.ts';
 
 export const DATAPLANE_VERSION = 2;
 
@@ -119,7 +120,7 @@ export interface MethodContract {
   request: z.ZodType;
   response?: z.ZodType;
   maxPayloadBytes?: number;
-  servedBy: 'worker' | 'primary';
+  servedBy: 'worker' | 'primary' | 'any';
 }
 
 export const DATAPLANE = {
@@ -139,6 +140,8 @@ export const DATAPLANE = {
   /** The last hop's output (payload: f32, n_embd x tokens), and a hop's failure. */
   step_result: { request: StepResult, maxPayloadBytes: MAX_STEP_PAYLOAD_BYTES, servedBy: 'primary' },
   step_error: { request: StepError, maxPayloadBytes: 0, servedBy: 'primary' },
+  /** RFC-0006 anti-entropy between any two nodes (payload: JSON GossipRequest; answer payload: GossipResponse). */
+  directory_exchange: { request: DirectoryExchangeHeaderSchema, response: DirectoryExchangeHeaderSchema, maxPayloadBytes: GOSSIP_LIMITS.maxPayloadBytes, servedBy: 'any' },
 } as const satisfies Record<string, MethodContract>;
 
 export type DataPlane = typeof DATAPLANE;

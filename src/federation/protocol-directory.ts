@@ -119,7 +119,13 @@ export const DigestItemSchema = z.object({
 export type DigestItem = z.infer<typeof DigestItemSchema>;
 
 /** Bounds of one gossip message (the directory's own caps are lower; see directory/config.ts). */
-export const GOSSIP_LIMITS = { maxDigestItems: 20_000, maxEntries: 512 } as const;
+export const GOSSIP_LIMITS = {
+  maxDigestItems: 20_000,
+  maxEntries: 512,
+  /** Largest JSON body of one data-plane `directory_exchange` (a full digest is ~100 B an item; 512 entries of
+   *  at most 16 KiB each). Above a frame header's 64 KiB, which is why the body travels as the payload. */
+  maxPayloadBytes: 12 * 1024 * 1024,
+} as const;
 
 /**
  * Anti-entropy, transport-agnostic (HTTP POST /v1/directory/exchange today; a data-plane method later):
@@ -139,6 +145,15 @@ export const GossipResponseSchema = z.object({
   want: z.array(z.string().min(1).max(200)).max(GOSSIP_LIMITS.maxEntries),
 });
 export type GossipResponse = z.infer<typeof GossipResponseSchema>;
+
+/**
+ * The data-plane method `directory_exchange` (protocol-dataplane.ts), served by every node: the frame's
+ * header is this (empty) object and its payload the UTF-8 JSON of a GossipRequest; the answer's header is
+ * this object again and its payload the JSON of a GossipResponse. The body is validated from the payload on
+ * both sides (GossipRequestSchema, GossipResponseSchema). The caller's `from` is ignored: the responder
+ * uses the node id proven in the connection's HELLO.
+ */
+export const DirectoryExchangeHeaderSchema = z.object({});
 
 /** GET /v1/specialists: one node's view of a specialist. */
 export const SpecialistViewSchema = z.object({

@@ -26,7 +26,7 @@ export interface DirectoryRouteDeps {
 }
 
 /** HTTP status of each refusal: a bad entry is 400, a rule of the directory 409, a cap 403. */
-const REFUSAL_STATUS: Record<Extract<AcceptOutcome, { status: 'refused' }>['code'], number> = {
+export const REFUSAL_STATUS: Record<Extract<AcceptOutcome, { status: 'refused' }>['code'], number> = {
   invalid_body: 400,
   invalid_signature: 400,
   manifest_conflict: 409,

@@ -17,6 +17,8 @@ import type { Logger } from '../../util/log.ts';
 import { spanText } from '../../util/log.ts';
 import { softwareVersion } from '../coordinator/version.ts';
 import { defineMethods } from '../dataplane.ts';
+import { API_PREFIX } from '../protocol.ts';
+import { AcceptResultSchema } from '../protocol-directory.ts';
 import type { SpanRef } from '../protocol-dataplane.ts';
 import type { MethodSpec } from '../transport/rpc.ts';
 import { checkCoordinatorTrust, relayTls } from './coordinator-link.ts';
@@ -27,9 +29,15 @@ import { type Participant, type PlannedSpan, planSpans } from './plan.ts';
 import { SpanServer } from './span-source.ts';
 import { type ConnectedWorker, WorkerPool } from './worker-pool.ts';
 import { Verifier, defaultVerifyConfig } from './verify.ts';
+import { GossipService } from './gossip-service.ts';
+import { SpecialistSet } from './specialists.ts';
+import { lanDirectoryConfig } from '../directory/config.ts';
+import type { DirectoryConfig } from '../directory/config.ts';
 
 export interface PrimaryOptions {
   model: string;
+  /** Specialist GGUF files served beside the model, each whole on this node (specialists.ts). */
+  specialists?: readonly string[];
   coordinatorUrl: string;
   joinToken?: string;
   coordinatorCa?: string;
@@ -54,6 +62,8 @@ export interface PrimaryOptions {
   dataPlane?: DataPlaneConfig;
   /** Fraction of sequences whose workers are verified (verify.ts; default its config's rate; 0: off). */
   verifyRate?: number;
+  /** Specialist directory and its gossip (default lanDirectoryConfig()). */
+  directory?: DirectoryConfig;
   logger: Logger;
   onProgress?: (what: string, done: number, total: number) => void;
 }
@@ -64,6 +74,10 @@ export interface Primary {
   modelHash: string;
   pipeline: PipelineForward;
   batcher: Batcher;
+  /** This node's replica of the specialist directory and its gossip. */
+  gossip: GossipService;
+  /** The specialists this node serves beside its model. */
+  specialists: SpecialistSet;
   /** Who holds which layers. */
   plan(): { nodeId: string; first: number; last: number; where: string }[];
   close(): Promise<void>;
@@ -88,6 +102,10 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   const layerBytes = layerBytes0 + kvPerLayer;
   const ggml = getGgml({ gpu: o.gpu ?? 'auto', ...(o.threads ? { threads: o.threads } : {}) });
   const spans = new SpanServer(o.model, modelHash);
+  const specialists = await SpecialistSet.load(o.specialists ?? [], {
+    base: o.model, cacheDir: o.cacheDir, nSeqMax: o.nSeqMax, logger: o.logger, gpu: o.gpu ?? 'auto',
+    ...(o.threads ? { threads: o.threads } : {}), ...(o.nCtx !== undefined ? { nCtx: o.nCtx } : {}), ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
 
   const client = new CoordinatorClient({ url: o.coordinatorUrl, ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(o.coordinatorCa ? { caFile: o.coordinatorCa } : {}) });
   await checkCoordinatorTrust(client);
@@ -98,14 +116,26 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     registration: {
       nodeId, role: 'primary', name: o.name ?? `primary-${nodeId.slice(0, 6)}`, candidates: [],
       freeMemoryBytes: ggml.memory().free, threads: ggml.threads, backend: ggml.backendName,
-      models: [{ hash: `sha256:${modelHash}`, name: h.name.slice(0, 200) || 'model', nLayers: h.nLayer }], version: softwareVersion(),
+      models: [
+        { hash: `sha256:${modelHash}`, name: h.name.slice(0, 200) || 'model', nLayers: h.nLayer },
+        ...specialists.all.map((s) => ({ hash: s.contentHash, name: s.stem.slice(0, 200), nLayers: s.nLayer })),
+      ],
+      version: softwareVersion(),
     },
   });
   await lease.registered;
+  // The directory: gossiped over the connections this primary opens (to workers; gossip-service.ts).
+  const gossip = new GossipService({
+    nodeId, identity, dataDir: o.dataDir, client, config: o.directory ?? lanDirectoryConfig(), logger: o.logger,
+    ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}),
+  });
+  // Serving records for the specialists whose manifests the directory holds, now and as manifests arrive.
+  gossip.onRound(() => specialists.announce(gossip.directory, identity, o.logger));
+  gossip.start();
 
   let pipeline: PipelineForward | undefined;
   const pool = new WorkerPool({
-    client, session, logger: o.logger, config, auth, nCtx, nSeqMax: o.nSeqMax, methods: primaryMethods(() => pipeline, spans),
+    client, session, logger: o.logger, config, auth, nCtx, nSeqMax: o.nSeqMax, methods: { ...primaryMethods(() => pipeline, spans), ...gossip.methods() },
     ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}),
   });
   const connected = await pool.connectAll(await pool.waitForWorkers(o.waitWorkers, o.waitMs));
@@ -144,12 +174,20 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
     modelHash,
     pipeline,
     batcher,
+    gossip,
+    specialists,
     plan: () => [
       { nodeId, first: 0, last: front.layout.last, where: 'primary' },
       ...pipeline!.stages.map((s) => ({ nodeId: s.kind === 'remote' ? s.nodeId : nodeId, first: s.span.first, last: s.span.last, where: s.kind === 'remote' ? s.addr : 'primary' })),
     ],
     async close() {
       clearInterval(rebalance);
+      // Withdraw our serving records: stored here, and told to the coordinator while it is up (best effort).
+      for (const record of specialists.withdraw(gossip.directory, identity)) {
+        await client.call('POST', `${API_PREFIX}/specialists/serving`, record, AcceptResultSchema).catch(() => undefined);
+      }
+      await gossip.close();
+      await specialists.dispose();
       await lease.leave().catch(() => undefined);
       verifier?.dispose();
       pipeline!.dispose();

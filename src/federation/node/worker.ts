@@ -14,6 +14,9 @@ import { type TransportServer, listen } from '../transport/rpc.ts';
 import { checkCoordinatorTrust, dataPlaneTls, relayTls } from './coordinator-link.ts';
 import { CoordinatorMembership } from './membership.ts';
 import { WorkerService } from './worker-service.ts';
+import { GossipService } from './gossip-service.ts';
+import { lanDirectoryConfig } from '../directory/config.ts';
+import type { DirectoryConfig } from '../directory/config.ts';
 import { defaultWorkerLimits } from './worker-limits.ts';
 
 export interface WorkerOptions {
@@ -37,6 +40,8 @@ export interface WorkerOptions {
   gpu?: 'auto' | 'off';
   name?: string;
   tls?: { cert: string; key: string };
+  /** Specialist directory and its gossip (default lanDirectoryConfig()). */
+  directory?: DirectoryConfig;
   logger: Logger;
 }
 
@@ -47,6 +52,8 @@ export interface Worker {
   port: number;
   candidates: Candidate[];
   service: WorkerService;
+  /** This node's replica of the specialist directory and its gossip. */
+  gossip: GossipService;
   close(): Promise<void>;
 }
 
@@ -75,8 +82,16 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const tls = o.tls ?? (await dataPlaneTls(o.coordinatorUrl, o.dataDir, advertisedHosts));
   // Every connection proves a member's identity (and the join token) in HELLO before any method runs; relayed
   // connections are adopted by this server and authenticated the same way, end to end.
-  const server: TransportServer = await listen({
-    host: bindHost, port: o.rpcPort, methods: service.methods(), session: nodeId, logger: o.logger,
+  // The directory: this node's replica, answered to any member, gossiped with workers, the coordinator and the
+  // primaries connected to us (gossip-service.ts says why primaries are reached that way).
+  let server: TransportServer | undefined;
+  const gossip = new GossipService({
+    nodeId, identity, dataDir: o.dataDir, client, config: o.directory ?? lanDirectoryConfig(), logger: o.logger,
+    inbound: () => server?.peers() ?? [],
+    ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}),
+  });
+  server = await listen({
+    host: bindHost, port: o.rpcPort, methods: { ...service.methods(), ...gossip.methods() }, session: nodeId, logger: o.logger,
     auth: service.auth(), limits: service.frameLimits(), ...(tls ? { tls } : {}),
   });
   service.attach(server);
@@ -115,13 +130,16 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     },
   });
   await lease.registered;
+  gossip.start();
   o.logger.info('worker ready', { nodeId, port: server.port, candidates: candidates.map((c) => `${c.kind}:${c.addr}`).join(' ') });
   return {
     nodeId,
     port: server.port,
     candidates,
     service,
+    gossip,
     async close() {
+      await gossip.close();
       await lease.leave().catch(() => undefined);
       relayHandle?.close();
       await server.close();
