@@ -1,8 +1,10 @@
 // `sharedllm generate`: stream a continuation of a prompt to stdout (the prompt itself is not echoed). With
 // --chat-template, the prompt is one user message formatted with that template, and the answer is streamed.
-import { type CommandSpec, type Parsed } from './args.ts';
+import { type CommandSpec, type Parsed, UsageError } from './args.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
 import { CHAT_TEMPLATE_FLAG, chatTemplateOverride } from './chat-template-flag.ts';
 import { MODEL_FLAGS, SAMPLING_FLAGS, loadEngine, maxTokensOf, samplerOptions } from './engine.ts';
+import { MIXTURE_FLAGS, checkMixtureFlags } from './generate-mixture.ts';
 
 export const spec: CommandSpec = {
   name: 'generate',
@@ -14,12 +16,25 @@ export const spec: CommandSpec = {
     'n-predict': { type: 'number', integer: true, min: -1, unit: 'tokens', short: 'n', default: 128, help: 'tokens to generate; -1: until the model stops or the context is full' },
     'chat-template': { ...CHAT_TEMPLATE_FLAG, help: `send --prompt as one user message formatted with this chat template, not as raw text; ${CHAT_TEMPLATE_FLAG.help}` },
     ...SAMPLING_FLAGS,
+    ...MIXTURE_FLAGS,
+    model: { ...MODEL_FLAGS.model!, required: false, help: 'GGUF model file (or --mixture)' },
   },
-  examples: ['sharedllm generate --model models/sharedllm-tiny.gguf --prompt "It was a dark and stormy night" --temp 0'],
+  examples: [
+    'sharedllm generate --model models/sharedllm-tiny.gguf --prompt "It was a dark and stormy night" --temp 0',
+    'sharedllm generate --mixture code.gguf,prose.gguf --prompt "def main():" --show-attribution',
+  ],
 };
 
 export async function run({ flags: f }: Parsed): Promise<number> {
   const template = await chatTemplateOverride('generate', f['chat-template'] as string | undefined);
+  const mixture = await checkMixtureFlags('generate', f);
+  if (mixture !== undefined) {
+    const encode = async (tokenizer: Tokenizer) => template === undefined
+      ? tokenizer.encode(f.prompt as string, { addBos: tokenizer.addBosDefault })
+      : (await import('../model/chat-prompt.ts')).encodeChat(tokenizer, [{ role: 'user', content: f.prompt as string }], true, template);
+    return (await import('./generate-mixture.ts')).runMixture('generate', mixture, f, encode, samplerOptions(f), maxTokensOf(f));
+  }
+  if (f.model === undefined) throw new UsageError('give --model F (or --mixture a.gguf,b.gguf)', 'generate');
   const engine = await loadEngine('generate', f);
   try {
     const text = f.prompt as string;
