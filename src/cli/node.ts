@@ -12,6 +12,7 @@ import type { ApiServer } from '../api/server.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { ModelSource, ServedModel } from '../api/models.ts';
 import type { LocalSpecialist } from '../federation/node/specialists.ts';
+import type { NodeMixture } from '../api/mixture-node.ts';
 import { SHUTDOWN, Shutdown } from './shutdown.ts';
 import { CHAT_TEMPLATE_FLAG, chatTemplateOverride } from './chat-template-flag.ts';
 import { checkModelFlags } from './engine.ts';
@@ -63,6 +64,8 @@ export const spec: CommandSpec = {
     relay: { type: 'boolean', default: false, help: "worker: also be reachable through the coordinator's relay (behind NAT)" },
     'relay-addr': { type: 'string', arg: 'HOST:PORT', help: "worker: the relay to use (default with --relay: the coordinator's, its port from the coordinator)" },
     'max-memory': { type: 'bytes', arg: 'SIZE', help: 'cap memory for layers, e.g. 8GiB' },
+    'mixture-k': { type: 'number', integer: true, min: 1, max: 64, default: 3, help: "primary: specialists the model 'mixture' keeps per prompt (the router's top k)" },
+    'attribution-retention': { type: 'number', min: 0, max: 8760, unit: 'hours', default: 24, help: 'primary: hours a mixture answer\'s attribution trail is kept (GET /v1/attributions/{id})' },
     'gossip-interval': { type: 'number', min: 0.01, max: 3600, unit: 'seconds', default: 1, help: 'seconds between rounds of specialist-directory gossip with a few random peers (the per-peer rate limit scales with it)' },
     ...LOG_FLAGS,
   },
@@ -168,6 +171,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   shutdown.serving();
   let tokenizer: Tokenizer | undefined;
   let api: ApiServer;
+  let mixture: NodeMixture | undefined;
   try {
     tokenizer = await Tokenizer.load(f.model as string, chatTemplate === undefined ? {} : { chatTemplate });
     const { addSpecialistRoutes } = await import('../federation/node/specialist-routes.ts');
@@ -181,11 +185,18 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
         return found === undefined ? undefined : toServed(found, name);
       },
     };
+    const { nodeMixture } = await import('../api/mixture-node.ts');
+    mixture = nodeMixture({
+      baseModel: f.model as string, tokenizer, dataDir: common.dataDir, logger, k: f['mixture-k'] as number,
+      retentionSeconds: (f['attribution-retention'] as number) * 3600,
+      local: () => primary.specialists.served(directory).map(({ id, specialist }) => ({ id, batcher: specialist.generator.batcher, tokenizerHash: specialist.tokenizerHash })),
+    });
     api = await createApiServer({
-      models: [specialistModels],
+      models: [specialistModels, mixture.source],
       generator: new Generator(primary.batcher, tokenizer), tokenizer, modelId, logger,
       host: f['api-host'] as string, port: f['api-port'] as number, maxConcurrent: f.parallel as number, ...(apiKey ? { apiKey } : {}), corsOrigins, ...(tls ? { tls } : {}),
       extraRoutes: (router) => {
+        mixture?.routes(router);
         addSpecialistRoutes(router, { directory, logger, served: () => primary.specialists.served(directory).map((s) => s.id) });
         router.add('GET', '/v1/federation', () => ({
           body: {
@@ -201,6 +212,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
       },
     });
   } catch (error) {
+    mixture?.close();
     await primary.close();
     await tokenizer?.dispose();
     throw error;
@@ -210,6 +222,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   await shutdown.requested;
   return shutdown.run(async () => {
     await api.drain(SHUTDOWN.drainMs);
+    mixture?.close();
     await primary.close();
     await tokenizer?.dispose();
   });
