@@ -12,6 +12,10 @@
 // back to the primary over the connection the primary opened to it (found by the primary's session id).
 import { z } from 'zod';
 import { DirectoryExchangeHeaderSchema, GOSSIP_LIMITS } from './protocol-directory.ts';
+import {
+  MIXTURE_OPEN_MAX_PAYLOAD, MixtureCloseRequest, MixtureCloseResponse, MixtureListRequest, MixtureListResponse, MixtureOpenRequest,
+  MixtureOpenResponse, MixtureStepRequest, MixtureStepResponse,
+} from './protocol-mixture.ts';
 
 export const DATAPLANE_VERSION = 2;
 
@@ -142,6 +146,11 @@ export const DATAPLANE = {
   step_error: { request: StepError, maxPayloadBytes: 0, servedBy: 'primary' },
   /** RFC-0006 anti-entropy between any two nodes (payload: JSON GossipRequest; answer payload: GossipResponse). */
   directory_exchange: { request: DirectoryExchangeHeaderSchema, response: DirectoryExchangeHeaderSchema, maxPayloadBytes: GOSSIP_LIMITS.maxPayloadBytes, servedBy: 'any' },
+  /** The mixture drives another primary's specialists step by step (protocol-mixture.ts). */
+  mixture_list: { request: MixtureListRequest, response: MixtureListResponse, maxPayloadBytes: 0, servedBy: 'primary' },
+  mixture_open: { request: MixtureOpenRequest, response: MixtureOpenResponse, maxPayloadBytes: MIXTURE_OPEN_MAX_PAYLOAD, servedBy: 'primary' },
+  mixture_step: { request: MixtureStepRequest, response: MixtureStepResponse, maxPayloadBytes: 0, servedBy: 'primary' },
+  mixture_close: { request: MixtureCloseRequest, response: MixtureCloseResponse, maxPayloadBytes: 0, servedBy: 'primary' },
 } as const satisfies Record<string, MethodContract>;
 
 export type DataPlane = typeof DATAPLANE;
