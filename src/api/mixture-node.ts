@@ -34,6 +34,8 @@ export interface NodeMixtureOptions {
 
 export interface NodeMixture {
   source: ModelSource;
+  /** The node's own specialists, as the mixture drives them (and lends them: federation/mixture/link.ts). */
+  local: () => Specialist[];
   routes: (router: Router) => void;
   close(): void;
 }
@@ -67,11 +69,15 @@ export function nodeMixture(o: NodeMixtureOptions): NodeMixture {
     tokenizer: o.tokenizer,
     tokenizerHash: baseHash,
     ggml,
-    specialists: () => [...local(), ...(o.remote?.() ?? [])],
+    // A remote specialist with the id of a local one is left out: the local one answers faster.
+    specialists: () => {
+      const mine = local();
+      return [...mine, ...(o.remote?.() ?? []).filter((r) => !mine.some((m) => m.id === r.id))];
+    },
     k: o.k,
     ...(o.mode === undefined ? {} : { mode: o.mode }),
     store,
     log: (message) => o.logger.warn('mixture', { message }),
   });
-  return { source, routes: attributionRoutes(store), close: () => store.close() };
+  return { source, local, routes: attributionRoutes(store), close: () => store.close() };
 }

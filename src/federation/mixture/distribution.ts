@@ -53,7 +53,7 @@ export function decodeDistribution(header: DistributionHeader, bytes: Uint8Array
   if (header.nVocab !== nVocab) throw new MalformedDistributionError(`${nVocab} tokens (the specialist's vocabulary)`, `${header.nVocab}`);
   const n = distributionBytes(header);
   if (bytes.byteLength !== n) throw new MalformedDistributionError(`${n} bytes for ${header.encoding}`, `${bytes.byteLength}`);
-  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes); // a copy (Buffer.slice would be a view)
   if (header.encoding === 'f16') {
     const half = new Uint16Array(aligned.buffer, aligned.byteOffset, nVocab);
     const out = new Float32Array(nVocab);

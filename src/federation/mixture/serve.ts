@@ -47,7 +47,7 @@ export class MixtureService {
         const specialist = this.o.specialists().find((s) => s.id === req.modelId);
         if (specialist === undefined) throw new MixtureServeError('unknown_specialist', `no specialist '${req.modelId}' here`, 'ask mixture_list for the ids');
         if (ctx.payload.byteLength !== 4 * req.nTokens) throw new MixtureServeError('bad_request', `prompt payload of ${ctx.payload.byteLength} bytes for ${req.nTokens} tokens`, 'send the prompt as int32 little-endian');
-        const aligned = ctx.payload.byteOffset % 4 === 0 ? ctx.payload : ctx.payload.slice();
+        const aligned = ctx.payload.byteOffset % 4 === 0 ? ctx.payload : new Uint8Array(ctx.payload); // a copy (Buffer.slice would be a view)
         const prompt = Array.from(new Int32Array(aligned.buffer, aligned.byteOffset, req.nTokens));
         const bad = prompt.findIndex((t) => t < 0 || t >= specialist.nVocab);
         if (bad >= 0) throw new MixtureServeError('bad_request', `prompt token ${prompt[bad]} at ${bad} is outside the vocabulary (${specialist.nVocab})`, 'mix only specialists of one tokenizer');
