@@ -28,7 +28,7 @@ async function streamChat(url: string, model: string, maxTokens: number, onAttri
     headers: { 'content-type': 'application/json', authorization: 'Bearer user-a' },
     body: JSON.stringify({ model, messages: [{ role: 'user', content: 'Tell me a long story' }], max_tokens: maxTokens, temperature: 0, stream: true }),
   });
-  assert.equal(res.status, 200, await res.clone().text());
+  if (res.status !== 200) assert.fail(`${res.status}: ${await res.text()}`);
   const chunks: Chunk[] = [];
   const decoder = new TextDecoder();
   let buffered = '';
