@@ -15,6 +15,7 @@ import type { LocalSpecialist } from '../federation/node/specialists.ts';
 import type { NodeMixture } from '../api/mixture-node.ts';
 import type { MixtureLink } from '../federation/mixture/link.ts';
 import type { Specialist } from '../model/mixture/specialist.ts';
+import type { GossipPeers } from '../federation/node/gossip-service.ts';
 import { SHUTDOWN, Shutdown } from './shutdown.ts';
 import { CHAT_TEMPLATE_FLAG, chatTemplateOverride } from './chat-template-flag.ts';
 import { checkModelFlags } from './engine.ts';
@@ -70,6 +71,8 @@ export const spec: CommandSpec = {
     'mixture-listen': { type: 'string', arg: 'HOST:PORT', help: "primary: lend this node's specialists to other primaries' mixtures on this data-plane address" },
     'mixture-peer': { type: 'string', arg: 'HOST:PORT', multiple: true, help: "primary: mix the specialists another primary lends at this address (its --mixture-listen; repeat for several)" },
     'attribution-retention': { type: 'number', min: 0, max: 8760, unit: 'hours', default: 24, help: 'primary: hours a mixture answer\'s attribution trail is kept (GET /v1/attributions/{id})' },
+    // GOSSIP_PEERS of src/federation/node/gossip-service.ts (listed here so that --help loads no federation code).
+    'gossip-peers': { type: 'string', choices: ['all', 'coordinator'] as const satisfies readonly GossipPeers[], default: 'all', help: 'specialist-directory gossip with every node (all) or with the coordinator only (coordinator: a baseline for comparisons; the directory then stops while the coordinator is down)' },
     'gossip-interval': { type: 'number', min: 0.01, max: 3600, unit: 'seconds', default: 1, help: 'seconds between rounds of specialist-directory gossip with a few random peers (the per-peer rate limit scales with it)' },
     ...LOG_FLAGS,
   },
@@ -93,7 +96,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
   }
   const { lanDirectoryConfig, withRoundInterval } = await import('../federation/directory/config.ts');
   const common = {
-    directory: withRoundInterval(lanDirectoryConfig(), (f['gossip-interval'] as number) * 1000),
+    directory: withRoundInterval(lanDirectoryConfig(), (f['gossip-interval'] as number) * 1000), gossipPeers: f['gossip-peers'] as GossipPeers,
     coordinatorUrl: f['coordinator-url'] as string, dataDir, cacheDir: defaultCacheDir(), logger, gpu: f.gpu as 'auto' | 'off',
     ...(joinToken ? { joinToken } : {}), ...(f.ca ? { coordinatorCa: f.ca as string } : {}),
     ...(f.threads !== undefined ? { threads: f.threads as number } : {}),
@@ -110,7 +113,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
 }
 
 /** What both roles take from the flags (the coordinator, identity, caches, compute). */
-type CommonOptions = Pick<WorkerOptions, 'directory' | 'coordinatorUrl' | 'dataDir' | 'cacheDir' | 'logger' | 'gpu' | 'joinToken' | 'coordinatorCa' | 'threads' | 'maxMemoryBytes'>;
+type CommonOptions = Pick<WorkerOptions, 'directory' | 'gossipPeers' | 'coordinatorUrl' | 'dataDir' | 'cacheDir' | 'logger' | 'gpu' | 'joinToken' | 'coordinatorCa' | 'threads' | 'maxMemoryBytes'>;
 
 /** Serves the data plane until a signal; then leaves the coordinator and closes the port. */
 async function runWorker(f: Parsed['flags'], common: CommonOptions, notices: Logger, shutdown: Shutdown): Promise<number> {

@@ -3,7 +3,7 @@
 // listener, so while the coordinator is down A and B hear of each other only through the worker: this is the
 // path the test exercises. In order: a manifest published at the coordinator is listed by every primary and
 // A serves the specialist under its manifest's id (with a signed serving record); the coordinator is killed; a
-// second manifest published at B's API reaches A and the worker; forged and altered entries pushed to the
+// second manifest published at B's API reaches A and the worker, and so does its revocation at A; forged and altered entries pushed to the
 // worker are refused everywhere; the coordinator restarts and catches up by gossip.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { call } from '../../src/federation/dataplane.ts';
 import { createEphemeralIdentity, signBody } from '../../src/federation/identity.ts';
-import type { Manifest, SpecialistView } from '../../src/federation/protocol-directory.ts';
+import { type Manifest, ManifestSchema, type SpecialistView } from '../../src/federation/protocol-directory.ts';
 import { connect } from '../../src/federation/transport/rpc.ts';
 import { SHAPES } from '../../src/model/testing/make-model.ts';
 import { cachedModel } from '../../src/model/testing/cached-model.ts';
@@ -52,7 +52,7 @@ async function makeManifest(model: string, id: string, out: string): Promise<Man
   const path = join(cluster.dir, out);
   const r = await cluster.run(`manifest-${id}`, ['specialist', 'manifest', '--model', model, '--id', id, '--domain', 'test', '--description', `test specialist ${id}`, '--data-dir', publisherDir(), '--out', path]);
   assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(readFileSync(path, 'utf8')) as Manifest;
+  return ManifestSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
 }
 
 cluster.setup(async () => {
@@ -92,7 +92,7 @@ cluster.test('a manifest published at the coordinator is listed by every primary
   assert.ok(!modelsB.data.some((m) => m.id === 'test-code'));
 });
 
-cluster.test('with the coordinator killed, a manifest published at B reaches A and the worker', async () => {
+cluster.test('with the coordinator killed, a manifest published at B reaches A and the worker; its revocation at A reaches B and the worker', async () => {
   await coordinator.proc.stop('SIGKILL');
   await makeManifest(testModel(), 'test-prose', 'prose.json');
   const publish = (key: string[]) => cluster.run('publish-prose', ['specialist', 'publish', '--manifest', join(cluster.dir, 'prose.json'), '--node-url', b.url, ...key]);
@@ -107,6 +107,15 @@ cluster.test('with the coordinator killed, a manifest published at B reaches A a
   assert.notEqual(atA.source, 'local');
   assert.notEqual(atA.source, 'coordinator');
   await until('the worker holds test-prose', async () => workerHolds().includes('test-prose') || undefined);
+  const listed = await cluster.run('list-b', ['specialist', 'list', '--node-url', b.url, '--api-key', API_KEY]);
+  assert.equal(listed.code, 0, listed.stderr);
+  assert.match(listed.stdout, /test-prose\s+1\s+active/);
+
+  // Its publisher revokes it at A, still without the coordinator: the tombstone reaches B and the worker.
+  const revoked = await cluster.run('revoke-prose', ['specialist', 'revoke', '--id', 'test-prose', '--node-url', a.url, '--data-dir', publisherDir()]);
+  assert.equal(revoked.code, 0, revoked.stderr);
+  await until('B sees test-prose revoked', async () => (await viewAt(b.url, 'test-prose', API_KEY))?.status === 'revoked' || undefined);
+  await until('the worker drops test-prose', async () => !workerHolds().includes('test-prose') || undefined);
 });
 
 cluster.test('the coordinator restarts and catches up; forged and altered entries are refused by every node', async () => {

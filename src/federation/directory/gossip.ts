@@ -78,9 +78,19 @@ export class GossipNode {
 
   /** Answers a peer's request. Throws GossipError (rate_limited, bad_request); never stores an unchecked entry. */
   handle(from: string, raw: unknown): GossipResponse {
+    this.admit(from);
+    return this.answer(from, raw);
+  }
+
+  /** Takes one message from `from`'s token bucket, or throws GossipError rate_limited (before any parsing). */
+  admit(from: string): void {
     if (!this.limiter.take(from)) {
       throw new GossipError('rate_limited', `too many directory messages from ${from}`, `at most ${this.directory.config.peerRatePerSecond} a second sustained; slow the rounds down`);
     }
+  }
+
+  /** handle() for a request already admitted. */
+  answer(from: string, raw: unknown): GossipResponse {
     const parsed = GossipRequestSchema.safeParse(raw);
     if (!parsed.success) throw new GossipError('bad_request', 'not a gossip request', 'see GossipRequestSchema in src/federation/protocol.ts');
     const request = parsed.data;

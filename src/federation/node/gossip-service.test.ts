@@ -12,7 +12,8 @@ import { makeManifest } from '../directory/testing.ts';
 import { createEphemeralIdentity } from '../identity.ts';
 import type { Identity } from '../identity.ts';
 import type { NodeView } from '../protocol.ts';
-import { HandshakeRefusal, type TransportServer, listen } from '../transport/rpc.ts';
+import { HandshakeRefusal, type TransportServer, connect, listen } from '../transport/rpc.ts';
+import { call } from '../dataplane.ts';
 import { GossipService } from './gossip-service.ts';
 import { GOSSIP_PEERS_FILE, KnownPeers } from './gossip-peers.ts';
 import { silentLogger } from '../../util/log.ts';
@@ -117,5 +118,51 @@ test('gossip over the data plane: both ways in one exchange, back over an inboun
     await primary.close();
     await worker.close();
     await server.close();
+  }
+});
+
+test('a digest storm from one member is rate-limited by its proven id; junk payloads are refused; the server lives', async () => {
+  const serverId = createEphemeralIdentity();
+  const member = createEphemeralIdentity();
+  const service = new GossipService({
+    nodeId: serverId.id, identity: serverId, config: { ...testDirectoryConfig(), peerBurst: 3, peerRatePerSecond: 0.5 }, logger: silentLogger,
+    client: coordinator(() => [], () => true),
+  });
+  const server = await listen({ host: '127.0.0.1', port: 0, session: serverId.id, methods: service.methods(), auth: { identity: serverId } });
+  const peer = await connect(`127.0.0.1:${server.port}`, { session: 'storm', auth: { identity: member } });
+  try {
+    const digest = Buffer.from(JSON.stringify({ from: 'someone-else', digest: [] }));
+    const outcomes = await Promise.all(Array.from({ length: 10 }, () => call(peer, 'directory_exchange', {}, { payload: digest, timeoutMs: 2_000 }).then(() => 'ok', (e: Error & { code?: string }) => e.code ?? e.message)));
+    assert.equal(outcomes.filter((o) => o === 'ok').length, 3, outcomes.join(' '));
+    assert.equal(outcomes.filter((o) => o === 'rate_limited').length, 7, outcomes.join(' '));
+    // A second member is not held back by the first one's storm; junk is refused with a reason.
+    const other = await connect(`127.0.0.1:${server.port}`, { session: 'other', auth: { identity: createEphemeralIdentity() } });
+    try {
+      await assert.rejects(call(other, 'directory_exchange', {}, { payload: Buffer.from('{not json'), timeoutMs: 2_000 }), /not JSON/);
+      await assert.rejects(call(other, 'directory_exchange', {}, { payload: Buffer.from('{"digest": 5}'), timeoutMs: 2_000 }), /not a gossip request/);
+      const answer = await call(other, 'directory_exchange', {}, { payload: digest, timeoutMs: 2_000 });
+      assert.deepEqual(JSON.parse(Buffer.from(answer.payload).toString('utf8')), { entries: [], want: [] });
+    } finally {
+      other.close();
+    }
+  } finally {
+    peer.close();
+    await server.close();
+    await service.close();
+  }
+});
+
+test("--gossip-peers coordinator: rounds contact the coordinator only, whatever nodes it lists", async () => {
+  const self = createEphemeralIdentity();
+  const others = [createEphemeralIdentity(), createEphemeralIdentity()];
+  const service = new GossipService({
+    nodeId: self.id, identity: self, config: testDirectoryConfig(), logger: silentLogger, peers: 'coordinator',
+    client: coordinator(() => others.map((o, i) => view(o, 'worker', 40_000 + i)), () => false),
+  });
+  try {
+    const report = await service.round();
+    assert.deepEqual(report.contacted, ['coordinator']);
+  } finally {
+    await service.close();
   }
 });

@@ -26,12 +26,27 @@ import { DIRECTORY_DB_FILE, SqliteReplica } from '../directory/sqlite-replica.ts
 import type { Identity } from '../identity.ts';
 import { API_PREFIX } from '../protocol.ts';
 import type { NodeView } from '../protocol.ts';
-import { GossipResponseSchema } from '../protocol-directory.ts';
+import { GOSSIP_LIMITS, GossipResponseSchema } from '../protocol-directory.ts';
 import type { GossipRequest, GossipResponse } from '../protocol-directory.ts';
+import { RemoteError } from '../transport/rpc.ts';
 import type { ClientTls, MethodSpec, Peer } from '../transport/rpc.ts';
 import type { Logger } from '../../util/log.ts';
 import { connectBest } from './connect-best.ts';
 import { KnownPeers } from './gossip-peers.ts';
+
+const GOSSIP_SESSION_SUFFIX = '-gossip';
+
+/**
+ * The HELLO session of a gossip connection: `<nodeId>-gossip`. Never the pipeline's (a worker routes step
+ * results by session), and a worker does not count it as a primary's connection that keeps its sequences.
+ */
+export function gossipSession(nodeId: string): string {
+  return `${nodeId}${GOSSIP_SESSION_SUFFIX}`;
+}
+
+export function isGossipSession(session: string | undefined): boolean {
+  return session !== undefined && session.endsWith(GOSSIP_SESSION_SUFFIX);
+}
 
 /** The coordinator's name among a node's gossip peers (and the `source` of entries it sent). */
 export const COORDINATOR_PEER = 'coordinator';
@@ -49,8 +64,13 @@ export interface GossipServiceOptions {
   relayTls?: ClientTls;
   /** Open connections whose other end serves `directory_exchange` (a worker's connections from primaries). */
   inbound?: () => readonly Peer[];
+  /** 'coordinator': exchange with the coordinator only, never node to node (comparisons; default 'all'). */
+  peers?: GossipPeers;
   random?: () => number;
 }
+
+export const GOSSIP_PEERS = ['all', 'coordinator'] as const;
+export type GossipPeers = (typeof GOSSIP_PEERS)[number];
 
 export class GossipService {
   readonly directory: Directory;
@@ -60,6 +80,7 @@ export class GossipService {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private lastRefresh = -Infinity;
+  private refreshing: Promise<void> | undefined;
   private closed = false;
   private readonly listeners: ((report: RoundReport) => void)[] = [];
   /** Rounds run and their totals, for logs and tests. */
@@ -84,7 +105,8 @@ export class GossipService {
       directory_exchange: (_header, { payload, peer }) => {
         const from = peer.identity?.nodeId;
         if (from === undefined) throw new GossipError('bad_request', 'directory_exchange on a connection without a proven node identity', 'connect with the node identity (PeerAuth)');
-        const answer = this.gossip.handle(from, decodeJson(payload));
+        this.gossip.admit(from); // before reading the payload: a storm costs a token check, not a JSON parse
+        const answer = this.gossip.answer(from, decodeJson(payload));
         return { header: {}, payload: encodeJson(answer) };
       },
     });
@@ -112,11 +134,18 @@ export class GossipService {
   async round(): Promise<RoundReport> {
     const now = Date.now();
     if (now - this.lastRefresh >= this.o.config.membershipRefreshMs) {
+      // The first list is awaited (a round needs peers); later ones run in the background, so that a
+      // coordinator that hangs (not down, just silent) never holds a round up for its HTTP timeout.
+      const first = this.lastRefresh === -Infinity;
       this.lastRefresh = now;
-      await this.peers.refresh();
+      this.refreshing ??= this.peers.refresh().finally(() => (this.refreshing = undefined));
+      if (first) await this.refreshing;
     }
-    const ids = new Set<string>([COORDINATOR_PEER, ...this.peers.dialable().map((v) => v.nodeId)]);
-    for (const peer of this.o.inbound?.() ?? []) if (peer.identity !== undefined && !peer.closed) ids.add(peer.identity.nodeId);
+    const ids = new Set<string>([COORDINATOR_PEER]);
+    if (this.o.peers !== 'coordinator') {
+      for (const view of this.peers.dialable()) ids.add(view.nodeId);
+      for (const peer of this.o.inbound?.() ?? []) if (peer.identity !== undefined && !peer.closed) ids.add(peer.identity.nodeId);
+    }
     ids.delete(this.o.nodeId);
     const report = await this.gossip.round([...ids]);
     this.stats.rounds += 1;
@@ -124,7 +153,12 @@ export class GossipService {
     this.stats.refused += report.refused;
     this.stats.failed += report.failed.length;
     for (const listener of this.listeners) listener(report);
-    if (report.stored > 0 || report.refused > 0) this.o.logger.info('directory_gossip', { stored: report.stored, refused: report.refused, pushed: report.pushed, peers: report.contacted.join(' '), failed: report.failed.join(' ') || undefined });
+    // Stored entries are news; refusals alone are not (a liar would repeat its forgeries every round).
+    if (report.stored > 0 || report.refused > 0) {
+      const fields = { stored: report.stored, refused: report.refused, pushed: report.pushed, peers: report.contacted.join(' '), failed: report.failed.join(' ') || undefined };
+      if (report.stored > 0) this.o.logger.info('directory_gossip', fields);
+      else this.o.logger.debug('directory_gossip', fields);
+    }
     return report;
   }
 
@@ -132,7 +166,21 @@ export class GossipService {
   private async exchange(peerId: string, request: GossipRequest): Promise<GossipResponse> {
     if (peerId === COORDINATOR_PEER) return this.o.client.call('POST', `${API_PREFIX}/directory/exchange`, request, GossipResponseSchema);
     const peer = await this.connection(peerId);
-    const answer = await call(peer, 'directory_exchange', {}, { payload: encodeJson(request), timeoutMs: this.o.config.exchangeTimeoutMs });
+    let answer: { payload: Uint8Array };
+    try {
+      answer = await call(peer, 'directory_exchange', {}, { payload: encodeJson(request), timeoutMs: this.o.config.exchangeTimeoutMs });
+    } catch (error) {
+      // A peer that answered with an error (rate_limited) keeps its connection; a silent one loses the one we
+      // opened, so that the next round dials afresh instead of waiting on a dead connection.
+      if (!(error instanceof RemoteError) && this.dialed.has(peerId)) {
+        this.dialed.delete(peerId);
+        peer.close();
+      }
+      throw error;
+    }
+    if (answer.payload.byteLength > GOSSIP_LIMITS.maxPayloadBytes) {
+      throw new GossipError('bad_request', `${peerId} answered directory_exchange with ${answer.payload.byteLength} bytes`, `at most GOSSIP_LIMITS.maxPayloadBytes (${GOSSIP_LIMITS.maxPayloadBytes})`);
+    }
     const parsed = GossipResponseSchema.safeParse(decodeJson(answer.payload));
     if (!parsed.success) throw new GossipError('bad_request', `${peerId} answered directory_exchange with a body that is not a GossipResponse: ${z.prettifyError(parsed.error).slice(0, 300)}`, 'the peer runs an incompatible SharedLLM');
     return parsed.data;
@@ -164,8 +212,7 @@ export class GossipService {
 
   private async dial(view: NodeView): Promise<Peer> {
     const { peer } = await connectBest(view, {
-      // Not the pipeline's session: a worker routes step results by session, and gossip must never take them.
-      session: `${this.o.nodeId}-gossip`,
+      session: gossipSession(this.o.nodeId),
       methods: this.methods(),
       logger: this.o.logger,
       timeoutMs: this.o.config.exchangeTimeoutMs,
@@ -180,6 +227,7 @@ export class GossipService {
     this.closed = true;
     clearTimeout(this.timer);
     await this.running?.catch(() => undefined);
+    await this.refreshing;
     for (const opening of this.dialed.values()) void opening.then((peer) => peer.close()).catch(() => undefined);
     this.dialed.clear();
     this.directory.replica.close();

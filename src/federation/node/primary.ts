@@ -29,7 +29,7 @@ import { type Participant, type PlannedSpan, planSpans } from './plan.ts';
 import { SpanServer } from './span-source.ts';
 import { type ConnectedWorker, WorkerPool } from './worker-pool.ts';
 import { Verifier, defaultVerifyConfig } from './verify.ts';
-import { GossipService } from './gossip-service.ts';
+import { GossipService, type GossipPeers } from './gossip-service.ts';
 import { SpecialistSet } from './specialists.ts';
 import { lanDirectoryConfig } from '../directory/config.ts';
 import type { DirectoryConfig } from '../directory/config.ts';
@@ -64,6 +64,8 @@ export interface PrimaryOptions {
   verifyRate?: number;
   /** Specialist directory and its gossip (default lanDirectoryConfig()). */
   directory?: DirectoryConfig;
+  /** 'coordinator': no node-to-node gossip, the directory comes from the coordinator only (comparisons). */
+  gossipPeers?: GossipPeers;
   logger: Logger;
   onProgress?: (what: string, done: number, total: number) => void;
 }
@@ -127,6 +129,7 @@ export async function startPrimary(o: PrimaryOptions): Promise<Primary> {
   // The directory: gossiped over the connections this primary opens (to workers; gossip-service.ts).
   const gossip = new GossipService({
     nodeId, identity, dataDir: o.dataDir, client, config: o.directory ?? lanDirectoryConfig(), logger: o.logger,
+    ...(o.gossipPeers ? { peers: o.gossipPeers } : {}),
     ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}),
   });
   // Serving records for the specialists whose manifests the directory holds, now and as manifests arrive.

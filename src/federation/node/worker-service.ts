@@ -28,6 +28,7 @@ import { type HeldSpan, SpanStore, spanKey } from './worker-spans.ts';
 import { WorkerAuthError, WorkerLimitError, defaultWorkerLimits } from './worker-limits.ts';
 import type { WorkerLimits } from './worker-limits.ts';
 import { stepFingerprint } from './fingerprint.ts';
+import { isGossipSession } from './gossip-service.ts';
 
 export interface WorkerServiceOptions {
   nodeId: string;
@@ -247,7 +248,8 @@ export class WorkerService {
     if (this.watched.has(peer)) return;
     this.watched.add(peer);
     peer.once('close', () => {
-      const still = this.server?.peers().some((p) => p.identity !== undefined && ownerOf(p.identity) === owner);
+      // A primary's gossip connection (gossip-service.ts) holds no sequences: it does not keep them alive.
+      const still = this.server?.peers().some((p) => p.identity !== undefined && ownerOf(p.identity) === owner && !isGossipSession(p.session));
       if (!still) this.ownerGone(owner, nodeId);
     });
   }

@@ -14,7 +14,7 @@ import { type TransportServer, listen } from '../transport/rpc.ts';
 import { checkCoordinatorTrust, dataPlaneTls, relayTls } from './coordinator-link.ts';
 import { CoordinatorMembership } from './membership.ts';
 import { WorkerService } from './worker-service.ts';
-import { GossipService } from './gossip-service.ts';
+import { GossipService, type GossipPeers } from './gossip-service.ts';
 import { lanDirectoryConfig } from '../directory/config.ts';
 import type { DirectoryConfig } from '../directory/config.ts';
 import { defaultWorkerLimits } from './worker-limits.ts';
@@ -42,6 +42,8 @@ export interface WorkerOptions {
   tls?: { cert: string; key: string };
   /** Specialist directory and its gossip (default lanDirectoryConfig()). */
   directory?: DirectoryConfig;
+  /** 'coordinator': no node-to-node gossip, the directory comes from the coordinator only (comparisons). */
+  gossipPeers?: GossipPeers;
   logger: Logger;
 }
 
@@ -88,6 +90,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const gossip = new GossipService({
     nodeId, identity, dataDir: o.dataDir, client, config: o.directory ?? lanDirectoryConfig(), logger: o.logger,
     inbound: () => server?.peers() ?? [],
+    ...(o.gossipPeers ? { peers: o.gossipPeers } : {}),
     ...(o.joinToken ? { joinToken: o.joinToken } : {}), ...(tlsToRelay ? { relayTls: tlsToRelay } : {}),
   });
   server = await listen({
