@@ -4,7 +4,8 @@ export { MixtureGenerator, type MixtureOptions, type MixtureResult } from './gen
 export { LocalSpecialist, MixtureUnavailableError, type Specialist, type SpecialistSequence, TokenizerMismatchError, checkCompatible } from './specialist.ts';
 export type { MixtureTrail, ModelShare, ModelWeight, TrailDrop, TrailToken } from './trail.ts';
 export { Combiner, type MixedDistribution, type TokenAttribution, mixStep } from './combine.ts';
-export { LIKELIHOOD_CONFIG, promptLogLikelihood } from './likelihood.ts';
+export { LIKELIHOOD_CONFIG, promptLogLikelihood, tokenLogLikelihoods } from './likelihood.ts';
+export { type ScoreOptions, type ScoredText, scoreMixture, specialistLogLikelihoods } from './score.ts';
 export { type Route, type RouteOptions, route } from './router.ts';
 export {
   MIXTURE_DEFAULTS, MIXTURE_MODES, MixtureError, type MixtureMode, argmax, bayesUpdate, dropSpecialist, mixingWeights,
