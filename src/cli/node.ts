@@ -260,11 +260,17 @@ async function startMixtureLink(f: Parsed['flags'], common: CommonOptions, local
   const listenAt = f['mixture-listen'] as string | undefined;
   const peers = (f['mixture-peer'] as string[] | undefined) ?? [];
   if (listenAt === undefined && peers.length === 0) return undefined;
-  const [{ MixtureLink }, { loadOrCreateIdentity }, { parseHostPort }, { dataPlaneFor }] = await Promise.all([
+  const [{ MixtureLink }, { loadOrCreateIdentity }, { parseHostPort }, { dataPlaneFor }, { CoordinatorClient }, { CoordinatorMembership }, { defaultWorkerLimits }] = await Promise.all([
     import('../federation/mixture/link.ts'), import('../federation/identity.ts'), import('../federation/transport/address.ts'), import('../federation/node/dataplane-config.ts'),
+    import('../federation/coordinator/client.ts'), import('../federation/node/membership.ts'), import('../federation/node/worker-limits.ts'),
   ]);
   const identity = loadOrCreateIdentity(common.dataDir);
+  // Only alive members of the federation lend to or borrow from this node (the workers' rule).
+  const client = new CoordinatorClient({ url: common.coordinatorUrl, ...(common.joinToken ? { joinToken: common.joinToken } : {}), ...(common.coordinatorCa ? { caFile: common.coordinatorCa } : {}) });
+  const limits = defaultWorkerLimits();
+  const membership = new CoordinatorMembership(client, { ttlMs: limits.membershipTtlMs, minRefreshMs: limits.membershipMinRefreshMs, logger: common.logger });
   return MixtureLink.start({
+    membership,
     auth: { identity, nodeId: identity.id, ...(common.joinToken ? { token: common.joinToken } : {}) },
     nodeId: identity.id, peers, local, bans: dataPlaneFor(f.network as Network), logger: common.logger,
     ...(listenAt === undefined ? {} : { listen: parseHostPort(listenAt) }),
