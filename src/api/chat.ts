@@ -20,7 +20,9 @@
 import type { RouteHandler } from '../federation/coordinator/http.ts';
 import { encodeChat } from '../model/chat-prompt.ts';
 import { type ChatMessage, applyChatTemplate } from '../model/chat-template.ts';
+import type { ModelShare } from '../model/generator.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
+import { recordTrails, sharedllmField } from './attributions.ts';
 import { type ChoiceEvent, choiceEvents, generateChoices, usageOfChoices } from './choices.ts';
 import { type ApiEngine, type FinishedGeneration, type GenerationOptions, responseId, unixSeconds, type ApiService, engineFor } from './generation.ts';
 import { requestSignal } from './http.ts';
@@ -51,12 +53,14 @@ export function chatCompletionsRoute(service: ApiService): RouteHandler {
     const grammar = tools === undefined ? formatGrammar(body.response_format, engine, maxTokens, 'response_format') : grammarFor(tools.grammar, engine, maxTokens, 'tools');
     if (grammar !== undefined) options.grammar = grammar;
     const n = choiceCount(body.n, engine);
-    const meta: ChunkMeta = { id: responseId('chatcmpl'), created: unixSeconds(), model: engine.modelId, tokenizer: engine.tokenizer, tools: tools !== undefined };
+    const meta: ChunkMeta = { id: responseId('chatcmpl'), created: unixSeconds(), model: engine.modelId, tokenizer: engine.tokenizer, tools: tools !== undefined, engine };
     if (body.stream === true) {
       const includeUsage = body.stream_options?.include_usage === true;
       return { body: new SseBody(chatChunks(choiceEvents(engine, prompt, options, n), meta, n, includeUsage)) };
     }
-    return { body: chatCompletion(meta, await generateChoices(engine, prompt, options, n)) };
+    const results = await generateChoices(engine, prompt, options, n);
+    recordTrails(engine, meta.id, results);
+    return { body: chatCompletion(meta, results) };
   };
 }
 
@@ -80,6 +84,8 @@ interface ChunkMeta {
   tokenizer: Tokenizer;
   /** The answer is tools.ts's JSON: read it into content or tool_calls (streams send it whole at the end). */
   tools: boolean;
+  /** Where a mixture's trails go once every choice is done. */
+  engine: Pick<ApiEngine, 'recordTrails'>;
 }
 
 /** A choice's message fields and finish reason, with tool calls read out of the answer when tools are on. */
@@ -107,6 +113,7 @@ function chatCompletion(meta: ChunkMeta, results: readonly FinishedGeneration[])
         message: { role: 'assistant', content: answer.content, refusal: null, ...(answer.toolCalls === undefined ? {} : { tool_calls: answer.toolCalls }) },
         logprobs: logprobsOf(meta, result.logprobs),
         finish_reason: answer.finishReason,
+        ...sharedllmField(result.attribution),
       };
     }),
     usage: usageOfChoices(results),
@@ -114,13 +121,14 @@ function chatCompletion(meta: ChunkMeta, results: readonly FinishedGeneration[])
 }
 
 async function* chatChunks(events: AsyncIterable<ChoiceEvent>, meta: ChunkMeta, n: number, includeUsage: boolean): AsyncGenerator<unknown> {
-  const chunk = (index: number, delta: Record<string, unknown>, logprobs: unknown, finishReason: string | null) => ({
+  const chunk = (index: number, delta: Record<string, unknown>, logprobs: unknown, finishReason: string | null, attribution?: readonly ModelShare[]) => ({
     id: meta.id,
     object: 'chat.completion.chunk',
     created: meta.created,
     model: meta.model,
     choices: [{ index, delta, logprobs, finish_reason: finishReason }],
     ...(includeUsage ? { usage: null } : {}),
+    ...sharedllmField(attribution),
   });
   const started = new Set<number>();
   const results: FinishedGeneration[] = [];
@@ -131,7 +139,7 @@ async function* chatChunks(events: AsyncIterable<ChoiceEvent>, meta: ChunkMeta, 
       yield chunk(index, { role: 'assistant', content: '' }, null, null);
     }
     if (event.kind === 'text') {
-      if (!meta.tools) yield chunk(index, { content: event.text }, event.logprobs.length > 0 ? logprobsOf(meta, event.logprobs) : null, null);
+      if (!meta.tools) yield chunk(index, { content: event.text }, event.logprobs.length > 0 ? logprobsOf(meta, event.logprobs) : null, null, event.attribution);
     } else {
       results.push(event.result);
       const answer = answerOf(meta, event.result);
@@ -143,6 +151,7 @@ async function* chatChunks(events: AsyncIterable<ChoiceEvent>, meta: ChunkMeta, 
       yield chunk(index, {}, null, answer.finishReason);
     }
   }
+  if (results.length === n) recordTrails(meta.engine, meta.id, results);
   if (includeUsage && results.length === n) {
     yield { id: meta.id, object: 'chat.completion.chunk', created: meta.created, model: meta.model, choices: [], usage: usageOfChoices(results) };
   }

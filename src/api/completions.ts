@@ -14,6 +14,8 @@
  */
 import type { RouteHandler } from '../federation/coordinator/http.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
+import type { ModelShare } from '../model/generator.ts';
+import { recordTrails, sharedllmField } from './attributions.ts';
 import { invalidRequest } from './errors.ts';
 import { type ChoiceEvent, choiceEvents, generateChoices, usageOfChoices } from './choices.ts';
 import { type ApiEngine, type FinishedGeneration, type GenerationOptions, type PositionedLogprob, responseId, unixSeconds, type ApiService, engineFor } from './generation.ts';
@@ -37,13 +39,14 @@ export function completionsRoute(service: ApiService): RouteHandler {
       ...(body.logprobs == null ? {} : { topLogprobs: body.logprobs }),
     };
     const n = choiceCount(body.n, engine);
-    const meta: CompletionMeta = { id: responseId('cmpl'), created: unixSeconds(), model: engine.modelId, tokenizer: engine.tokenizer };
+    const meta: CompletionMeta = { id: responseId('cmpl'), created: unixSeconds(), model: engine.modelId, tokenizer: engine.tokenizer, engine };
     const echo = body.echo === true ? promptText() : '';
     if (body.stream === true) {
       const includeUsage = body.stream_options?.include_usage === true;
       return { body: new SseBody(completionChunks(choiceEvents(engine, prompt, options, n), meta, n, echo, includeUsage)) };
     }
     const results = await generateChoices(engine, prompt, options, n);
+    recordTrails(engine, meta.id, results);
     return {
       body: {
         id: meta.id,
@@ -55,6 +58,7 @@ export function completionsRoute(service: ApiService): RouteHandler {
           index,
           logprobs: logprobsOf(meta, result.logprobs, 0),
           finish_reason: result.finishReason,
+          ...sharedllmField(result.attribution),
         })),
         usage: usageOfChoices(results),
       },
@@ -91,6 +95,8 @@ interface CompletionMeta {
   created: number;
   model: string;
   tokenizer: Tokenizer;
+  /** Where a mixture's trails go once every choice is done. */
+  engine: Pick<ApiEngine, 'recordTrails'>;
 }
 
 /** A choice's (or a chunk's) `logprobs`: null unless asked for; offsets shifted by `base` characters. */
@@ -100,13 +106,14 @@ function logprobsOf(meta: CompletionMeta, entries: readonly PositionedLogprob[] 
 }
 
 async function* completionChunks(events: AsyncIterable<ChoiceEvent>, meta: CompletionMeta, n: number, echo: string, includeUsage: boolean): AsyncGenerator<unknown> {
-  const chunk = (index: number, text: string, logprobs: unknown, finishReason: string | null) => ({
+  const chunk = (index: number, text: string, logprobs: unknown, finishReason: string | null, attribution?: readonly ModelShare[]) => ({
     id: meta.id,
     object: 'text_completion',
     created: meta.created,
     model: meta.model,
     choices: [{ text, index, logprobs, finish_reason: finishReason }],
     ...(includeUsage ? { usage: null } : {}),
+    ...sharedllmField(attribution),
   });
   const started = new Set<number>();
   const results: FinishedGeneration[] = [];
@@ -117,12 +124,13 @@ async function* completionChunks(events: AsyncIterable<ChoiceEvent>, meta: Compl
       if (echo !== '') yield chunk(index, echo, null, null);
     }
     if (event.kind === 'text') {
-      yield chunk(index, event.text, event.logprobs.length > 0 ? logprobsOf(meta, event.logprobs, echo.length) : null, null);
+      yield chunk(index, event.text, event.logprobs.length > 0 ? logprobsOf(meta, event.logprobs, echo.length) : null, null, event.attribution);
     } else {
       results.push(event.result);
       yield chunk(index, '', null, event.result.finishReason);
     }
   }
+  if (results.length === n) recordTrails(meta.engine, meta.id, results);
   if (includeUsage && results.length === n) {
     yield { id: meta.id, object: 'text_completion', created: meta.created, model: meta.model, choices: [], usage: usageOfChoices(results) };
   }

@@ -14,6 +14,7 @@ import { HttpError } from '../http/index.ts';
 import type { HttpLayerCode } from '../http/index.ts';
 import { ChatPromptError } from '../model/chat-prompt.ts';
 import { ContextLimitError, ModelError, OutOfMemoryError } from '../model/errors.ts';
+import { MixtureUnavailableError, TokenizerMismatchError } from '../model/mixture/specialist.ts';
 import { SamplerError } from '../model/sampler.ts';
 
 export interface OpenAiErrorBody {
@@ -106,6 +107,8 @@ export function toHttpError(error: unknown): HttpError {
     return new ApiError(400, error.message, { code: 'context_length_exceeded', param: 'messages' });
   }
   if (error instanceof SamplerError || error instanceof ChatPromptError) return new ApiError(400, error.message);
+  if (error instanceof TokenizerMismatchError) return new ApiError(400, error.message, { code: 'tokenizer_mismatch', param: 'model' });
+  if (error instanceof MixtureUnavailableError) return new ApiError(503, error.message, { code: 'mixture_unavailable', headers: { 'retry-after': '1' } });
   if (error instanceof OutOfMemoryError) {
     return new ApiError(503, error.message, { hint: 'the node is out of memory for another sequence; retry later', headers: { 'retry-after': '1' } });
   }

@@ -7,7 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { GenerateOptions, GenerationResult, TextGenerator } from '../model/generator.ts';
+import type { GenerateOptions, GenerationResult, ModelShare, TextGenerator } from '../model/generator.ts';
+import type { MixtureTrail } from '../model/mixture/trail.ts';
 import type { TokenConstraint } from '../model/sampler.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { ClientGoneError } from './http.ts';
@@ -29,7 +30,10 @@ export interface ApiService {
 /** The engine of one request: the model it names (404 when this caller may not use it) and the service's admission. */
 export function engineFor(service: ApiService, name: string, req: IncomingMessage): ApiEngine {
   const model = service.catalog.resolve(name, req);
-  return { generator: model.generator, tokenizer: model.tokenizer, modelId: model.id, nCtx: model.nCtx, limiter: service.limiter, createdAt: service.createdAt, metrics: service.metrics };
+  return {
+    generator: model.generator, tokenizer: model.tokenizer, modelId: model.id, nCtx: model.nCtx, limiter: service.limiter, createdAt: service.createdAt, metrics: service.metrics,
+    ...(model.recordTrails === undefined ? {} : { recordTrails: model.recordTrails }),
+  };
 }
 
 /** One request's model and the service's admission control. */
@@ -44,6 +48,8 @@ export interface ApiEngine {
   readonly createdAt: number;
   /** Counted as requests are served (GET /metrics). */
   readonly metrics: ApiMetrics;
+  /** A mixture's: keeps the trails of a finished completion (attributions.ts), one per choice. */
+  readonly recordTrails?: (completionId: string, trails: readonly MixtureTrail[]) => void;
 }
 
 /** One generation's options: the generator's, the request's signal, and logprobs when asked. */
@@ -65,13 +71,15 @@ export interface FinishedGeneration extends GenerationResult {
   finishReason: 'stop' | 'length';
   /** Per generated token, when logprobs were asked for. */
   logprobs?: PositionedLogprob[];
+  /** A mixture's: per generated token, each specialist's share of it. */
+  attribution?: ModelShare[][];
 }
 
 /**
  * 'text': the text one token completed ('' when it completed no character yet, sent only when it carries
- * a logprob); 'done' comes last.
+ * a logprob or, from a mixture, the token's attribution); 'done' comes last.
  */
-export type GenerationEvent = { kind: 'text'; text: string; logprobs: PositionedLogprob[] } | { kind: 'done'; result: FinishedGeneration };
+export type GenerationEvent = { kind: 'text'; text: string; logprobs: PositionedLogprob[]; attribution?: readonly ModelShare[] } | { kind: 'done'; result: FinishedGeneration };
 
 /** Streams a generation as events; the last event is 'done'. Throws the signal's reason when aborted. */
 export async function* generationEvents(engine: ApiEngine, prompt: readonly number[], options: GenerationOptions): AsyncGenerator<GenerationEvent, void> {
@@ -100,6 +108,7 @@ export async function* generationEvents(engine: ApiEngine, prompt: readonly numb
     const stream = engine.generator.stream(prompt, generate);
     let next = await stream.next();
     let chars = 0;
+    const attribution: ModelShare[][] = [];
     try {
       while (next.done !== true) {
         const piece = next.value;
@@ -111,7 +120,10 @@ export async function* generationEvents(engine: ApiEngine, prompt: readonly numb
           logprobs.push(entry);
         }
         chars += piece.text.length;
-        if (piece.text !== '' || mine.length > 0) yield { kind: 'text', text: piece.text, logprobs: mine };
+        if (piece.attribution !== undefined) {
+          attribution.push([...piece.attribution]);
+          yield { kind: 'text', text: piece.text, logprobs: mine, attribution: piece.attribution };
+        } else if (piece.text !== '' || mine.length > 0) yield { kind: 'text', text: piece.text, logprobs: mine };
         next = await stream.next();
       }
     } finally {
@@ -122,7 +134,8 @@ export async function* generationEvents(engine: ApiEngine, prompt: readonly numb
     metrics.promptTokens += result.promptTokens;
     metrics.completionTokens += result.tokens.length;
     if (result.finishReason === 'aborted') throw abortReason(options.signal);
-    yield { kind: 'done', result: { ...result, finishReason: result.finishReason, ...(logprobs === undefined ? {} : { logprobs }) } };
+    const mixture = result.trail === undefined ? {} : { attribution };
+    yield { kind: 'done', result: { ...result, finishReason: result.finishReason, ...(logprobs === undefined ? {} : { logprobs }), ...mixture } };
   } finally {
     release();
   }

@@ -8,6 +8,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { TextGenerator } from '../model/generator.ts';
+import type { MixtureTrail } from '../model/mixture/trail.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { ApiError } from './errors.ts';
 
@@ -20,6 +21,8 @@ export interface ServedModel {
   readonly nCtx: number;
   /** OpenAI's `owned_by` (default 'sharedllm'). */
   readonly ownedBy?: string;
+  /** A mixture's: keeps a finished completion's trails, one per choice (src/api/attributions.ts). */
+  readonly recordTrails?: (completionId: string, trails: readonly MixtureTrail[]) => void;
 }
 
 /** Models added to the node's own. */

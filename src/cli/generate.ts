@@ -3,8 +3,10 @@
 // With --adapter, a norm adapter's gains apply to this request's sequence (as the server applies them per
 // request); a LoRA adapter is merged into a temporary copy of the model, which is deleted afterwards.
 import { type CommandSpec, type Parsed, UsageError } from './args.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
 import { CHAT_TEMPLATE_FLAG, chatTemplateOverride } from './chat-template-flag.ts';
 import { MODEL_FLAGS, SAMPLING_FLAGS, loadEngine, maxTokensOf, samplerOptions } from './engine.ts';
+import { MIXTURE_FLAGS, checkMixtureFlags } from './generate-mixture.ts';
 
 export const spec: CommandSpec = {
   name: 'generate',
@@ -17,15 +19,27 @@ export const spec: CommandSpec = {
     'n-predict': { type: 'number', integer: true, min: -1, unit: 'tokens', short: 'n', default: 128, help: 'tokens to generate; -1: until the model stops or the context is full' },
     'chat-template': { ...CHAT_TEMPLATE_FLAG, help: `send --prompt as one user message formatted with this chat template, not as raw text; ${CHAT_TEMPLATE_FLAG.help}` },
     ...SAMPLING_FLAGS,
+    ...MIXTURE_FLAGS,
+    model: { ...MODEL_FLAGS.model!, required: false, help: 'GGUF model file (or --mixture)' },
   },
   examples: [
     'sharedllm generate --model models/sharedllm-tiny.gguf --prompt "It was a dark and stormy night" --temp 0',
     'sharedllm generate --model models/sharedllm-tiny.gguf --adapter me.gguf --prompt "Dear friend," --temp 0',
+    'sharedllm generate --mixture code.gguf,prose.gguf --prompt "def main():" --show-attribution',
   ],
 };
 
 export async function run({ flags: f }: Parsed): Promise<number> {
   const template = await chatTemplateOverride('generate', f['chat-template'] as string | undefined);
+  const mixture = await checkMixtureFlags('generate', f);
+  if (mixture !== undefined && f.adapter !== undefined) throw new UsageError('--adapter applies to one --model, not to a --mixture: give one or the other', 'generate');
+  if (mixture !== undefined) {
+    const encode = async (tokenizer: Tokenizer) => template === undefined
+      ? tokenizer.encode(f.prompt as string, { addBos: tokenizer.addBosDefault })
+      : (await import('../model/chat-prompt.ts')).encodeChat(tokenizer, [{ role: 'user', content: f.prompt as string }], true, template);
+    return (await import('./generate-mixture.ts')).runMixture('generate', mixture, f, encode, samplerOptions(f), maxTokensOf(f));
+  }
+  if (f.model === undefined) throw new UsageError('give --model F (or --mixture a.gguf,b.gguf)', 'generate');
   const adapter = f.adapter === undefined ? undefined : await loadAdapter(f.model as string, f.adapter as string);
   const engine = await loadEngine('generate', adapter?.modelPath ? { ...f, model: adapter.modelPath } : f);
   try {

@@ -13,6 +13,9 @@ import type { Adapters } from '../api/adapters/service.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { ModelSource, ServedModel } from '../api/models.ts';
 import type { LocalSpecialist } from '../federation/node/specialists.ts';
+import type { NodeMixture } from '../api/mixture-node.ts';
+import type { MixtureLink } from '../federation/mixture/link.ts';
+import type { Specialist } from '../model/mixture/specialist.ts';
 import type { GossipPeers } from '../federation/node/gossip-service.ts';
 import { SHUTDOWN, Shutdown } from './shutdown.ts';
 import { CHAT_TEMPLATE_FLAG, chatTemplateOverride } from './chat-template-flag.ts';
@@ -65,6 +68,10 @@ export const spec: CommandSpec = {
     relay: { type: 'boolean', default: false, help: "worker: also be reachable through the coordinator's relay (behind NAT)" },
     'relay-addr': { type: 'string', arg: 'HOST:PORT', help: "worker: the relay to use (default with --relay: the coordinator's, its port from the coordinator)" },
     'max-memory': { type: 'bytes', arg: 'SIZE', help: 'cap memory for layers, e.g. 8GiB' },
+    'mixture-k': { type: 'number', integer: true, min: 1, max: 64, default: 3, help: "primary: specialists the model 'mixture' keeps per prompt (the router's top k)" },
+    'mixture-listen': { type: 'string', arg: 'HOST:PORT', help: "primary: lend this node's specialists to other primaries' mixtures on this data-plane address" },
+    'mixture-peer': { type: 'string', arg: 'HOST:PORT', multiple: true, help: "primary: mix the specialists another primary lends at this address (its --mixture-listen; repeat for several)" },
+    'attribution-retention': { type: 'number', min: 0, max: 8760, unit: 'hours', default: 24, help: 'primary: hours a mixture answer\'s attribution trail is kept (GET /v1/attributions/{id})' },
     // GOSSIP_PEERS of src/federation/node/gossip-service.ts (listed here so that --help loads no federation code).
     'gossip-peers': { type: 'string', choices: ['all', 'coordinator'] as const satisfies readonly GossipPeers[], default: 'all', help: 'specialist-directory gossip with every node (all) or with the coordinator only (coordinator: a baseline for comparisons; the directory then stops while the coordinator is down)' },
     'gossip-interval': { type: 'number', min: 0.01, max: 3600, unit: 'seconds', default: 1, help: 'seconds between rounds of specialist-directory gossip with a few random peers (the per-peer rate limit scales with it)' },
@@ -145,6 +152,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   // Everything the flags name is checked before the node joins: the model, the context, the template, TLS.
   await checkModelFlags('node', f.model as string, f['ctx-size'] as number | undefined);
   const specialists = await checkSpecialistFlags(f.model as string, (f.specialist as string[] | undefined) ?? []);
+  await checkMixtureLinkFlags(f);
   const chatTemplate = await chatTemplateOverride('node', f['chat-template'] as string | undefined);
   const tls = readApiTls(f);
   const { startPrimary } = await import('../federation/node/primary.ts');
@@ -173,6 +181,8 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   let tokenizer: Tokenizer | undefined;
   let adapters: Adapters | undefined;
   let api: ApiServer;
+  let mixture: NodeMixture | undefined;
+  let mixtureLink: MixtureLink | undefined;
   try {
     tokenizer = await Tokenizer.load(f.model as string, chatTemplate === undefined ? {} : { chatTemplate });
     const { addSpecialistRoutes } = await import('../federation/node/specialist-routes.ts');
@@ -192,10 +202,19 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
     const engine = trainAdapterEngine({ modelPath: f.model as string, tokenizer, ...(common.threads === undefined ? {} : { threads: common.threads }) });
     adapters = openAdapters({ dataDir: common.dataDir, engine, base: { id: modelId, generator, tokenizer, nCtx: primary.batcher.forward.nCtx }, logger });
     const userAdapters = adapters;
+    const { nodeMixture } = await import('../api/mixture-node.ts');
+    mixture = nodeMixture({
+      remote: () => mixtureLink?.remote() ?? [],
+      baseModel: f.model as string, tokenizer, dataDir: common.dataDir, logger, k: f['mixture-k'] as number,
+      retentionSeconds: (f['attribution-retention'] as number) * 3600,
+      local: () => primary.specialists.served(directory).map(({ id, specialist }) => ({ id, batcher: specialist.generator.batcher, tokenizerHash: specialist.tokenizerHash })),
+    });
+    mixtureLink = await startMixtureLink(f, common, mixture.local);
     api = await createApiServer({
-      generator, tokenizer, modelId, logger, users: userAdapters.users, models: [specialistModels, userAdapters.models],
+      generator, tokenizer, modelId, logger, users: userAdapters.users, models: [specialistModels, mixture.source, userAdapters.models],
       host: f['api-host'] as string, port: f['api-port'] as number, maxConcurrent: f.parallel as number, ...(apiKey ? { apiKey } : {}), corsOrigins, ...(tls ? { tls } : {}),
       extraRoutes: (router) => {
+        mixture?.routes(router);
         addSpecialistRoutes(router, { directory, logger, served: () => primary.specialists.served(directory).map((s) => s.id) });
         userAdapters.routes(router);
         router.add('GET', '/v1/federation', () => ({
@@ -212,6 +231,8 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
       },
     });
   } catch (error) {
+    await mixtureLink?.close();
+    mixture?.close();
     await adapters?.close();
     await primary.close();
     await tokenizer?.dispose();
@@ -222,9 +243,47 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   await shutdown.requested;
   return shutdown.run(async () => {
     await api.drain(SHUTDOWN.drainMs);
+    await mixtureLink?.close();
+    mixture?.close();
     await adapters?.close();
     await primary.close();
     await tokenizer?.dispose();
+  });
+}
+
+/** --mixture-listen and --mixture-peer are host:port addresses (checked before any work). */
+async function checkMixtureLinkFlags(f: Parsed['flags']): Promise<void> {
+  const { parseHostPort } = await import('../federation/transport/address.ts');
+  const named = [['--mixture-listen', f['mixture-listen'] as string | undefined], ...((f['mixture-peer'] as string[] | undefined) ?? []).map((p) => ['--mixture-peer', p] as const)] as const;
+  for (const [flag, value] of named) {
+    if (value === undefined) continue;
+    try {
+      parseHostPort(value);
+    } catch (e) {
+      throw new UsageError(`${flag} ${value}: ${e instanceof Error ? e.message : String(e)}`, 'node');
+    }
+  }
+}
+
+/** --mixture-listen / --mixture-peer: the primary's mixture links to other primaries (federation/mixture/link.ts). */
+async function startMixtureLink(f: Parsed['flags'], common: CommonOptions, local: () => Specialist[]): Promise<MixtureLink | undefined> {
+  const listenAt = f['mixture-listen'] as string | undefined;
+  const peers = (f['mixture-peer'] as string[] | undefined) ?? [];
+  if (listenAt === undefined && peers.length === 0) return undefined;
+  const [{ MixtureLink }, { loadOrCreateIdentity }, { parseHostPort }, { dataPlaneFor }, { CoordinatorClient }, { CoordinatorMembership }, { defaultWorkerLimits }] = await Promise.all([
+    import('../federation/mixture/link.ts'), import('../federation/identity.ts'), import('../federation/transport/address.ts'), import('../federation/node/dataplane-config.ts'),
+    import('../federation/coordinator/client.ts'), import('../federation/node/membership.ts'), import('../federation/node/worker-limits.ts'),
+  ]);
+  const identity = loadOrCreateIdentity(common.dataDir);
+  // Only alive members of the federation lend to or borrow from this node (the workers' rule).
+  const client = new CoordinatorClient({ url: common.coordinatorUrl, ...(common.joinToken ? { joinToken: common.joinToken } : {}), ...(common.coordinatorCa ? { caFile: common.coordinatorCa } : {}) });
+  const limits = defaultWorkerLimits();
+  const membership = new CoordinatorMembership(client, { ttlMs: limits.membershipTtlMs, minRefreshMs: limits.membershipMinRefreshMs, logger: common.logger });
+  return MixtureLink.start({
+    membership,
+    auth: { identity, nodeId: identity.id, ...(common.joinToken ? { token: common.joinToken } : {}) },
+    nodeId: identity.id, peers, local, bans: dataPlaneFor(f.network as Network), logger: common.logger,
+    ...(listenAt === undefined ? {} : { listen: parseHostPort(listenAt) }),
   });
 }
 

@@ -17,6 +17,10 @@ import {
   DilocoPushRequest, DilocoPushResponse, DilocoWeightsRequest, DilocoWeightsResponse, MAX_DILOCO_TENSOR_BYTES,
 } from './protocol-diloco.ts';
 import { GainNames, GainsApplied, MAX_GAINS_PAYLOAD_BYTES } from './protocol-adapters.ts';
+import {
+  MIXTURE_OPEN_MAX_PAYLOAD, MixtureCloseRequest, MixtureCloseResponse, MixtureListRequest, MixtureListResponse, MixtureOpenRequest,
+  MixtureOpenResponse, MixtureStepRequest, MixtureStepResponse,
+} from './protocol-mixture.ts';
 
 export const DATAPLANE_VERSION = 2;
 
@@ -156,6 +160,11 @@ export const DATAPLANE = {
   diloco_weights: { request: DilocoWeightsRequest, response: DilocoWeightsResponse, maxPayloadBytes: 0, servedBy: 'diloco-server' },
   diloco_push: { request: DilocoPushRequest, response: DilocoPushResponse, maxPayloadBytes: MAX_DILOCO_TENSOR_BYTES, servedBy: 'diloco-server' },
   diloco_commit: { request: DilocoCommitRequest, response: DilocoCommitResponse, maxPayloadBytes: 0, servedBy: 'diloco-server' },
+  /** The mixture drives another primary's specialists step by step (protocol-mixture.ts). */
+  mixture_list: { request: MixtureListRequest, response: MixtureListResponse, maxPayloadBytes: 0, servedBy: 'primary' },
+  mixture_open: { request: MixtureOpenRequest, response: MixtureOpenResponse, maxPayloadBytes: MIXTURE_OPEN_MAX_PAYLOAD, servedBy: 'primary' },
+  mixture_step: { request: MixtureStepRequest, response: MixtureStepResponse, maxPayloadBytes: 0, servedBy: 'primary' },
+  mixture_close: { request: MixtureCloseRequest, response: MixtureCloseResponse, maxPayloadBytes: 0, servedBy: 'primary' },
 } as const satisfies Record<string, MethodContract>;
 
 export type DataPlane = typeof DATAPLANE;

@@ -137,6 +137,7 @@ export class Graph {
   sum(a: Tensor): Tensor { return this.L.ggml_sum(this.ctx, a); }
   crossEntropyLoss(logits: Tensor, labels: Tensor): Tensor { return this.L.ggml_cross_entropy_loss(this.ctx, logits, labels); }
   sqr(a: Tensor): Tensor { return this.L.ggml_sqr(this.ctx, a); }
+  log(a: Tensor): Tensor { return this.L.ggml_log(this.ctx, a); }
   sqrt(a: Tensor): Tensor { return this.L.ggml_sqrt(this.ctx, a); }
   div(a: Tensor, b: Tensor): Tensor { return this.L.ggml_div(this.ctx, a, b); }
   clamp(a: Tensor, min: number, max: number): Tensor { return this.L.ggml_clamp(this.ctx, a, min, max); }

@@ -59,6 +59,7 @@ const BASE = {
   ggml_mul_mat: 'void * ggml_mul_mat(void * ctx, void * a, void * b)',
   ggml_prec_set_acc: 'bool ggml_prec_set_acc(void * a, int prec)',
   ggml_rope_ext: 'void * ggml_rope_ext(void * ctx, void * a, void * b, void * c, int n_dims, int mode, int n_ctx_orig, float freq_base, float freq_scale, float ext_factor, float attn_factor, float beta_fast, float beta_slow)',
+  ggml_log: 'void * ggml_log(void * ctx, void * a)',
   ggml_soft_max_ext: 'void * ggml_soft_max_ext(void * ctx, void * a, void * mask, float scale, float max_bias)',
   ggml_flash_attn_ext: 'void * ggml_flash_attn_ext(void * ctx, void * q, void * k, void * v, void * mask, float scale, float max_bias, float logit_softcap)',
   ggml_permute: 'void * ggml_permute(void * ctx, void * a, int a0, int a1, int a2, int a3)',

@@ -1,6 +1,7 @@
 // Text generation: prompt tokens in, a stream of tokens (with their text) out. Sampling, stop tokens and
 // stop strings, the context limit and cancellation live here; the model math is behind a Forward.
 import type { Batcher } from './batcher.ts';
+import type { MixtureTrail, ModelShare } from './mixture/trail.ts';
 import { ContextLimitError } from './errors.ts';
 import { type SamplerOptions, createSampler } from './sampler.ts';
 import type { Tokenizer } from './tokenizer.ts';
@@ -24,14 +25,21 @@ export interface GeneratedPiece {
   /** Text that became complete with this token (may be empty mid-character or while matching a stop string). */
   text: string;
   token: number;
+  /** A mixture's glass-box trail: each specialist's share of this token (summing to 1). Absent for one model. */
+  attribution?: readonly ModelShare[];
 }
+
 
 export interface GenerationResult {
   text: string;
   tokens: number[];
   promptTokens: number;
   finishReason: FinishReason;
+  /** A mixture's glass-box trail (src/model/mixture/trail.ts). */
+  trail?: MixtureTrail;
 }
+
+export type { ModelShare };
 
 /**
  * Anything that turns a prompt into a stream of pieces: a Generator over one model, or a combination of
@@ -126,7 +134,8 @@ export class Generator implements TextGenerator {
   }
 }
 
-function firstStop(text: string, stops: readonly string[]): number {
+/** Index of the earliest stop string in `text`, or -1. */
+export function firstStop(text: string, stops: readonly string[]): number {
   let best = -1;
   for (const s of stops) {
     const i = text.indexOf(s);
@@ -136,7 +145,7 @@ function firstStop(text: string, stops: readonly string[]): number {
 }
 
 /** How many trailing chars could be the start of a stop string (not emitted yet). */
-function holdBack(text: string, stops: readonly string[]): number {
+export function holdBack(text: string, stops: readonly string[]): number {
   let keep = 0;
   for (const s of stops) {
     for (let k = Math.min(s.length - 1, text.length); k > keep; k--) {
