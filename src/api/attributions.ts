@@ -19,6 +19,7 @@ import type { IncomingMessage } from 'node:http';
 import { type Router, bearerToken } from '../http/index.ts';
 import type { MixtureTrail, ModelShare } from '../model/mixture/trail.ts';
 import { ApiError } from './errors.ts';
+import { callerOf } from './users.ts';
 import type { ApiEngine, FinishedGeneration } from './generation.ts';
 import type { AttributionStore, StoredAttribution } from './attributions-store.ts';
 
@@ -40,7 +41,13 @@ export function recordTrails(engine: Pick<ApiEngine, 'recordTrails'>, completion
  */
 export type OwnerOf = (req: IncomingMessage) => string;
 
+/** The owner string of a user's trails. */
+export const userOwner = (userId: string): string => `user:${userId}`;
+
 export const ownerFromBearer: OwnerOf = (req) => {
+  // A user (per-user key, users.ts) owns their trails by id, so deleting the user can delete them too.
+  const caller = callerOf(req);
+  if (caller.kind === 'user') return userOwner(caller.userId);
   const token = bearerToken(req);
   return token === undefined ? 'anonymous' : `key:${createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 32)}`;
 };

@@ -12,7 +12,7 @@ import { LocalSpecialist, type MixtureMode, type Specialist } from '../model/mix
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { tokenizerHash } from '../federation/directory/model-facts.ts';
 import type { Logger } from '../util/log.ts';
-import { attributionRoutes } from './attributions.ts';
+import { attributionRoutes, userOwner } from './attributions.ts';
 import { ATTRIBUTION_STORE_CONFIG, SqliteAttributionStore } from './attributions-store.ts';
 import { mixtureSource } from './mixture.ts';
 import type { ModelSource } from './models.ts';
@@ -37,6 +37,8 @@ export interface NodeMixture {
   /** The node's own specialists, as the mixture drives them (and lends them: federation/mixture/link.ts). */
   local: () => Specialist[];
   routes: (router: Router) => void;
+  /** Deletes a user's stored trails (with the user: DELETE /v1/users/me); returns how many. */
+  deleteUser(userId: string): number;
   close(): void;
 }
 
@@ -79,5 +81,5 @@ export function nodeMixture(o: NodeMixtureOptions): NodeMixture {
     store,
     log: (message) => o.logger.warn('mixture', { message }),
   });
-  return { source, local, routes: attributionRoutes(store), close: () => store.close() };
+  return { source, local, routes: attributionRoutes(store), deleteUser: (userId: string) => store.deleteOwner(userOwner(userId)), close: () => store.close() };
 }

@@ -200,7 +200,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
     // Users, their adapters (consent, training jobs, `<model>@<adapter>`), audit: src/api/adapters/.
     const [{ openAdapters }, { trainAdapterEngine }] = await Promise.all([import('../api/adapters/service.ts'), import('../api/adapters/engine-train.ts')]);
     const engine = trainAdapterEngine({ modelPath: f.model as string, tokenizer, ...(common.threads === undefined ? {} : { threads: common.threads }) });
-    adapters = openAdapters({ dataDir: common.dataDir, engine, base: { id: modelId, generator, tokenizer, nCtx: primary.batcher.forward.nCtx }, logger });
+    adapters = openAdapters({ dataDir: common.dataDir, engine, base: { id: modelId, generator, tokenizer, nCtx: primary.batcher.forward.nCtx }, logger, onUserDeleted: (userId) => mixture?.deleteUser(userId) });
     const userAdapters = adapters;
     const { nodeMixture } = await import('../api/mixture-node.ts');
     mixture = nodeMixture({

@@ -46,6 +46,8 @@ export interface AdapterServices {
   models: AdapterModels;
   config: AdapterRoutesConfig;
   logger: Logger;
+  /** Other personal data to delete with the user (mixture trails). */
+  onUserDeleted?: (userId: string) => void;
 }
 
 export const EXPORT_FORMATS = ['adapter', 'lora', 'merged'] as const;
@@ -73,6 +75,7 @@ export function addAdapterRoutes(router: Router, s: AdapterServices): void {
   router.add('DELETE', '/v1/users/me', async (ctx) => {
     const user = requireUser(ctx.req);
     await deleteUser(s.store, s.files, user.userId, hooks(s));
+    s.onUserDeleted?.(user.userId);
     s.logger.info('user_deleted', { user: user.userId });
     return { body: { id: user.userId, object: 'user.deleted', deleted: true } };
   });

@@ -49,6 +49,8 @@ export interface AdaptersOptions {
   base: ServedModel;
   logger: Logger;
   config?: Partial<typeof ADAPTER_DEFAULTS>;
+  /** Called when a user deletes themselves (DELETE /v1/users/me): other personal data goes too (mixture trails). */
+  onUserDeleted?: (userId: string) => void;
 }
 
 export interface Adapters {
@@ -77,7 +79,7 @@ export function openAdapters(options: AdaptersOptions): Adapters {
     users: store,
     models,
     jobs,
-    routes: (router) => addAdapterRoutes(router, { store, files, engine: options.engine, jobs, models, config, logger: options.logger }),
+    routes: (router) => addAdapterRoutes(router, { store, files, engine: options.engine, jobs, models, config, logger: options.logger, ...(options.onUserDeleted ? { onUserDeleted: options.onUserDeleted } : {}) }),
     async close() {
       await jobs.close();
       store.close();
