@@ -39,7 +39,7 @@ export async function run({ flags: f }: Parsed): Promise<number> {
       : (await import('../model/chat-prompt.ts')).encodeChat(tokenizer, [{ role: 'user', content: f.prompt as string }], true, template);
     return (await import('./generate-mixture.ts')).runMixture('generate', mixture, f, encode, samplerOptions(f), maxTokensOf(f));
   }
-  if (f.model === undefined) throw new UsageError('give --model F (or --mixture a.gguf,b.gguf)', 'generate');
+  if (f.model === undefined) throw new UsageError('missing --model: give --model F (or --mixture a.gguf,b.gguf)', 'generate');
   const adapter = f.adapter === undefined ? undefined : await loadAdapter(f.model as string, f.adapter as string);
   const engine = await loadEngine('generate', adapter?.modelPath ? { ...f, model: adapter.modelPath } : f);
   try {
