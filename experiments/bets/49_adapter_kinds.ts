@@ -17,8 +17,9 @@
 //        the first user's adapter (seed 0, validation split = the 512 tokens before the training text),
 //        chosen once before the seeds run; held-out text is not used for it.
 // Seeds: 1, 2, 3 (batch order; the control's random tokens; the LoRA A initialisation).
-// Sizes: the 3 most recent of Bet 37's users (Trump, Obama, G. W. Bush), Bet 37's data sizes (4096 training
-//        tokens, 20 steps of 2 x 128, 512 held-out tokens), 1 thread.
+// Sizes: the 2 most recent of Bet 37's users (Trump, Obama), Bet 37's data sizes (4096 training tokens, 20
+//        steps of 2 x 128, 512 held-out tokens), 1 thread (2 users, not more: 50 adapters to train fit the
+//        session's time on a shared 2-core machine; set before any full run).
 // Run: SHAREDLLM_CORPORA=/path/to/corpora npm run bet -- 49
 import { defineBet, isMain, runFromCli } from './_common.ts';
 import { type AdapterBetData, type AdapterBetSizes, type AdapterSpec, FULL_SIZES, SMOKE_SIZES, betData, cachedAdapter, controlSeed, nll, randomTokens, reductionPct, specLabel } from './_adapters.ts';
@@ -74,7 +75,7 @@ export const bet = defineBet<KindSizes>({
   id: '49',
   name: 'adapter_kinds',
   hypothesis: 'Norm-only adapters give more held-out perplexity gain over a random-token control per KB than LoRA at r = 1, 4 or 16, and lose at most 1 point of absolute gain to the best LoRA: norm-only is the right default.',
-  notClaimed: 'Three users, 20 steps, one small base, a 2-point learning-rate grid: a larger budget may favour LoRA\'s capacity; nothing about bias-only adapters (not measured).',
+  notClaimed: 'Two users, 20 steps, one small base, a 2-point learning-rate grid: a larger budget may favour LoRA\'s capacity; nothing about bias-only adapters (not measured).',
   run: 'SHAREDLLM_CORPORA=/path/to/corpora npm run bet -- 49',
   seeds: [1, 2, 3],
   threads: 1,
@@ -92,7 +93,7 @@ export const bet = defineBet<KindSizes>({
   ],
   quantities,
   sizes: {
-    full: { data: FULL_SIZES, users: 3, kinds: KINDS, lrFactors: [1, 3] },
+    full: { data: FULL_SIZES, users: 2, kinds: KINDS, lrFactors: [1, 3] },
     smoke: { data: SMOKE_SIZES, users: 1, kinds: KINDS, lrFactors: [1] },
   },
   async measure({ seed, sizes: s, smoke, log }) {

@@ -4,6 +4,7 @@
 // next answer equals the honest one.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import type { Forward } from '../../model/batcher.ts';
 import { cachedModel } from '../../model/testing/cached-model.ts';
 import { SHAPES } from '../../model/testing/make-model.ts';
 import { type LogFields, type Logger, silentLogger } from '../../util/log.ts';
@@ -141,4 +142,41 @@ test('a change under the tolerance at hop 0, amplified by hop 1, is blamed on ho
     assert.ok(!c.pipeline.banned.has(c.workers[1]!.nodeId), 'the honest hop after it is not banned');
     if (s.mismatches > 0) assert.equal(s.lastIncident?.nodeId, c.workers[0]!.nodeId);
   });
+});
+
+test('a sequence with a norm adapter is verified with the same gains: honest workers are not flagged', async () => {
+  const { loadModelPart } = await import('../../model/load.ts');
+  const { localForward } = await import('../../model/batcher.ts');
+  const { part: full } = await loadModelPart(model, { gpu: 'off', threads: 1, nCtx: 160 });
+  const gains = new Map([...full.norms].map(([name, g], i) => [name, g.map((v) => v * (i % 2 === 0 ? 1.4 : 0.7))]));
+  const greedy = async (fwd: Forward): Promise<number[]> => {
+    const seq = await fwd.openSequence({ normOverrides: gains });
+    const out: number[] = [];
+    try {
+      let tokens = Int32Array.from(PROMPT);
+      for (let i = 0; i < 16; i++) {
+        const l = (await fwd.step([{ seq, tokens }])).logits[0]![0]!;
+        let best = 0;
+        for (let v = 1; v < l.length; v++) if (l[v]! > l[best]!) best = v;
+        out.push(best);
+        tokens = Int32Array.of(best);
+      }
+    } finally {
+      await fwd.closeSequence(seq);
+    }
+    return out;
+  };
+  try {
+    const expected = await greedy(localForward(full));
+    await withCluster({}, async (c) => {
+      assert.deepEqual(await greedy(c.pipeline), expected);
+      await c.verifier.idle();
+      const s = c.pipeline.verification!;
+      assert.ok(s.tokens > 0, 'the adapted sequence was re-run');
+      assert.equal(s.mismatches, 0);
+      assert.equal(c.pipeline.banned.size, 0);
+    });
+  } finally {
+    full.dispose();
+  }
 });

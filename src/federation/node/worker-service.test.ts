@@ -286,3 +286,29 @@ test('KV memory and span memory are capped on the worker, with a clear error', a
     }
   }
 });
+
+test('open_seq with norm gains: applied to that sequence only (as a local run with them); gains of layers the span does not hold are refused', async () => {
+  const p = await primary('primary-gains');
+  await call(p.peer, 'load_span', { ...span, nCtx: 64, nSeqMax: 2 });
+  const names = ['blk.2.attn_norm.weight', 'blk.3.ffn_norm.weight'];
+  const gains = new Map(names.map((n, i) => [n, reference.norms.get(n)!.map((v) => v * (1.5 - i))]));
+  const payload = new Uint8Array(new Float32Array([...gains.get(names[0]!)!, ...gains.get(names[1]!)!]).buffer);
+  const answer = await call(p.peer, 'open_seq', { ...span, seq: 1, gains: names }, { payload });
+  assert.equal(answer.header.gainsApplied, 2);
+  await call(p.peer, 'open_seq', { ...span, seq: 2 });
+  const x = randomHidden(3, 9);
+  const adapted = reference.openSequence();
+  reference.setNormOverrides(adapted, gains);
+  const plain = reference.openSequence();
+  try {
+    assert.deepEqual((await p.step(1, x)).hidden, reference.step([{ seq: adapted, hidden: x }]).hidden);
+    assert.deepEqual((await p.step(2, x)).hidden, reference.step([{ seq: plain, hidden: x }]).hidden, 'the other sequence runs on the base gains');
+  } finally {
+    reference.closeSequence(adapted);
+    reference.closeSequence(plain);
+  }
+  const bad = new Uint8Array(N_EMBD * 4);
+  await assert.rejects(call(p.peer, 'open_seq', { ...span, seq: 3, gains: ['blk.0.attn_norm.weight'] }, { payload: bad }), /does not hold/);
+  await assert.rejects(call(p.peer, 'open_seq', { ...span, seq: 3, gains: names }, { payload: bad }), /malformed adapter gains/);
+  p.peer.close();
+});

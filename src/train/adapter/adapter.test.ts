@@ -83,3 +83,18 @@ test('empty, binary and too short text are refused before any training', async (
   assert.throws(() => session.encodeTrainingText('Too short.'), /too short.*at least 65 tokens/s);
   await assert.rejects(trainAdapter({ modelPath: MODEL, text: 'A few words.', kind: 'norm', threads: 1 }), /too short/);
 });
+
+test('training stops between steps when its signal aborts, and reports progress until then', async () => {
+  const ac = new AbortController();
+  const seen: number[] = [];
+  await assert.rejects(session.train(tokens, {
+    kind: 'norm', steps: 50, signal: ac.signal,
+    onProgress: (step, total, loss) => {
+      seen.push(step);
+      assert.equal(total, 50);
+      assert.ok(Number.isFinite(loss));
+      if (step === 2) ac.abort();
+    },
+  }), /cancelled.*step 2 of 50/s);
+  assert.deepEqual(seen, [1, 2]);
+});

@@ -8,6 +8,7 @@ import { WeightSet } from '../../ggml/weights.ts';
 import { Tokenizer } from '../../model/tokenizer.ts';
 import type { ModelConfig, OptimConfig } from '../config.ts';
 import { PRESETS } from '../config.ts';
+import { TokenBatcher } from '../corpus.ts';
 import { evalRows } from '../data.ts';
 import { TrainError } from '../errors.ts';
 import { loadGgufParams } from '../gguf-model.ts';
@@ -110,7 +111,6 @@ export class AdapterSession {
     if (s.kind === 'lora' && !(Number.isInteger(rank) && rank >= 1 && rank <= this.model.nEmbd)) {
       throw new TrainError('bad LoRA rank', `a whole number in 1..${this.model.nEmbd}`, String(rank), 'pass --rank R (e.g. 4)');
     }
-    const { TokenBatcher } = await import('../corpus.ts');
     const batcher = new TokenBatcher(tokens, { batch: this.batch, ctx: this.model.nCtx, seed });
     const specs = adapterSpecs(this.model, s.kind, rank);
     const trainer = this.trainer(s.kind, rank, initialAdapterTensors(specs, this.baseParams, seed), steps, seed, s.lr);

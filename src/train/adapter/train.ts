@@ -1,7 +1,7 @@
 // trainAdapter: one adapter from one user's text over a base GGUF, the base frozen (only the adapter's
 // tensors are trainable). What the CLI (`sharedllm adapter train`) and the primary's adapter jobs call.
 import type { Adapter, AdapterKind } from './format.ts';
-import { AdapterSession } from './session.ts';
+import { AdapterSession, checkText } from './session.ts';
 
 export interface TrainAdapterOptions {
   /** The base model GGUF (llama family). */
@@ -23,6 +23,7 @@ export interface TrainAdapterOptions {
 }
 
 export async function trainAdapter(o: TrainAdapterOptions): Promise<Adapter> {
+  checkText(o.text); // empty or binary text is refused before the model is loaded
   const session = await AdapterSession.open(o.modelPath, o.threads === undefined ? {} : { threads: o.threads });
   try {
     const tokens = session.encodeTrainingText(o.text);
