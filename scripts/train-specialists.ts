@@ -9,10 +9,12 @@
 //   --corpora     where fetch-corpora wrote the domain corpora
 //   --work        sampled corpora, checkpoints, held-out text, trained GGUFs and results.json (not committed)
 //   --skip-train  only evaluate the GGUFs already in --work (after a run was stopped during evaluation)
-// Then copy <work>/<id>.gguf to models/specialists/ and sign manifests (see RECIPE.md).
+//   --install DIR copy each <id>.gguf to DIR and sign its RFC-0006 manifest DIR/<id>.manifest.json with
+//                 `sharedllm specialist manifest` (publisher key: --key F, else the CLI's default)
+//   --key F       the publisher key file (kept outside the repository; see models/specialists/RECIPE.md)
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { modelFacts } from '../src/federation/directory/model-facts.ts';
 
@@ -57,6 +59,8 @@ interface Args {
   steps: number;
   skipTrain: boolean;
   evalBytes: number;
+  install?: string;
+  key?: string;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -73,6 +77,8 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === '--steps') a.steps = Number(next());
     else if (arg === '--eval-bytes') a.evalBytes = Number(next());
     else if (arg === '--skip-train') a.skipTrain = true;
+    else if (arg === '--install') a.install = resolve(next());
+    else if (arg === '--key') a.key = resolve(next());
     else if (arg === '--only') {
       const names = next().split(',');
       a.only = DOMAINS.filter((d) => names.includes(d.corpus) || names.includes(d.id));
@@ -190,6 +196,19 @@ function main(): void {
   const tokens = `| (tokens scored) | ${a.only.map((d) => String(table[models[0]!.id]![d.corpus]!.tokens)).join(' | ')} |`;
   process.stdout.write([header, rule, ...rows, tokens].join('\n') + '\n');
   log(`wrote ${join(a.work, 'results.json')}`);
+  if (a.install) install(a, a.install);
+}
+
+/** Copies each specialist's GGUF to `dir` and signs its manifest there. */
+function install(a: Args, dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  for (const d of a.only) {
+    const model = join(dir, `${d.id}.gguf`);
+    copyFileSync(join(a.work, `${d.id}.gguf`), model);
+    const printed = cli(['specialist', 'manifest', '--model', model, '--id', d.id, '--domain', d.tags.join(','), '--description', d.description,
+      ...(a.key ? ['--key', a.key] : []), '--out', join(dir, `${d.id}.manifest.json`)]);
+    log(printed.trim());
+  }
 }
 
 try {
