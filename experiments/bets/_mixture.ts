@@ -218,7 +218,8 @@ export function scoreWindow(combiner: Combiner, logits: readonly Float32Array[][
         const top = argmax(a.shares);
         const others = [...Array(K).keys()].filter((k) => k !== top);
         const other = others[Math.floor(rng() * others.length)]!;
-        const without = (k: number) => -Math.log(Math.max(1e-30, dot(dropSpecialist(weights, k), a.likelihoods)));
+        // dropSpecialist gives the K-1 other weights renormalised: pair them with the K-1 other likelihoods.
+        const without = (k: number) => -Math.log(Math.max(1e-30, dot(dropSpecialist(weights, k), [...a.likelihoods].filter((_, j) => j !== k))));
         main = {
           set: win.set, domain: win.domainOf[t + 1]!, nll, single: [...a.likelihoods].map((p) => -Math.log(Math.max(1e-30, p))),
           shares: [...a.shares], weights: [...mixingWeights(posteriors.posterior, 'posterior')], nllWithoutTop: without(top), nllWithoutRandom: without(other),
