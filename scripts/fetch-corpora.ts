@@ -133,7 +133,7 @@ function parseArgs(argv: readonly string[]): { out: string; only: Source[]; forc
         '[--all | --only SOURCE,...] [--force]\n  --out    where to write <source>/<name>.txt (default data/corpora)\n' +
         `  --only   comma-separated sources, of: ${SOURCES.join(', ')}\n` +
         `           (default: the base model's prose, ${BASE_SOURCES.join(', ')})\n` +
-        '  --all    every source (the domain corpora add about 75 MB)\n' +
+        '  --all    every source (the domain corpora add about 60 MB)\n' +
         '  --force  fetch again even if a source is present\n');
       process.exit(0);
     } else throw new FetchError(`unknown argument ${arg}`, 'See --help.');
@@ -143,6 +143,9 @@ function parseArgs(argv: readonly string[]): { out: string; only: Source[]; forc
 
 function main(): void {
   const { out, only, force } = parseArgs(process.argv.slice(2));
+  if (only.length === BASE_SOURCES.length && only.every((s, i) => s === BASE_SOURCES[i])) {
+    log(`fetching the base model's prose (${BASE_SOURCES.join(', ')}); --all adds the domain corpora (${SOURCES.filter((s) => !(BASE_SOURCES as readonly string[]).includes(s)).join(', ')})`);
+  }
   mkdirSync(out, { recursive: true });
   for (const source of only) {
     const target = join(out, source);

@@ -8,7 +8,8 @@
 //          [--only go,spanish-bible] [--steps 200] [--skip-train] [--eval-bytes 65536]
 //   --corpora     where fetch-corpora wrote the domain corpora
 //   --work        sampled corpora, checkpoints, held-out text, trained GGUFs and results.json (not committed)
-//   --skip-train  only evaluate the GGUFs already in --work (after a run was stopped during evaluation)
+//   --skip-train  only evaluate the GGUFs already in --work (with the training records train-<domain>.json)
+//   --skip-eval   only train (domains may then train in parallel processes; a --skip-train run evaluates)
 //   --install DIR copy each <id>.gguf to DIR and sign its RFC-0006 manifest DIR/<id>.manifest.json with
 //                 `sharedllm specialist manifest` (publisher key: --key F, else the CLI's default)
 //   --key F       the publisher key file (kept outside the repository; see models/specialists/RECIPE.md)
@@ -58,13 +59,14 @@ interface Args {
   only: Domain[];
   steps: number;
   skipTrain: boolean;
+  skipEval: boolean;
   evalBytes: number;
   install?: string;
   key?: string;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const a: Args = { corpora: join(ROOT, 'data/corpora'), work: join(ROOT, 'data/specialists'), only: [...DOMAINS], steps: CONFIG.steps, skipTrain: false, evalBytes: CONFIG.evalBytes };
+  const a: Args = { corpora: join(ROOT, 'data/corpora'), work: join(ROOT, 'data/specialists'), only: [...DOMAINS], steps: CONFIG.steps, skipTrain: false, skipEval: false, evalBytes: CONFIG.evalBytes };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const next = (): string => {
@@ -77,6 +79,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (arg === '--steps') a.steps = Number(next());
     else if (arg === '--eval-bytes') a.evalBytes = Number(next());
     else if (arg === '--skip-train') a.skipTrain = true;
+    else if (arg === '--skip-eval') a.skipEval = true;
     else if (arg === '--install') a.install = resolve(next());
     else if (arg === '--key') a.key = resolve(next());
     else if (arg === '--only') {
@@ -162,10 +165,16 @@ function main(): void {
       const wallS = (Date.now() - started) / 1000;
       log(`${d.id}: trained in ${wallS.toFixed(0)} s\n${printed.trim()}`);
       domains[d.corpus] = { ...d, sample, command: `sharedllm ${args.join(' ')}`, trainWallS: wallS, trainOutput: printed.trim() };
-    } else domains[d.corpus] = { ...d };
+      writeFileSync(join(a.work, `train-${d.corpus}.json`), JSON.stringify(domains[d.corpus], null, 2) + '\n');
+    } else {
+      const record = join(a.work, `train-${d.corpus}.json`);
+      domains[d.corpus] = existsSync(record) ? JSON.parse(readFileSync(record, 'utf8')) as unknown : { ...d };
+    }
     const cut = join(a.work, `eval-${d.corpus}.txt`);
     writeFileSync(cut, headText(heldOut, a.evalBytes));
   }
+
+  if (a.skipEval) return;
 
   // Shared tokenizer: every specialist's tokenizer hash is the base's.
   const baseFacts = modelFacts(BASE);
