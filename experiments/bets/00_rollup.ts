@@ -18,7 +18,7 @@ export interface RollupOptions {
 }
 
 export function readResults(dir: string = RESULTS_DIR): BetResult[] {
-  const files = readdirSync(dir).filter((f) => /^\d{2,}_[a-z0-9_]+\.json$/.test(f)).sort();
+  const files = readdirSync(dir).filter((f) => /^\d{2,}_[a-z0-9_]+\.json$/.test(f)).sort((a, b) => parseInt(a, 10) - parseInt(b, 10) || a.localeCompare(b));
   return files.map((f) => {
     const parsed = ResultSchema.safeParse(JSON.parse(readFileSync(join(dir, f), 'utf8')));
     if (!parsed.success) throw new Error(`${f} does not match the result schema: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);

@@ -18,7 +18,7 @@ export function listBets(dir = BETS_DIR): CatalogueEntry[] {
       const m = BET_FILE.exec(f);
       return m && m[1] !== '00' && !f.endsWith('.test.ts') ? [{ id: m[1]!, file: join(dir, f) }] : [];
     })
-    .sort((a, b) => a.id.localeCompare(b.id));
+    .sort((a, b) => Number(a.id) - Number(b.id) || a.id.localeCompare(b.id));
 }
 
 export async function loadBet(id: string): Promise<BetDefinition<unknown>> {
