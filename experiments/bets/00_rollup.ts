@@ -60,6 +60,8 @@ function value(v: unknown): string {
   if (typeof v === 'number') return fmt(v);
   if (isInterval(v)) return `${fmt(v.mean)} [${fmt(v.lo)}, ${fmt(v.hi)}]`;
   if (Array.isArray(v)) return v.map(value).join(', ');
+  // A nested record (e.g. one arm's figures): its fields, flattened one level.
+  if (typeof v === 'object' && v !== null) return Object.entries(v).map(([k, x]) => `${k} ${value(x)}`).join('; ');
   return cell(String(v));
 }
 
