@@ -233,6 +233,8 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
             verification: primary.pipeline.verification ?? null,
             // Medians over the last 256 one-token (decode) steps: where a token's time goes.
             decodeTimings: primary.pipeline.timings.summary((t) => t.tokens === 1),
+            // Primaries lending specialists to this one's mixtures (found in the directory or --mixture-peer), and their bans.
+            mixture: { lenders: mixtureLink?.linked() ?? [], bans: mixtureLink?.bans.list() ?? [] },
           },
         }));
       },

@@ -21,6 +21,7 @@ let mixture: string;
 
 interface Share { model: string; share: number }
 interface Chunk { id: string; choices: { delta: { content?: string }; finish_reason: string | null }[]; sharedllm?: { attribution: Share[] } }
+interface Federation { mixture: { lenders: { addr: string; nodeId?: string; discovered: boolean; specialists: string[] }[]; bans: { nodeId: string }[] } }
 interface Trail { choices: { tokens: { attribution: Share[] }[]; dropped: { model: string; atToken: number }[] }[] }
 
 /** Fast rounds: A hears of B's serving record within a second or two. */
@@ -95,6 +96,8 @@ cluster.test('streamed attribution names the remote specialist and sums to 1; th
   assert.deepEqual(trail.choices[0]!.tokens.map((t) => t.attribution), streamed);
   const other = await fetch(`${a.url}/v1/attributions/${chunks[0]!.id}`, { headers: { authorization: 'Bearer user-b' } });
   assert.equal(other.status, 404);
+  const { mixture: links } = await getJson<Federation>(`${a.url}/v1/federation`);
+  assert.deepEqual(links.lenders.map((l) => [l.nodeId, l.discovered, l.specialists]), [[b.nodeId, true, [remoteId]]], 'B was found in the directory');
 });
 
 cluster.test('B killed mid-answer: A finishes from its own specialist; the trail shows the drop', async () => {
@@ -117,4 +120,6 @@ cluster.test('B killed mid-answer: A finishes from its own specialist; the trail
   assert.deepEqual(streamed.at(-1)!.map((s) => s.model), [localId], `${tokens} tokens, dropped: ${JSON.stringify(trail.choices[0]!.dropped)}; chunks at +${times.map((t) => t - times[0]!).join(',')} ms, killed at +${killedAt - times[0]!} ms`);
   assert.deepEqual(trail.choices[0]!.tokens.map((t) => t.attribution), streamed);
   assert.equal(trail.choices[0]!.dropped[0]?.model, remoteId);
+  // B's address no longer answers: A bans it (its record stays in the directory: SIGKILL withdrew nothing).
+  await until('A bans B', async () => (await getJson<Federation>(`${a.url}/v1/federation`)).mixture.bans.some((x) => x.nodeId === b.nodeId) || undefined);
 });
