@@ -35,7 +35,7 @@ export class MixtureLinkAuthError extends Error {
 /** The node at a lender's address is not the node that signed the serving record naming it. */
 export class MixtureLenderMismatchError extends Error {
   readonly code = 'lender_mismatch';
-  readonly hint = 'the serving record names another address than this node lends at; the lender re-signs it when it restarts';
+  readonly hint = 'the record is stale (another node now lends at that address) or false; the node is banned and dialled again when the ban ends';
   constructor(
     readonly addr: string,
     readonly expected: string,
@@ -178,6 +178,10 @@ export class MixtureLink {
         l.specialists = [];
         const peer = await connect(l.addr, { session: `${this.o.nodeId}-mix-${randomBytes(6).toString('hex')}`, auth: this.auth, timeoutMs: MIXTURE_LINK_CONFIG.connectTimeoutMs, logger: this.o.logger });
         const proven = peer.identity?.nodeId;
+        if (this.closed || !this.links.includes(l)) {
+          peer.close(); // closed, or the directory dropped this lender while we dialled
+          return;
+        }
         if (l.expected !== undefined && proven !== l.expected) {
           peer.close();
           throw new MixtureLenderMismatchError(l.addr, l.expected, proven);
