@@ -34,6 +34,8 @@ export interface NodeMixtureOptions {
 
 export interface NodeMixture {
   source: ModelSource;
+  /** The base model's tokenizer hash: the specialists `mixture` may combine (local or lent) share it. */
+  tokenizerHash: string;
   /** The node's own specialists, as the mixture drives them (and lends them: federation/mixture/link.ts). */
   local: () => Specialist[];
   routes: (router: Router) => void;
@@ -81,5 +83,5 @@ export function nodeMixture(o: NodeMixtureOptions): NodeMixture {
     store,
     log: (message) => o.logger.warn('mixture', { message }),
   });
-  return { source, local, routes: attributionRoutes(store), deleteUser: (userId: string) => store.deleteOwner(userOwner(userId)), close: () => store.close() };
+  return { source, tokenizerHash: baseHash, local, routes: attributionRoutes(store), deleteUser: (userId: string) => store.deleteOwner(userOwner(userId)), close: () => store.close() };
 }

@@ -75,6 +75,37 @@ test('non-streamed completion: one attribution list per token, logprobs as for a
   }
 });
 
+test('responses, streamed: each delta carries its token\'s shares; the final response has them all; the trail is stored', async () => {
+  const res = await post('/v1/responses', { model: 'mixture:spec-1,spec-2', input: 'Hello there', max_output_tokens: 6, temperature: 0, stream: true });
+  assert.equal(res.status, 200);
+  const events = (await res.text()).split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)) as { type: string; sharedllm?: { attribution: Share[] }; response?: { id: string; usage: { output_tokens: number } | null; sharedllm?: { attribution: Share[][] } } });
+  const deltas = events.filter((e) => e.type === 'response.output_text.delta');
+  const streamed = deltas.map((e) => e.sharedllm?.attribution);
+  const final = events.find((e) => e.type === 'response.completed' || e.type === 'response.incomplete')?.response;
+  assert.ok(final !== undefined);
+  assert.equal(streamed.length, final.usage?.output_tokens, 'one delta per token');
+  for (const a of streamed) {
+    assert.ok(a !== undefined);
+    assert.deepEqual(a.map((s) => s.model).sort(), ['spec-1', 'spec-2']);
+    assert.ok(Math.abs(sum(a) - 1) < 1e-4, JSON.stringify(a));
+  }
+  assert.deepEqual(final.sharedllm?.attribution, streamed);
+  assert.equal(events.find((e) => e.type === 'response.created')?.response?.sharedllm, undefined, 'the in-progress snapshot has no attribution yet');
+  const trail = (await (await get(`/v1/attributions/${final.id}`)).json()) as { choices: { tokens: { attribution: Share[] }[] }[] };
+  assert.deepEqual(trail.choices[0]!.tokens.map((tok) => tok.attribution), streamed);
+});
+
+test('responses, not streamed: one attribution list per output token; a plain model has none', async () => {
+  const res = await post('/v1/responses', { model: 'mixture:spec-1,spec-2', input: 'Once upon', max_output_tokens: 5, temperature: 0 });
+  assert.equal(res.status, 200);
+  const body = (await res.json()) as { id: string; usage: { output_tokens: number }; sharedllm: { attribution: Share[][] } };
+  assert.equal(body.sharedllm.attribution.length, body.usage.output_tokens);
+  for (const a of body.sharedllm.attribution) assert.ok(Math.abs(sum(a) - 1) < 1e-4);
+  assert.equal((await get(`/v1/attributions/${body.id}`)).status, 200);
+  const plain = (await (await post('/v1/responses', { model: 'base', input: 'Once upon', max_output_tokens: 3 })).json()) as Record<string, unknown>;
+  assert.equal(plain.sharedllm, undefined);
+});
+
 test('an unknown specialist is a 404, another tokenizer a 400 naming it', async () => {
   const unknown = await post('/v1/chat/completions', { model: 'mixture:spec-1,nope', messages: [{ role: 'user', content: 'hi' }] });
   assert.equal(unknown.status, 404);

@@ -14,11 +14,16 @@
  *   response.output_text.delta (one per piece), response.output_text.done, response.content_part.done,
  *   response.output_item.done, then response.completed (or response.incomplete). Each event carries its
  *   sequence_number. A failure after the start is an `error` event.
+ * A mixture (`model: "mixture"`, docs/mixture.md) adds its attribution as chat does: each generated token's
+ *   output_text.delta carries `sharedllm: { attribution: [{ model, share }] }` (sent even when the token
+ *   completes no character yet), the final `response` carries `sharedllm: { attribution: [[…], …] }` (one list
+ *   per token), and the trail is stored under the response's id (GET /v1/attributions/{id}).
  */
 import { z } from 'zod';
 import type { RouteHandler } from '../http/index.ts';
 import { encodeChat } from '../model/chat-prompt.ts';
 import { type ChatMessage, applyChatTemplate } from '../model/chat-template.ts';
+import { recordTrails, sharedllmField } from './attributions.ts';
 import { invalidRequest } from './errors.ts';
 import { type ApiEngine, type FinishedGeneration, type GenerationEvent, type GenerationOptions, generateAll, generationEvents, responseId, unixSeconds, type ApiService, engineFor } from './generation.ts';
 import { requestSignal } from './http.ts';
@@ -68,12 +73,13 @@ export function responsesRoute(service: ApiService): RouteHandler {
     const format = body.text?.format;
     const grammar = formatGrammar(format?.type === 'json_schema' ? { type: 'json_schema', json_schema: format } : format, engine, maxTokens, 'text.format');
     if (grammar !== undefined) options.grammar = grammar;
-    const meta: ResponseMeta = { id: responseId('resp', '_'), messageId: responseId('msg', '_'), createdAt: unixSeconds(), model: engine.modelId, request: body };
+    const meta: ResponseMeta = { id: responseId('resp', '_'), messageId: responseId('msg', '_'), createdAt: unixSeconds(), model: engine.modelId, request: body, engine };
     if (body.stream === true) {
       const sequence = { next: 0 };
       return { body: new SseBody(responseEvents(generationEvents(engine, prompt, options), meta, sequence), responsesSse(sequence)) };
     }
     const result = await generateAll(engine, prompt, options);
+    recordTrails(engine, meta.id, [result]);
     return { body: responseObject(meta, result) };
   };
 }
@@ -108,6 +114,8 @@ interface ResponseMeta {
   createdAt: number;
   model: string;
   request: ResponsesRequest;
+  /** Keeps a mixture's trail once the response is finished. */
+  engine: Pick<ApiEngine, 'recordTrails'>;
 }
 
 type Status = 'in_progress' | 'completed' | 'incomplete';
@@ -162,6 +170,7 @@ function responseObject(meta: ResponseMeta, result?: FinishedGeneration) {
             total_tokens: result.promptTokens + result.tokens.length,
           },
     metadata: {},
+    ...sharedllmField(result?.attribution),
   };
 }
 
@@ -189,9 +198,10 @@ async function* responseEvents(events: AsyncIterable<GenerationEvent>, meta: Res
       yield event({ type: 'response.content_part.added', ...where, part: outputText('') });
     }
     if (e.kind === 'text') {
-      if (e.text !== '') yield event({ type: 'response.output_text.delta', ...where, delta: e.text, logprobs: [] });
+      if (e.text !== '' || e.attribution !== undefined) yield event({ type: 'response.output_text.delta', ...where, delta: e.text, logprobs: [], ...sharedllmField(e.attribution) });
       continue;
     }
+    recordTrails(meta.engine, meta.id, [e.result]);
     const final = responseObject(meta, e.result);
     const status = final.status;
     yield event({ type: 'response.output_text.done', ...where, text: e.result.text, logprobs: [] });

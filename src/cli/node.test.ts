@@ -40,3 +40,15 @@ test('--specialist: a missing file, the base again, a file twice, two files of o
   assert.equal(sameName.code, 2, sameName.err);
   assert.match(sameName.err, /same file name .* rename one/);
 });
+
+test('--mixture-listen on every interface needs --mixture-advertise; --mixture-advertise needs --mixture-listen', () => {
+  const wildcard = primary('--mixture-listen', '0.0.0.0:7800');
+  assert.equal(wildcard.code, 2, wildcard.err);
+  assert.match(wildcard.err, /--mixture-listen 0\.0\.0\.0:7800 .* add --mixture-advertise/);
+  const alone = primary('--mixture-advertise', '10.0.0.2:7800');
+  assert.equal(alone.code, 2, alone.err);
+  assert.match(alone.err, /--mixture-advertise needs --mixture-listen/);
+  const bad = primary('--mixture-listen', '127.0.0.1:7800', '--mixture-advertise', 'nowhere');
+  assert.equal(bad.code, 2, bad.err);
+  assert.match(bad.err, /--mixture-advertise nowhere/);
+});

@@ -15,6 +15,7 @@ import type { ModelSource, ServedModel } from '../api/models.ts';
 import type { LocalSpecialist } from '../federation/node/specialists.ts';
 import type { NodeMixture } from '../api/mixture-node.ts';
 import type { MixtureLink } from '../federation/mixture/link.ts';
+import type { Lender } from '../federation/mixture/discovery.ts';
 import type { Specialist } from '../model/mixture/specialist.ts';
 import type { GossipPeers } from '../federation/node/gossip-service.ts';
 import { SHUTDOWN, Shutdown } from './shutdown.ts';
@@ -69,8 +70,9 @@ export const spec: CommandSpec = {
     'relay-addr': { type: 'string', arg: 'HOST:PORT', help: "worker: the relay to use (default with --relay: the coordinator's, its port from the coordinator)" },
     'max-memory': { type: 'bytes', arg: 'SIZE', help: 'cap memory for layers, e.g. 8GiB' },
     'mixture-k': { type: 'number', integer: true, min: 1, max: 64, default: 3, help: "primary: specialists the model 'mixture' keeps per prompt (the router's top k)" },
-    'mixture-listen': { type: 'string', arg: 'HOST:PORT', help: "primary: lend this node's specialists to other primaries' mixtures on this data-plane address" },
-    'mixture-peer': { type: 'string', arg: 'HOST:PORT', multiple: true, help: "primary: mix the specialists another primary lends at this address (its --mixture-listen; repeat for several)" },
+    'mixture-listen': { type: 'string', arg: 'HOST:PORT', help: "primary: lend this node's specialists to other primaries' mixtures on this data-plane address (its serving records advertise it; without it the node lends nothing)" },
+    'mixture-advertise': { type: 'string', arg: 'HOST:PORT', help: 'primary: the address its serving records give other primaries for --mixture-listen (default: that address; needed when it listens on 0.0.0.0 or behind a forwarded port)' },
+    'mixture-peer': { type: 'string', arg: 'HOST:PORT', multiple: true, help: "primary: also mix the specialists another primary lends at this address, whatever the directory says (lenders are otherwise found in the directory; repeat for several)" },
     'attribution-retention': { type: 'number', min: 0, max: 8760, unit: 'hours', default: 24, help: 'primary: hours a mixture answer\'s attribution trail is kept (GET /v1/attributions/{id})' },
     // GOSSIP_PEERS of src/federation/node/gossip-service.ts (listed here so that --help loads no federation code).
     'gossip-peers': { type: 'string', choices: ['all', 'coordinator'] as const satisfies readonly GossipPeers[], default: 'all', help: 'specialist-directory gossip with every node (all) or with the coordinator only (coordinator: a baseline for comparisons; the directory then stops while the coordinator is down)' },
@@ -209,7 +211,12 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
       retentionSeconds: (f['attribution-retention'] as number) * 3600,
       local: () => primary.specialists.served(directory).map(({ id, specialist }) => ({ id, batcher: specialist.generator.batcher, tokenizerHash: specialist.tokenizerHash })),
     });
-    mixtureLink = await startMixtureLink(f, common, mixture.local);
+    const { lendersIn } = await import('../federation/mixture/discovery.ts');
+    const baseTokenizer = mixture.tokenizerHash;
+    mixtureLink = await startMixtureLink(f, common, mixture.local, () => lendersIn(directory, { selfId: primary.nodeId, tokenizerHash: baseTokenizer }));
+    // Lending: the serving records carry the address (the next gossip round re-signs them).
+    const lendAt = mixtureLendAddress(f, mixtureLink.port);
+    if (lendAt !== undefined) primary.specialists.lendAt(lendAt);
     api = await createApiServer({
       generator, tokenizer, modelId, logger, users: userAdapters.users, models: [specialistModels, mixture.source, userAdapters.models],
       host: f['api-host'] as string, port: f['api-port'] as number, maxConcurrent: f.parallel as number, ...(apiKey ? { apiKey } : {}), corsOrigins, ...(tls ? { tls } : {}),
@@ -226,6 +233,8 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
             verification: primary.pipeline.verification ?? null,
             // Medians over the last 256 one-token (decode) steps: where a token's time goes.
             decodeTimings: primary.pipeline.timings.summary((t) => t.tokens === 1),
+            // Primaries lending specialists to this one's mixtures (found in the directory or --mixture-peer), and their bans.
+            mixture: { lenders: mixtureLink?.linked() ?? [], bans: mixtureLink?.bans.list() ?? [] },
           },
         }));
       },
@@ -251,10 +260,18 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   });
 }
 
-/** --mixture-listen and --mixture-peer are host:port addresses (checked before any work). */
+/** Hosts a listener binds to but no other node can dial. */
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '[::]']);
+
+/**
+ * --mixture-listen, --mixture-advertise and --mixture-peer are host:port addresses (checked before any work);
+ * --mixture-advertise needs --mixture-listen, and a wildcard listen host needs --mixture-advertise.
+ */
 async function checkMixtureLinkFlags(f: Parsed['flags']): Promise<void> {
   const { parseHostPort } = await import('../federation/transport/address.ts');
-  const named = [['--mixture-listen', f['mixture-listen'] as string | undefined], ...((f['mixture-peer'] as string[] | undefined) ?? []).map((p) => ['--mixture-peer', p] as const)] as const;
+  const listen = f['mixture-listen'] as string | undefined;
+  const advertise = f['mixture-advertise'] as string | undefined;
+  const named = [['--mixture-listen', listen], ['--mixture-advertise', advertise], ...((f['mixture-peer'] as string[] | undefined) ?? []).map((p) => ['--mixture-peer', p] as const)] as const;
   for (const [flag, value] of named) {
     if (value === undefined) continue;
     try {
@@ -263,13 +280,31 @@ async function checkMixtureLinkFlags(f: Parsed['flags']): Promise<void> {
       throw new UsageError(`${flag} ${value}: ${e instanceof Error ? e.message : String(e)}`, 'node');
     }
   }
+  if (advertise !== undefined && listen === undefined) throw new UsageError('--mixture-advertise needs --mixture-listen: it is the address of that listener', 'node');
+  if (advertise !== undefined && WILDCARD_HOSTS.has(parseHostPort(advertise).host)) throw new UsageError(`--mixture-advertise ${advertise}: other primaries cannot dial a wildcard host; give this machine's address`, 'node');
+  if (listen !== undefined && advertise === undefined && WILDCARD_HOSTS.has(parseHostPort(listen).host)) {
+    throw new UsageError(`--mixture-listen ${listen} listens on every interface, which other primaries cannot dial: add --mixture-advertise HOST:PORT with the address they should use`, 'node');
+  }
 }
 
-/** --mixture-listen / --mixture-peer: the primary's mixture links to other primaries (federation/mixture/link.ts). */
-async function startMixtureLink(f: Parsed['flags'], common: CommonOptions, local: () => Specialist[]): Promise<MixtureLink | undefined> {
+/** The address this node's serving records advertise for lending: --mixture-advertise, else the listener's. */
+function mixtureLendAddress(f: Parsed['flags'], port: number | undefined): string | undefined {
+  const advertise = f['mixture-advertise'] as string | undefined;
+  if (advertise !== undefined) return advertise;
+  const listen = f['mixture-listen'] as string | undefined;
+  if (listen === undefined || port === undefined) return undefined;
+  // The port actually bound (--mixture-listen HOST:0 picks one).
+  const colon = listen.lastIndexOf(':');
+  return `${listen.slice(0, colon)}:${port}`;
+}
+
+/**
+ * The primary's mixture links to other primaries (federation/mixture/link.ts): it lends on --mixture-listen
+ * (opt-in) and borrows from the lenders the directory names (`discover`) and from each --mixture-peer.
+ */
+async function startMixtureLink(f: Parsed['flags'], common: CommonOptions, local: () => Specialist[], discover: () => readonly Lender[]): Promise<MixtureLink> {
   const listenAt = f['mixture-listen'] as string | undefined;
   const peers = (f['mixture-peer'] as string[] | undefined) ?? [];
-  if (listenAt === undefined && peers.length === 0) return undefined;
   const [{ MixtureLink }, { loadOrCreateIdentity }, { parseHostPort }, { dataPlaneFor }, { CoordinatorClient }, { CoordinatorMembership }, { defaultWorkerLimits }] = await Promise.all([
     import('../federation/mixture/link.ts'), import('../federation/identity.ts'), import('../federation/transport/address.ts'), import('../federation/node/dataplane-config.ts'),
     import('../federation/coordinator/client.ts'), import('../federation/node/membership.ts'), import('../federation/node/worker-limits.ts'),
@@ -282,7 +317,7 @@ async function startMixtureLink(f: Parsed['flags'], common: CommonOptions, local
   return MixtureLink.start({
     membership,
     auth: { identity, nodeId: identity.id, ...(common.joinToken ? { token: common.joinToken } : {}) },
-    nodeId: identity.id, peers, local, bans: dataPlaneFor(f.network as Network), logger: common.logger,
+    nodeId: identity.id, peers, discover, local, bans: dataPlaneFor(f.network as Network), logger: common.logger,
     ...(listenAt === undefined ? {} : { listen: parseHostPort(listenAt) }),
   });
 }

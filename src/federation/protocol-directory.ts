@@ -5,7 +5,7 @@
  * cover these schemas too.
  */
 import { z } from 'zod';
-import { NodeIdSchema, PublicKeySchema, SignatureSchema } from './protocol.ts';
+import { HostPortSchema, NodeIdSchema, PublicKeySchema, SignatureSchema } from './protocol.ts';
 
 // ---------------------------------------------------------------------------------------------------
 // RFC-0006 specialist directory (docs/rfcs/0006-specialist-manifest.md; rules in federation/directory)
@@ -86,7 +86,8 @@ export type UnsignedRevocation = Omit<Revocation, 'signature'>;
  * A node's statement that it serves a specialist (the publisher cannot sign for the nodes that serve its
  * model, so each node signs its own small record). nodeId must be fingerprint(nodeKey): the record is
  * self-certifying and needs no coordinator. A newer version from the node replaces the older; `serving:
- * false` withdraws it.
+ * false` withdraws it. `mixtureAddr` (optional, RFC-0006 2.3) is where the node lends its specialists to other
+ * primaries' mixtures (its `--mixture-listen`); a record without it lends nothing.
  */
 export const ServingRecordSchema = z.object({
   kind: z.literal('serving'),
@@ -96,6 +97,8 @@ export const ServingRecordSchema = z.object({
   nodeId: NodeIdSchema,
   nodeKey: PublicKeySchema,
   serving: z.boolean(),
+  /** The data-plane address ('host:port') where the node answers mixture_* for its specialists; signed. */
+  mixtureAddr: HostPortSchema.optional(),
   version: EntryVersionSchema,
   issuedAt: EpochMs,
   signature: SignatureSchema,

@@ -35,6 +35,12 @@ test('specialists: served under their manifest ids, else their file name; servin
     assert.equal(set.announce(directory, node, silentLogger), 1);
     assert.equal(set.announce(directory, node, silentLogger), 0, 'once per manifest');
     assert.deepEqual(directory.view('tiny-code')!.servedBy.map((r) => r.nodeId), [node.id]);
+    assert.equal(directory.view('tiny-code')!.servedBy[0]!.mixtureAddr, undefined, 'a node that does not lend advertises no address');
+    // Lending (--mixture-listen): the record is signed again with the address, once.
+    set.lendAt('10.0.0.7:7800');
+    assert.equal(set.announce(directory, node, silentLogger), 1);
+    assert.equal(set.announce(directory, node, silentLogger), 0);
+    assert.equal(directory.view('tiny-code')!.servedBy[0]!.mixtureAddr, '10.0.0.7:7800');
     const withdrawn = set.withdraw(directory, node);
     assert.equal(withdrawn.length, 1);
     assert.equal(withdrawn[0]!.serving, false);

@@ -6,7 +6,9 @@
 // content hash is the file's, else the file name without `.gguf`. It is looked up on every listing, so a
 // manifest published (or gossiped here) after the node started renames the model at once; the file name stays
 // an alias. For each held manifest the node signs a serving record (RFC-0006 2.3: it names this node and the
-// file) and stores it in its replica, from where gossip carries it; on shutdown it stores a withdrawal.
+// file) and stores it in its replica, from where gossip carries it; on shutdown it stores a withdrawal. A
+// primary that lends its specialists to other primaries' mixtures (`--mixture-listen`) puts that address in
+// its records (`mixtureAddr`, set with lendAt()), and re-signs them when it changes.
 import { basename } from 'node:path';
 import { Batcher, localForward } from '../../model/batcher.ts';
 import { Generator } from '../../model/generator.ts';
@@ -75,6 +77,9 @@ function tokenizerHashOf(path: string): string {
 }
 
 export class SpecialistSet {
+  /** Where this node lends its specialists to mixtures ('host:port'), carried by its serving records. */
+  private mixtureAddr: string | undefined;
+
   private constructor(
     readonly all: readonly LocalSpecialist[],
     private readonly parts: readonly ModelPart[],
@@ -134,6 +139,11 @@ export class SpecialistSet {
     return this.served(directory).find((s) => s.id === name)?.specialist ?? this.all.find((s) => s.stem === name);
   }
 
+  /** Sets (or clears) the address the serving records advertise for lending; the next announce re-signs them. */
+  lendAt(addr: string | undefined): void {
+    this.mixtureAddr = addr;
+  }
+
   /**
    * Signs and stores a serving record for every held manifest of a local file that lacks ours (RFC-0006
    * 2.3); gossip spreads them. Returns how many it stored.
@@ -143,8 +153,8 @@ export class SpecialistSet {
     for (const { id, specialist, manifest } of this.served(directory)) {
       if (!manifest) continue;
       const held = directory.replica.get(servingKey(id, identity.id))?.entry;
-      if (held?.kind === 'serving' && held.serving && held.contentHash === specialist.contentHash) continue;
-      const outcome = directory.accept(servingRecord(identity, id, specialist.contentHash, true, held?.version), 'local');
+      if (held?.kind === 'serving' && held.serving && held.contentHash === specialist.contentHash && held.mixtureAddr === this.mixtureAddr) continue;
+      const outcome = directory.accept(servingRecord(identity, id, specialist.contentHash, true, held?.version, this.mixtureAddr), 'local');
       if (outcome.status === 'stored') stored += 1;
       else if (outcome.status === 'refused') logger.warn('could not announce a specialist', { specialist: id, code: outcome.code, reason: outcome.reason });
     }
@@ -172,10 +182,11 @@ export class SpecialistSet {
 }
 
 /** A serving record signed by this node; its version is the clock, above any it signed before. */
-function servingRecord(identity: Identity, modelId: string, contentHash: string, serving: boolean, previous = 0): ServingRecord {
+function servingRecord(identity: Identity, modelId: string, contentHash: string, serving: boolean, previous = 0, mixtureAddr?: string): ServingRecord {
   const now = Date.now();
   const body: UnsignedServingRecord = {
     kind: 'serving', modelId, contentHash, nodeId: identity.id, nodeKey: identity.publicKey, serving,
+    ...(serving && mixtureAddr !== undefined ? { mixtureAddr } : {}),
     version: Math.max(now, previous + 1), issuedAt: now,
   };
   return signBody(identity, body);
