@@ -164,13 +164,13 @@ function Specialist({ x, names }: { x: SpecialistCard; names: Map<string, string
 
 function Job({ job }: { job: TrainingJob }) {
   const last = job.metrics.at(-1);
-  const accepted = last?.['accepted'];
+  const participants = last?.['participants'];
   return (
     <article class="job" data-job-id={job.id}>
       <div class="specialist-head"><strong>{job.name}</strong> <Badge kind={job.state}>{job.state}</Badge></div>
       <p class="small muted">
         served by {job.nodeName}{job.round !== undefined ? ` · round ${job.round}${job.rounds !== undefined ? ` of ${job.rounds}` : ''}` : ''}
-        {Array.isArray(accepted) ? ` · ${accepted.length} participant${accepted.length === 1 ? '' : 's'} in the last round` : ''}
+        {typeof participants === 'number' ? ` · ${participants} participant${participants === 1 ? '' : 's'} in the last round` : ''}
       </p>
       {job.round === undefined ? (
         <p class="muted small">This server does not report its rounds to the coordinator (an older <code>sharedllm diloco serve</code>): its loss per round is in its <code>--out</code> folder's metrics.jsonl.</p>
