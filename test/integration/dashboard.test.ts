@@ -13,8 +13,11 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type TestContext, after, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { CoordinatorClient } from '../../src/federation/coordinator/client.ts';
+import { jobRef } from '../../src/federation/diloco/job-ref.ts';
+import { createEphemeralIdentity } from '../../src/federation/identity.ts';
 import { INSTALL_HINT, findChromium, horizontalOverflow, launch, openPage, screenshotDir, shout } from './dashboard-browser.ts';
-import { Cluster, type CoordinatorHandle, type PrimaryHandle, ROOT, getJson, modelId } from './harness.ts';
+import { Cluster, type CoordinatorHandle, type PrimaryHandle, ROOT, getJson, modelId, until } from './harness.ts';
 
 const MODEL = join(ROOT, 'models', 'sharedllm-tiny.gguf');
 /** Waits in the page (the tests never assert a timing; these only bound a hang). */
@@ -133,10 +136,13 @@ browserTest('the coordinator page lists the nodes of a live federation, live, an
   }
   // The primary's placement (its heartbeats report it): a segment per span, the worker's named.
   const fed = await getJson<{ plan: { nodeId: string }[] }>(`${primary.url}/v1/federation`);
-  await page.locator('#layers .layerbar .seg').nth(fed.plan.length - 1).waitFor({ timeout: WAIT_MS });
-  assert.equal(await page.locator('#layers .layerbar .seg').count(), fed.plan.length);
+  // The base model's bar comes first (the specialists, whole on the primary, follow).
+  const baseBar = page.locator('#layers .model').first().locator('.layerbar .seg');
+  await baseBar.nth(fed.plan.length - 1).waitFor({ timeout: WAIT_MS });
+  assert.equal(await baseBar.count(), fed.plan.length);
+  assert.equal(await page.locator('#layers .model').count(), 1 + specialistIds.length, 'a bar per model: the base and each specialist');
   const worker = nodes.nodes.find((n) => n.role === 'worker')!;
-  assert.match(await page.locator('#layers .layerbar-legend').innerText(), new RegExp(worker.name));
+  assert.match(await page.locator('#layers .model').first().locator('.layerbar-legend').innerText(), new RegExp(worker.name));
   assert.match(await page.locator('#jobs').innerText(), /not available on this node|No training job/);
   // Live: a worker that joins now shows up without a reload (the page's own state survives).
   await page.evaluate('window.sameDocument = true');
@@ -198,14 +204,20 @@ browserTest('a live mixture reply shows tokens coloured by their top specialist,
   assert.ok((await tokens.count()) > 0, 'attributed tokens');
   // Each token: coloured by its top specialist, its shares (summing to about 100%) in its title.
   for (let i = 0; i < Math.min(await tokens.count(), 8); i++) {
-    const title = (await tokens.nth(i).getAttribute('title')) ?? '';
+    const title = (await tokens.nth(i).getAttribute('data-shares')) ?? '';
     const shares = [...title.matchAll(/(\S+) (\d+)%/g)].map((m) => [m[1]!, Number(m[2])] as const);
     assert.ok(shares.length >= 1 && shares.every(([id]) => specialistIds.includes(id)), title);
     assert.equal(await tokens.nth(i).getAttribute('data-top'), shares[0]![0], 'coloured by the largest share');
     assert.ok(Math.abs(shares.reduce((n, [, v]) => n + v, 0) - 100) <= shares.length, title);
   }
   assert.equal(await page.locator('.bubble .notice.error').count(), 0, 'no error under the reply');
-  await tokens.first().hover();
+  // Hovering a token shows its shares (a tooltip of the page's own, so that screenshots show it too).
+  const wordy = Number(await page.evaluate("[...document.querySelectorAll('.bubble.assistant .tok[data-top]')].findIndex((t) => /\\w\\w/.test(t.firstChild?.textContent ?? ''))"));
+  assert.ok(wordy >= 0, 'a token with letters');
+  const visible = tokens.nth(wordy);
+  await visible.hover();
+  await page.locator('.tok:hover .shares').waitFor({ timeout: WAIT_MS });
+  assert.equal(await page.locator('.tok:hover .shares').innerText(), await visible.getAttribute('data-shares'));
   await shot(page, 'chat-attribution.png');
   assert.deepEqual(errors, []);
   await page.context().close();
@@ -231,7 +243,7 @@ browserTest("the playground colours a stream of issue 13's shape and shows netwo
     const best = [...shares].sort((a, b) => b[1] - a[1])[0]![0];
     assert.equal(await tokens.nth(i).getAttribute('data-top'), best, `token ${i} is coloured by its top specialist`);
   }
-  assert.match((await tokens.nth(2).getAttribute('title')) ?? '', /^code-py 94% · prose-en 5% · bible-es 1%$/);
+  assert.match((await tokens.nth(2).getAttribute('data-shares')) ?? '', /^code-py 94% · prose-en 5% · bible-es 1%$/);
   await page.locator('.chat-input button[type="submit"]').waitFor({ timeout: WAIT_MS });
   await shot(page, 'chat-attribution-fixture.png');
   // Markup from the network is text: no element made from it, no script run.
@@ -301,27 +313,40 @@ browserTest('the API key stays in the tab (sessionStorage), goes with every requ
   await page.context().close();
 });
 
-browserTest('the coordinator page draws training loss curves with vega and specialists with their manifests (issue 11 and 14 shapes)', async () => {
-  // What a coordinator with the directory and training jobs sends, played by the test (the shapes of
-  // wire.ts): the page's side of those panels, whichever routes this coordinator has.
-  const { page, errors } = await openPage(browser);
-  const live = await (await fetch(`${coordinator.url}/v1/dashboard/live`, { signal: AbortSignal.timeout(WAIT_MS) })).body!.getReader().read();
-  const snapshot = JSON.parse(new TextDecoder().decode(live.value).replace(/^data: /, '').trim()) as Record<string, unknown>;
-  const rounds = [5.61, 5.02, 4.71, 4.52, 4.40, 4.33].map((loss, i) => ({ round: i + 1, loss, heldOutLoss: loss + 0.12 + 0.02 * i, participants: i === 2 ? 2 : 3 }));
-  const manifest = { kind: 'manifest', modelId: 'code-py', version: 2, architecture: 'llama', vocabSize: 512, hiddenDim: 96, nLayers: 6, quant: 'q8_0', fileBytes: 7_340_032, domains: ['code', 'python'], description: 'SharedLLM-tiny trained further on Python source' };
-  const fixture = {
-    ...snapshot,
-    specialists: [{ modelId: 'code-py', version: 2, status: 'active', manifest, servedBy: [], source: 'local', receivedAt: Date.now() }],
-    jobs: [{ id: 'tiny-prose', state: 'running', rounds: 12, aggregator: 'trimmed-mean', metrics: rounds }],
-  };
-  await page.route('**/v1/dashboard/live', (route) => route.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: `data: ${JSON.stringify(fixture)}\n\n` }));
-  await page.goto(coordinator.url);
-  await page.locator('#jobs .chart svg').waitFor({ timeout: WAIT_MS });
-  assert.match(await page.locator('#jobs').innerText(), /round 6 of 12 · trimmed-mean/);
-  assert.match(await page.locator('#specialists').innerText(), /code-py[\s\S]*python[\s\S]*q8_0/);
-  await shot(page, 'federation-training.png');
-  assert.deepEqual(errors, []);
-  await page.context().close();
+browserTest("the coordinator page draws a DiLoCo job's loss curve from its server's heartbeats, and specialists with their manifests", async () => {
+  // A DiLoCo server as the coordinator sees one (diloco/job-ref.ts): a member with a `diloco-job:<id>` model
+  // ref whose heartbeats carry its progress; played by a throwaway member, through the real lease.
+  const rounds = [5.61, 5.02, 4.71, 4.52, 4.40, 4.33].map((innerLoss, round) => ({ round, innerLoss, heldOutLoss: innerLoss + 0.12 + 0.02 * round, participants: round === 2 ? 2 : 3 }));
+  const jobId = 'd1c0c0ffee000001';
+  const identity = createEphemeralIdentity();
+  const client = new CoordinatorClient({ url: coordinator.url });
+  const lease = client.join({
+    identity,
+    registration: { nodeId: identity.id, role: 'primary', name: 'diloco-d1c0c0ff', candidates: [], freeMemoryBytes: 1, threads: 1, backend: 'cpu', models: [jobRef(jobId, 'sharedllm-tiny', 6)], version: '0.0.0-test' },
+    status: () => ({ freeMemoryBytes: 1, load: 0, training: { jobId, round: rounds.length, rounds: 12, metrics: rounds } }),
+  });
+  try {
+    await lease.registered;
+    const { page, errors } = await openPage(browser);
+    // The specialists' panel with a manifest as the directory holds one (issue 11's shape), played by the test
+    // in the live stream; everything else in it is the coordinator's own.
+    const manifest = { kind: 'manifest', modelId: 'code-py', version: 2, architecture: 'llama', vocabSize: 512, hiddenDim: 96, nLayers: 6, quant: 'q8_0', fileBytes: 7_340_032, domains: ['code', 'python'], description: 'SharedLLM-tiny trained further on Python source' };
+    await until('the coordinator has the job\'s progress', async () => (await getJson<{ training?: unknown }>(`${coordinator.url}/v1/nodes/${identity.id}`)).training, WAIT_MS);
+    const live = await (await fetch(`${coordinator.url}/v1/dashboard/live`, { signal: AbortSignal.timeout(WAIT_MS) })).body!.getReader().read();
+    const snapshot = JSON.parse(new TextDecoder().decode(live.value).replace(/^data: /, '').trim()) as Record<string, unknown>;
+    const fixture = { ...snapshot, specialists: [{ modelId: 'code-py', version: 2, status: 'active', manifest, servedBy: [], source: 'local', receivedAt: Date.now() }] };
+    await page.route('**/v1/dashboard/live', (route) => route.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: `data: ${JSON.stringify(fixture)}\n\n` }));
+    await page.goto(coordinator.url);
+    await page.locator(`#jobs [data-job-id="${jobId}"] .chart svg`).waitFor({ timeout: WAIT_MS });
+    assert.match(await page.locator('#jobs').innerText(), /served by diloco-d1c0c0ff · round 6 of 12 · 3 participants in the last round/);
+    assert.match(await page.locator('#specialists').innerText(), /code-py[\s\S]*python[\s\S]*q8_0/);
+    await shot(page, 'federation-training.png');
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  } finally {
+    await lease.leave().catch(() => lease.stop());
+    client.close();
+  }
 });
 
 browserTest('a user signs in with their key, trains an adapter from the page with consent, deletes it, and the audit log shows it', async () => {

@@ -86,12 +86,12 @@ export function Account({ apiKey }: { apiKey: string }) {
               <thead><tr><th scope="col">when</th><th scope="col">event</th><th scope="col">adapter</th><th scope="col">details</th></tr></thead>
               <tbody>
                 {audit.data.slice().reverse().map((e) => {
-                  const { seq, at, event, adapter_id, ...rest } = e;
+                  const { seq, at, event, adapter_id, name, ...rest } = e;
                   return (
                     <tr data-seq={seq}>
                       <td>{new Date(at).toLocaleString()}</td>
                       <td>{event}</td>
-                      <td class="mono small">{adapter_id ?? '—'}</td>
+                      <td title={adapter_id ?? undefined}>{typeof name === 'string' ? name : adapter_id ?? '—'}</td>
                       <td class="small mono">{Object.entries(rest).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' · ')}</td>
                     </tr>
                   );

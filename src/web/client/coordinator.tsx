@@ -125,7 +125,13 @@ function Models({ nodes, names, order }: { nodes: readonly NodeCard[]; names: Ma
         return (
           <div class="model">
             <div class="model-head"><strong>{m.name}</strong> <span class="muted small">on {p.name} · {m.nLayers} layers · <span class="mono" title={m.hash}>{m.hash.slice(0, 19)}…</span></span></div>
-            {spans.length > 0 ? <LayerBar layers={m.nLayers} spans={spans} order={order} label={`${m.name} on ${p.name}`} /> : (
+            {spans.length > 0 ? <LayerBar layers={m.nLayers} spans={spans} order={order} label={`${m.name} on ${p.name}`} /> : (p.spans ?? []).length > 0 ? (
+              // The primary placed its base model and not this one: a specialist it serves whole, by itself.
+              <>
+                <LayerBar layers={m.nLayers} spans={[{ first: 0, last: m.nLayers, holder: p.name }]} order={order} label={`${m.name} on ${p.name}`} />
+                <p class="muted small">A specialist: served whole by {p.name}.</p>
+              </>
+            ) : (
               <>
                 <LayerBar layers={m.nLayers} spans={[{ first: 0, last: m.nLayers, holder: 'placement not reported yet', unknown: true }]} order={order} label={`${m.name} on ${p.name}`} />
                 <p class="muted small">Waiting for {p.name}'s placement (its heartbeats report it once it has planned its layers; its own page shows it too).</p>

@@ -25,6 +25,7 @@ export function TrainForm({ apiKey, onDone }: { apiKey: string; onDone: (message
   const [agreed, setAgreed] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | undefined>();
+  const [open, setOpen] = useState(false);
 
   const readFiles = async (files: FileList | null) => {
     if (!files) return;
@@ -48,6 +49,7 @@ export function TrainForm({ apiKey, onDone }: { apiKey: string; onDone: (message
       setName('');
       setText('');
       setAgreed(false);
+      setOpen(false);
       onDone(`Training ${body.name}: it shows below with its progress.`);
     } catch (e) {
       setError(`cannot reach the node: ${(e as Error).message}`);
@@ -57,7 +59,7 @@ export function TrainForm({ apiKey, onDone }: { apiKey: string; onDone: (message
   };
 
   return (
-    <details class="train">
+    <details class="train" open={open} onToggle={(e) => setOpen(e.currentTarget.open)}>
       <summary>Train a new adapter on your text</summary>
       <form class="train-form" onSubmit={(e) => { e.preventDefault(); void submit(); }}>
         <label for="adapter-name">Name <span class="muted small">(you chat with it as <code>&lt;base&gt;@name</code>)</span></label>
