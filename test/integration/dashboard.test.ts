@@ -7,7 +7,8 @@
 // deletion in the audit log; the catalogue renders SUMMARY.md with its plots; the pages fit 360 px and keep
 // network text as text. Without Chromium every test is skipped loudly with how to install it.
 // Screenshots: the folder printed at the start ($SHAREDLLM_SCREENSHOTS to choose it). For the README's
-// shots, $SHAREDLLM_DASHBOARD_SPECIALISTS=a.gguf,b.gguf serves those specialists instead of the quick ones.
+// shots, $SHAREDLLM_DASHBOARD_SPECIALISTS=a.gguf,b.gguf serves those specialists instead of the quick ones
+// (and $SHAREDLLM_DASHBOARD_PROMPT asks the mixture something else).
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -192,11 +193,11 @@ browserTest('a chat in the playground streams a reply through the pipeline, by k
 browserTest('a live mixture reply shows tokens coloured by their top specialist, with the shares on hover', async () => {
   const models = await getJson<{ data: { id: string }[] }>(`${primary.url}/v1/models`);
   assert.ok(models.data.some((m) => m.id === 'mixture'), `'mixture' is served: ${models.data.map((m) => m.id).join(', ')}`);
-  const { page, errors } = await openPage(browser);
+  const { page, errors } = await openPage(browser, 1280, 1100); // tall enough to show a whole answer
   await page.goto(primary.url);
   await page.locator('#model option[value="mixture"]').waitFor({ state: 'attached', timeout: WAIT_MS });
   await page.selectOption('#model', 'mixture');
-  await page.fill('#prompt', 'The old woman walked down to the harbour');
+  await page.fill('#prompt', process.env.SHAREDLLM_DASHBOARD_PROMPT ?? 'The old woman walked down to the harbour');
   await page.keyboard.press('Enter');
   await page.locator('.attr-legend').waitFor({ timeout: WAIT_MS });
   await page.locator('.chat-input button[type="submit"]').waitFor({ timeout: WAIT_MS }); // the answer is done

@@ -47,7 +47,7 @@ function Federation({ s: raw }: { s: CoordinatorSnapshot }) {
     <>
       <div class="stats">
         <Stat label="nodes alive" value={`${s.nodes.filter((n) => n.state === 'alive').length} / ${s.nodes.length}`} />
-        <Stat label="primaries" value={current.filter((n) => n.role === 'primary').length} />
+        <Stat label="primaries" value={current.filter((n) => n.role === 'primary' && !n.models.some((m) => m.hash.startsWith(JOB_REF_PREFIX))).length} />
         <Stat label="workers" value={current.filter((n) => n.role === 'worker').length} />
         <Stat label="specialists" value={s.specialists.filter((x) => x.status === 'active').length} />
         <Stat label="coordinator up" value={formatDuration(s.uptimeMs)} />
