@@ -148,8 +148,6 @@ export const ChatChunkSchema = z.object({
 // ----------------------------------------------------------------------------------------------------
 // A user's own data on a primary (src/api/adapters/routes.ts; `sharedllm users add NAME` makes the key)
 
-export const ADAPTER_STATES = ['queued', 'training', 'ready', 'failed'] as const;
-
 export const AdapterSchema = z.object({
   id: z.string(),
   name: z.string(),
@@ -157,6 +155,7 @@ export const AdapterSchema = z.object({
   model: z.string(),
   kind: z.string(),
   rank: z.number().optional(),
+  /** queued, training, ready or failed (store.ts). */
   state: z.string(),
   step: z.number(),
   steps: z.number(),

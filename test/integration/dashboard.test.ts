@@ -386,6 +386,10 @@ browserTest('a user signs in with their key, trains an adapter from the page wit
   const left = await getJson<{ data: unknown[] }>(`${primary.url}/v1/adapters`, { headers: { authorization: `Bearer ${key}` } });
   assert.deepEqual(left.data, []);
   await shot(page, 'adapters-deleted.png');
+  await page.locator('.train summary').click(); // the form open, at a phone's width
+  await page.setViewportSize({ width: 360, height: 780 });
+  assert.ok((await horizontalOverflow(page)) <= 0, 'no horizontal scrolling at 360 px');
+  await shot(page, 'adapters-360.png');
   assert.deepEqual(errors, []);
   await page.context().close();
 }, 180_000);
