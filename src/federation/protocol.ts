@@ -206,6 +206,34 @@ export const PlacedSpanSchema = z.object({
 });
 export type PlacedSpan = z.infer<typeof PlacedSpanSchema>;
 
+/** Most rounds a DiLoCo server reports in one heartbeat (the latest ones): bounds a heartbeat's size. */
+export const MAX_REPORTED_ROUNDS = 128;
+
+/** One finished round of a DiLoCo job, as its metrics.jsonl line has it (the fields the dashboard draws). */
+export const TrainingRoundSchema = z.object({
+  round: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  /** Mean inner training loss the accepted participants reported. */
+  innerLoss: z.number().optional(),
+  /** Loss on the server's held-out text after the round (with --eval-corpus). */
+  heldOutLoss: z.number().optional(),
+  participants: z.number().int().nonnegative().max(1_000_000).optional(),
+});
+export type TrainingRound = z.infer<typeof TrainingRoundSchema>;
+
+/**
+ * A `diloco serve` node's progress, reported in its heartbeats so that the coordinator's dashboard can draw
+ * the loss curves; additive and optional like spans (a coordinator that does not know the field drops it).
+ */
+export const TrainingProgressSchema = z.object({
+  jobId: z.string().min(1).max(128),
+  /** The open round (rounds finished so far). */
+  round: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  rounds: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  /** The latest finished rounds, oldest first. */
+  metrics: z.array(TrainingRoundSchema).max(MAX_REPORTED_ROUNDS),
+});
+export type TrainingProgress = z.infer<typeof TrainingProgressSchema>;
+
 export const HeartbeatSchema = z.object({
   nodeId: NodeIdSchema,
   incarnation: IncarnationSchema,
@@ -213,6 +241,8 @@ export const HeartbeatSchema = z.object({
   load: Load,
   /** A primary's current placement of its model's layers (PlacedSpanSchema). */
   spans: z.array(PlacedSpanSchema).max(256).optional(),
+  /** A DiLoCo server's progress (TrainingProgressSchema). */
+  training: TrainingProgressSchema.optional(),
   beat: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
   signature: SignatureSchema,
 });
@@ -253,6 +283,8 @@ export const NodeViewSchema = NodeRegistrationSchema.omit({ signature: true, pro
   registeredAt: z.number().int().nonnegative(),
   /** A primary's placement of its layers, from its latest heartbeat (absent until one reports it). */
   spans: z.array(PlacedSpanSchema).max(256).optional(),
+  /** A DiLoCo server's progress, from its latest heartbeat. */
+  training: TrainingProgressSchema.optional(),
 });
 export type NodeView = z.infer<typeof NodeViewSchema>;
 

@@ -12,8 +12,7 @@ import {
   NodeCardSchema,
   type PrimarySnapshot,
   SpecialistCardSchema,
-  TRAINING_JOBS_ROUTE,
-  TrainingJobListSchema,
+  trainingJobsOf,
 } from './wire.ts';
 
 /** GET `path` through `router` with the live request's context; undefined when no such route. */
@@ -38,21 +37,22 @@ function parse<T>(schema: z.ZodType<T>, value: unknown, route: string): T {
 
 export function coordinatorSnapshot(router: Router): (ctx: RequestContext) => Promise<CoordinatorSnapshot> {
   return async (ctx) => {
-    const [health, nodes, specialists, jobs] = await Promise.all([
+    const [health, nodes, specialists] = await Promise.all([
       readRoute(router, ctx, '/health'),
       readRoute(router, ctx, '/v1/nodes'),
       readRoute(router, ctx, '/v1/specialists'),
-      readRoute(router, ctx, TRAINING_JOBS_ROUTE),
     ]);
     const h = parse(z.object({ version: z.string(), uptimeMs: z.number() }).loose(), health, '/health');
+    const cards = parse(z.object({ nodes: z.array(NodeCardSchema) }), nodes, '/v1/nodes').nodes;
     return {
       kind: 'coordinator',
       at: Date.now(),
       version: h.version,
       uptimeMs: h.uptimeMs,
-      nodes: parse(z.object({ nodes: z.array(NodeCardSchema) }), nodes, '/v1/nodes').nodes,
+      nodes: cards,
       specialists: specialists === undefined ? [] : parse(z.object({ specialists: z.array(SpecialistCardSchema) }), specialists, '/v1/specialists').specialists,
-      jobs: jobs === undefined ? null : parse(TrainingJobListSchema, jobs, TRAINING_JOBS_ROUTE).jobs,
+      // DiLoCo jobs publish themselves as a model ref of their server (diloco/job-ref.ts): no route of their own.
+      jobs: trainingJobsOf(cards),
     };
   };
 }

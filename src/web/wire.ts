@@ -3,19 +3,21 @@
  * shows anything; unknown fields are ignored, so a newer node still shows). Shared by the page bundle
  * (src/web/client) and Node (tests, the live route). Imports zod only: it runs in a browser.
  *
- * Routes read (and which issue defines those not on main yet):
- *   coordinator  GET /v1/dashboard/live (SSE: CoordinatorSnapshot), GET /health
- *   primary      GET /v1/models, POST /v1/chat/completions (stream), GET /v1/dashboard/live (SSE:
- *                PrimarySnapshot, built from GET /v1/federation)
- *   issue 12     GET/POST /v1/adapters, GET/DELETE /v1/adapters/{id}, GET /v1/adapters/{id}/export,
- *                GET /v1/audit, DELETE /v1/users/me
- *   issue 13     model 'mixture'; stream chunks with `sharedllm: { attribution: [{ model, share }] }`
- *   issue 14     GET /v1/diloco/jobs (training jobs with one metrics line per round)
+ * Routes read (the shapes are those the routes answer; the file that answers each is named):
+ *   coordinator  GET /v1/dashboard/live (SSE: CoordinatorSnapshot, built from GET /health, /v1/nodes and
+ *                /v1/specialists; training jobs are the nodes' `diloco-job:<id>` model refs,
+ *                src/federation/diloco/job-ref.ts)
+ *   primary      GET /v1/models, POST /v1/chat/completions (stream; src/api/chat.ts), GET /v1/dashboard/live
+ *                (SSE: PrimarySnapshot, built from GET /v1/federation)
+ *   adapters     src/api/adapters/routes.ts: GET/POST /v1/adapters, GET/DELETE /v1/adapters/{id},
+ *                GET /v1/adapters/{id}/export, GET /v1/audit, GET/DELETE /v1/users/me
+ *   mixture      model 'mixture' (src/api/mixture.ts); stream chunks with `sharedllm: { attribution:
+ *                [{ model, share }] }` (src/api/attributions.ts)
  */
 import * as z from 'zod';
 
-/** The route the training jobs come from (issue 14's DiLoCo jobs, on the coordinator). */
-export const TRAINING_JOBS_ROUTE = '/v1/diloco/jobs';
+/** How a `diloco serve` node names its job among its models (src/federation/diloco/job-ref.ts). */
+export const JOB_REF_PREFIX = 'diloco-job:';
 
 // ----------------------------------------------------------------------------------------------------
 // Coordinator
@@ -37,6 +39,13 @@ export const NodeCardSchema = z.object({
   lastSeen: z.number().optional(),
   /** Layer spans a primary placed (its heartbeats report them): the coordinator page draws who holds which. */
   spans: z.array(z.object({ model: z.string(), nodeId: z.string(), first: z.number(), last: z.number() })).optional(),
+  /** A `diloco serve` node's job progress (its heartbeats report it): the rounds' metrics lines, the latest ones. */
+  training: z.object({
+    jobId: z.string(),
+    round: z.number(),
+    rounds: z.number(),
+    metrics: z.array(z.object({ round: z.number() }).catchall(z.unknown())),
+  }).loose().optional(),
 });
 export type NodeCard = z.infer<typeof NodeCardSchema>;
 
@@ -52,24 +61,38 @@ export const SpecialistCardSchema = z.object({
 }).loose();
 export type SpecialistCard = z.infer<typeof SpecialistCardSchema>;
 
-/** One metrics line of a training round (issue 14); fields beyond round and loss are shown as they come. */
-export const RoundMetricsSchema = z.object({
-  round: z.number(),
-  loss: z.number().optional(),
-  heldOutLoss: z.number().optional(),
-  perplexity: z.number().optional(),
-  participants: z.number().optional(),
-}).loose();
-
+/**
+ * A DiLoCo job published at the coordinator: the `diloco serve` node that registered a `diloco-job:<id>`
+ * model ref, with the progress its heartbeats report (NodeCard.training): the round, and the latest rounds'
+ * metrics lines (as in its --out metrics.jsonl). A server that does not report them shows the job alone.
+ */
 export const TrainingJobSchema = z.object({
   id: z.string(),
-  state: z.string().optional(),
+  /** The ref's name: `diloco job <id8> (<model>)`. */
+  name: z.string(),
+  /** The serving node. */
+  nodeId: z.string(),
+  nodeName: z.string(),
+  state: z.string(),
+  round: z.number().optional(),
   rounds: z.number().optional(),
-  aggregator: z.string().optional(),
-  metrics: z.array(RoundMetricsSchema).default([]),
-}).loose();
+  metrics: z.array(z.object({ round: z.number() }).catchall(z.unknown())),
+});
 export type TrainingJob = z.infer<typeof TrainingJobSchema>;
-export const TrainingJobListSchema = z.object({ jobs: z.array(TrainingJobSchema) });
+
+/** The jobs among the coordinator's nodes (alive ones: a job whose server left is over). */
+export function trainingJobsOf(nodes: readonly NodeCard[]): TrainingJob[] {
+  return nodes
+    .filter((n) => n.state === 'alive')
+    .flatMap((n) => n.models.filter((m) => m.hash.startsWith(JOB_REF_PREFIX)).map((m) => ({
+      id: m.hash.slice(JOB_REF_PREFIX.length),
+      name: m.name,
+      nodeId: n.nodeId,
+      nodeName: n.name,
+      state: n.state,
+      ...(n.training?.jobId === m.hash.slice(JOB_REF_PREFIX.length) ? { round: n.training.round, rounds: n.training.rounds, metrics: n.training.metrics } : { metrics: [] }),
+    })));
+}
 
 export const CoordinatorSnapshotSchema = z.object({
   kind: z.literal('coordinator'),
@@ -78,8 +101,8 @@ export const CoordinatorSnapshotSchema = z.object({
   uptimeMs: z.number(),
   nodes: z.array(NodeCardSchema),
   specialists: z.array(SpecialistCardSchema),
-  /** Training jobs, or null when this coordinator has no training route (issue 14 not merged). */
-  jobs: z.array(TrainingJobSchema).nullable(),
+  /** DiLoCo jobs whose server is a member now. */
+  jobs: z.array(TrainingJobSchema),
 });
 export type CoordinatorSnapshot = z.infer<typeof CoordinatorSnapshotSchema>;
 
@@ -123,28 +146,49 @@ export const ChatChunkSchema = z.object({
 }).loose();
 
 // ----------------------------------------------------------------------------------------------------
-// A user's own data on a primary (issue 12)
+// A user's own data on a primary (src/api/adapters/routes.ts; `sharedllm users add NAME` makes the key)
 
 export const AdapterSchema = z.object({
   id: z.string(),
-  name: z.string().optional(),
-  model: z.string().optional(),
-  kind: z.string().optional(),
-  state: z.string().optional(),
-  step: z.number().optional(),
-  steps: z.number().optional(),
-  loss: z.number().optional(),
-  etaMs: z.number().optional(),
-  consent: z.object({ purpose: z.string().optional(), keepText: z.boolean().optional(), at: z.union([z.number(), z.string()]).optional(), textHash: z.string().optional() }).loose().optional(),
+  name: z.string(),
+  /** The model id to chat with it: `<base>@<name>`. */
+  model: z.string(),
+  kind: z.string(),
+  rank: z.number().optional(),
+  /** queued, training, ready or failed (store.ts). */
+  state: z.string(),
+  step: z.number(),
+  steps: z.number(),
+  loss: z.number().nullable(),
+  eta_seconds: z.number().nullable(),
+  queue_position: z.number().nullable(),
+  error: z.string().nullable(),
+  created_at: z.string().nullable(),
+  finished_at: z.string().nullable(),
+  text_kept: z.boolean(),
+  consent: z.object({ purpose: z.string(), keep_text: z.boolean(), text_sha256: z.string(), given_at: z.string().nullable() }).loose(),
 }).loose();
 export type Adapter = z.infer<typeof AdapterSchema>;
-export const AdapterListSchema = z.object({ data: z.array(AdapterSchema) }).or(z.object({ adapters: z.array(AdapterSchema) }).transform((v) => ({ data: v.adapters })));
+export const AdapterListSchema = z.object({ data: z.array(AdapterSchema) }).loose();
 
+/** POST /v1/adapters's body (request.ts); the consent is the user's own words and choice. */
+export interface AdapterRequest {
+  name: string;
+  kind: 'norm' | 'lora';
+  steps: number;
+  text: string;
+  consent: { purpose: string; keep_text: boolean };
+}
+
+/** One audit event: seq, when (ISO), what, the adapter, then the event's details (name, format, steps...). */
 export const AuditEventSchema = z.object({
-  at: z.union([z.number(), z.string()]).optional(),
-  event: z.string().optional(),
-  type: z.string().optional(),
-  adapterId: z.string().optional(),
+  seq: z.number(),
+  at: z.string(),
+  event: z.string(),
+  adapter_id: z.string().nullable(),
 }).loose();
 export type AuditEvent = z.infer<typeof AuditEventSchema>;
-export const AuditListSchema = z.object({ data: z.array(AuditEventSchema) }).or(z.object({ events: z.array(AuditEventSchema) }).transform((v) => ({ data: v.events })));
+export const AuditListSchema = z.object({ data: z.array(AuditEventSchema), has_more: z.boolean().optional() }).loose();
+
+export const MeSchema = z.object({ id: z.string(), name: z.string(), created_at: z.union([z.number(), z.string()]).nullable(), adapters: z.number() }).loose();
+export type Me = z.infer<typeof MeSchema>;

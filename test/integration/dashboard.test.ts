@@ -1,21 +1,54 @@
 // The dashboards in a real browser (headless Chromium through playwright-core) against a live federation of
-// three processes (coordinator, worker, primary) running the bundled SharedLLM-tiny: the coordinator page
-// lists the nodes, a chat in the playground streams a reply through the pipeline, the catalogue renders
-// SUMMARY.md with its plots; the pages fit 360 px and keep network text as text. Features other issues add
-// (the mixture, issue 13; adapters, issue 12) are tested here once their routes exist and skipped LOUDLY,
-// naming the missing route, until then. Without Chromium every test is skipped loudly with how to install it.
-// Screenshots: the folder printed at the start ($SHAREDLLM_SCREENSHOTS to choose it).
+// three processes (coordinator, worker, primary) running the bundled SharedLLM-tiny, the primary with two
+// specialists (SharedLLM-tiny fine-tuned for a few steps on code and on prose by `sharedllm train --init`,
+// so they share its tokenizer): the coordinator page lists the nodes, a chat in the playground streams a
+// reply through the pipeline, a live mixture reply shows its tokens coloured with their shares, a user made by
+// `sharedllm users add` signs in, trains an adapter from the page with consent, deletes it and sees the
+// deletion in the audit log; the catalogue renders SUMMARY.md with its plots; the pages fit 360 px and keep
+// network text as text. Without Chromium every test is skipped loudly with how to install it.
+// Screenshots: the folder printed at the start ($SHAREDLLM_SCREENSHOTS to choose it). For the README's
+// shots, $SHAREDLLM_DASHBOARD_SPECIALISTS=a.gguf,b.gguf serves those specialists instead of the quick ones
+// (and $SHAREDLLM_DASHBOARD_PROMPT asks the mixture something else).
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { type TestContext, after, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { CoordinatorClient } from '../../src/federation/coordinator/client.ts';
+import { jobRef } from '../../src/federation/diloco/job-ref.ts';
+import { createEphemeralIdentity } from '../../src/federation/identity.ts';
 import { INSTALL_HINT, findChromium, horizontalOverflow, launch, openPage, screenshotDir, shout } from './dashboard-browser.ts';
-import { Cluster, type CoordinatorHandle, type PrimaryHandle, ROOT, getJson } from './harness.ts';
+import { Cluster, type CoordinatorHandle, type PrimaryHandle, ROOT, getJson, modelId, until } from './harness.ts';
 
 const MODEL = join(ROOT, 'models', 'sharedllm-tiny.gguf');
 /** Waits in the page (the tests never assert a timing; these only bound a hang). */
 const WAIT_MS = 30_000;
+/** Training an adapter from the page: a few steps (the test waits for it to be ready, never for a time). */
+const ADAPTER_STEPS = 3;
+const TRAIN_WAIT_MS = 120_000;
+
+/** Each specialist's little corpus: a few fine-tuning steps on it make them differ (test data). */
+const CORPORA: Record<string, string> = {
+  'code-py': Array.from({ length: 24 }, (_, i) => `def add_${i}(a, b):\n    \"\"\"Return the sum of a and b.\"\"\"\n    if a is None:\n        return b\n    return a + b + ${i}\n\n\nclass Box${i}:\n    def __init__(self, value):\n        self.value = value\n`).join('\n'),
+  'prose-en': Array.from({ length: 24 }, (_, i) => `On the ${i + 1}th morning the old woman walked down to the harbour, where the fishing boats came in with the tide, and she told the children a story about the sea and the lighthouse keeper who sang to the gulls.`).join('\n\n'),
+};
+/** The user's text for an adapter (made up). */
+const USER_TEXT = Array.from({ length: 24 }, (_, i) => `Dear Mira, day ${i + 1} at the observatory: the clouds parted at midnight and I counted the moons of the striped planet twice before the dome creaked shut.`).join('\n');
+
+/** The specialists' GGUFs: $SHAREDLLM_DASHBOARD_SPECIALISTS, else SharedLLM-tiny fine-tuned briefly on CORPORA. */
+async function specialists(c: Cluster): Promise<string[]> {
+  const given = process.env.SHAREDLLM_DASHBOARD_SPECIALISTS;
+  if (given) return given.split(',');
+  return Promise.all(Object.entries(CORPORA).map(async ([id, text]) => {
+    const dir = join(c.dir, `corpus-${id}`);
+    mkdirSync(dir);
+    text.split('\n\n').forEach((part, i) => writeFileSync(join(dir, `${i}.txt`), part));
+    const out = join(c.dir, `${id}.gguf`);
+    const r = await c.run(`train-${id}`, ['train', '--corpus', dir, '--init', MODEL, '--out', out, '--steps', '3', '--batch', '2', '--ctx', '64', '--lr', '2e-3', '--threads', '1', '--eval-every', '0', '--eval-tokens', '64', '--held-out', '0.1']);
+    assert.equal(r.code, 0, r.stderr);
+    return out;
+  }));
+}
 
 type Shares = readonly (readonly [string, number])[];
 /** A mixture answer in issue 13's shape (test data, not a measurement): each token with its shares. */
@@ -56,6 +89,7 @@ let browser: Browser;
 let coordinator: CoordinatorHandle;
 let primary: PrimaryHandle;
 let shots: string;
+let specialistIds: string[];
 
 if (chromium === undefined || cluster === undefined) {
   shout(['DASHBOARD BROWSER TESTS SKIPPED: no Chromium found.', INSTALL_HINT]);
@@ -66,26 +100,20 @@ if (chromium === undefined || cluster === undefined) {
     // The bundle the nodes serve (dist/webui), fresh from the sources (esbuild: about a second).
     const buildScript = new URL('../../scripts/build-web.mjs', import.meta.url).href;
     const { buildWeb } = (await import(buildScript)) as { buildWeb: () => Promise<Record<string, number>> };
-    const [b] = await Promise.all([launch(chromium), buildWeb()]);
+    const [b, , files] = await Promise.all([launch(chromium), buildWeb(), specialists(cluster)]);
     browser = b;
+    specialistIds = files.map((f) => modelId(basename(f)));
     coordinator = await cluster.coordinator();
     await cluster.worker('worker', { coordinatorUrl: coordinator.url, host: '127.0.0.1' });
-    primary = await cluster.primary('primary', { coordinatorUrl: coordinator.url, model: MODEL, waitWorkers: 1, localLayers: 1 });
+    primary = await cluster.primary('primary', { coordinatorUrl: coordinator.url, model: MODEL, waitWorkers: 1, localLayers: 1, extra: files.flatMap((f) => ['--specialist', f]) });
   });
   after(() => browser?.close());
 }
 
 /** node:test's test, skipped loudly when there is no Chromium. */
-function browserTest(name: string, fn: (t: TestContext) => Promise<void>): void {
+function browserTest(name: string, fn: (t: TestContext) => Promise<void>, timeoutMs = 90_000): void {
   if (cluster === undefined) test(name, (t) => t.skip(`SKIPPED, no Chromium: ${INSTALL_HINT}`));
-  else cluster.test(name, fn, 90_000);
-}
-
-/** Skips loudly: a feature of another issue is not on this node yet. */
-function skipMissing(t: TestContext, route: string, issue: string): void {
-  const message = `SKIPPED until ${route} exists (${issue}): this test runs by itself once it does`;
-  shout([`dashboard: '${t.name}'`, message]);
-  t.skip(message);
+  else cluster.test(name, fn, timeoutMs);
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -109,10 +137,13 @@ browserTest('the coordinator page lists the nodes of a live federation, live, an
   }
   // The primary's placement (its heartbeats report it): a segment per span, the worker's named.
   const fed = await getJson<{ plan: { nodeId: string }[] }>(`${primary.url}/v1/federation`);
-  await page.locator('#layers .layerbar .seg').nth(fed.plan.length - 1).waitFor({ timeout: WAIT_MS });
-  assert.equal(await page.locator('#layers .layerbar .seg').count(), fed.plan.length);
+  // The base model's bar comes first (the specialists, whole on the primary, follow).
+  const baseBar = page.locator('#layers .model').first().locator('.layerbar .seg');
+  await baseBar.nth(fed.plan.length - 1).waitFor({ timeout: WAIT_MS });
+  assert.equal(await baseBar.count(), fed.plan.length);
+  assert.equal(await page.locator('#layers .model').count(), 1 + specialistIds.length, 'a bar per model: the base and each specialist');
   const worker = nodes.nodes.find((n) => n.role === 'worker')!;
-  assert.match(await page.locator('#layers .layerbar-legend').innerText(), new RegExp(worker.name));
+  assert.match(await page.locator('#layers .model').first().locator('.layerbar-legend').innerText(), new RegExp(worker.name));
   assert.match(await page.locator('#jobs').innerText(), /not available on this node|No training job/);
   // Live: a worker that joins now shows up without a reload (the page's own state survives).
   await page.evaluate('window.sameDocument = true');
@@ -159,18 +190,36 @@ browserTest('a chat in the playground streams a reply through the pipeline, by k
   await page.context().close();
 });
 
-browserTest('a mixture reply shows tokens coloured by their top specialist (live mixture route)', async (t) => {
+browserTest('a live mixture reply shows tokens coloured by their top specialist, with the shares on hover', async () => {
   const models = await getJson<{ data: { id: string }[] }>(`${primary.url}/v1/models`);
-  if (!models.data.some((m) => m.id === 'mixture')) return skipMissing(t, "model 'mixture' in GET /v1/models", 'issue 13');
-  const { page, errors } = await openPage(browser);
+  assert.ok(models.data.some((m) => m.id === 'mixture'), `'mixture' is served: ${models.data.map((m) => m.id).join(', ')}`);
+  const { page, errors } = await openPage(browser, 1280, 1100); // tall enough to show a whole answer
   await page.goto(primary.url);
   await page.locator('#model option[value="mixture"]').waitFor({ state: 'attached', timeout: WAIT_MS });
   await page.selectOption('#model', 'mixture');
-  await page.fill('#prompt', 'Once upon a time');
+  await page.fill('#prompt', process.env.SHAREDLLM_DASHBOARD_PROMPT ?? 'The old woman walked down to the harbour');
   await page.keyboard.press('Enter');
-  await page.locator('.tok[data-top]').first().waitFor({ timeout: WAIT_MS });
-  assert.match((await page.locator('.tok[data-top]').first().getAttribute('title')) ?? '', /%/);
-  await shot(page, 'chat-attribution-live.png');
+  await page.locator('.attr-legend').waitFor({ timeout: WAIT_MS });
+  await page.locator('.chat-input button[type="submit"]').waitFor({ timeout: WAIT_MS }); // the answer is done
+  const tokens = page.locator('.bubble.assistant .tok[data-top]');
+  assert.ok((await tokens.count()) > 0, 'attributed tokens');
+  // Each token: coloured by its top specialist, its shares (summing to about 100%) in its title.
+  for (let i = 0; i < Math.min(await tokens.count(), 8); i++) {
+    const title = (await tokens.nth(i).getAttribute('data-shares')) ?? '';
+    const shares = [...title.matchAll(/(\S+) (\d+)%/g)].map((m) => [m[1]!, Number(m[2])] as const);
+    assert.ok(shares.length >= 1 && shares.every(([id]) => specialistIds.includes(id)), title);
+    assert.equal(await tokens.nth(i).getAttribute('data-top'), shares[0]![0], 'coloured by the largest share');
+    assert.ok(Math.abs(shares.reduce((n, [, v]) => n + v, 0) - 100) <= shares.length, title);
+  }
+  assert.equal(await page.locator('.bubble .notice.error').count(), 0, 'no error under the reply');
+  // Hovering a token shows its shares (a tooltip of the page's own, so that screenshots show it too).
+  const wordy = Number(await page.evaluate("[...document.querySelectorAll('.bubble.assistant .tok[data-top]')].findIndex((t) => /\\S/.test(t.firstChild?.textContent ?? ''))"));
+  assert.ok(wordy >= 0, 'a token that is not white space');
+  const visible = tokens.nth(wordy);
+  await visible.hover();
+  await page.locator('.tok:hover .shares').waitFor({ timeout: WAIT_MS });
+  assert.equal(await page.locator('.tok:hover .shares').innerText(), await visible.getAttribute('data-shares'));
+  await shot(page, 'chat-attribution.png');
   assert.deepEqual(errors, []);
   await page.context().close();
 });
@@ -195,9 +244,9 @@ browserTest("the playground colours a stream of issue 13's shape and shows netwo
     const best = [...shares].sort((a, b) => b[1] - a[1])[0]![0];
     assert.equal(await tokens.nth(i).getAttribute('data-top'), best, `token ${i} is coloured by its top specialist`);
   }
-  assert.match((await tokens.nth(2).getAttribute('title')) ?? '', /^code-py 94% · prose-en 5% · bible-es 1%$/);
+  assert.match((await tokens.nth(2).getAttribute('data-shares')) ?? '', /^code-py 94% · prose-en 5% · bible-es 1%$/);
   await page.locator('.chat-input button[type="submit"]').waitFor({ timeout: WAIT_MS });
-  await shot(page, 'chat-attribution.png');
+  await shot(page, 'chat-attribution-fixture.png');
   // Markup from the network is text: no element made from it, no script run.
   await page.fill('#prompt', 'And now some markup?');
   await page.keyboard.press('Enter');
@@ -214,22 +263,29 @@ browserTest('the API key stays in the tab (sessionStorage), goes with every requ
   const KEY = 'sk-dashboard-test';
   const { page, errors } = await openPage(browser);
   const seen: (string | undefined)[] = [];
-  const adapters = [{ id: 'ad-2', name: 'old-notes', kind: 'norm', state: 'ready' }, { id: 'ad-1', name: 'my-letters', kind: 'norm', state: 'training', step: 30, steps: 120, loss: 3.2, consent: { purpose: 'write like me', keepText: false, at: 1_700_000_000_000 } }];
-  const audit = [{ at: 1_700_000_000_000, event: 'consent_given', adapterId: 'ad-1' }];
+  // The adapters routes' shapes (src/api/adapters/routes.ts), played by the test.
+  const adapter = (id: string, name: string, state: string, step: number, loss: number | null) => ({
+    id, object: 'adapter', name, model: `sharedllm-tiny@${name}`, kind: 'norm', state, step, steps: 120, loss, eta_seconds: state === 'training' ? 42 : null,
+    queue_position: null, error: null, base: 'sha256:00', created_at: '2026-11-27T10:00:00.000Z', started_at: null, finished_at: null, text_kept: false,
+    consent: { purpose: name === 'my-letters' ? 'write like me' : 'old notes', keep_text: false, text_sha256: 'ab'.repeat(32), given_at: '2026-11-27T10:00:00.000Z' },
+  });
+  const adapters = [adapter('ad-2', 'old-notes', 'ready', 120, 2.9), adapter('ad-1', 'my-letters', 'training', 30, 3.2)];
+  const audit = [{ seq: 1, at: '2026-11-27T10:00:00.000Z', event: 'consent_given', adapter_id: 'ad-1', name: 'my-letters' }];
   page.on('dialog', (dialog) => void dialog.accept());
-  await page.route(/\/v1\/(models|dashboard\/live|adapters|adapters\/[\w-]+|audit)$/, async (route) => {
+  await page.route(/\/v1\/(models|dashboard\/live|adapters|adapters\/[\w-]+|audit|users\/me)$/, async (route) => {
     const request = route.request();
     const auth = request.headers()['authorization'];
     seen.push(auth);
     if (auth !== `Bearer ${KEY}`) return route.fulfill({ status: 401, json: { error: { message: 'this server requires an API key', type: 'invalid_request_error', param: null, code: 'invalid_api_key' } } });
     const url = new URL(request.url());
-    if (url.pathname === '/v1/adapters') return route.fulfill({ json: { data: adapters } });
-    if (url.pathname === '/v1/audit') return route.fulfill({ json: { data: audit } });
+    if (url.pathname === '/v1/adapters') return route.fulfill({ json: { object: 'list', data: adapters } });
+    if (url.pathname === '/v1/audit') return route.fulfill({ json: { object: 'list', data: audit, has_more: false } });
+    if (url.pathname === '/v1/users/me') return route.fulfill({ json: { id: 'user_1', object: 'user', name: 'tester', created_at: 1_700_000_000_000, adapters: adapters.length } });
     if (url.pathname.startsWith('/v1/adapters/') && request.method() === 'DELETE') {
       const id = url.pathname.split('/').pop()!;
       adapters.splice(adapters.findIndex((a) => a.id === id), 1);
-      audit.push({ at: 1_700_000_100_000, event: 'adapter_deleted', adapterId: id });
-      return route.fulfill({ json: { id, deleted: true } });
+      audit.push({ seq: audit.length + 1, at: '2026-11-27T10:05:00.000Z', event: 'adapter_deleted', adapter_id: id, name: 'old-notes' });
+      return route.fulfill({ json: { id, object: 'adapter.deleted', deleted: true } });
     }
     return route.fallback();
   });
@@ -240,12 +296,12 @@ browserTest('the API key stays in the tab (sessionStorage), goes with every requ
   await page.keyboard.press('Enter');
   await page.locator('li[data-adapter-id="ad-1"]').waitFor({ timeout: WAIT_MS });
   assert.match(await page.locator('#audit').innerText(), /consent_given/);
-  assert.match(await page.locator('li[data-adapter-id="ad-1"]').innerText(), /step 30\/120[\s\S]*write like me[\s\S]*deleted after training/);
+  assert.match(await page.locator('li[data-adapter-id="ad-1"]').innerText(), /step 30\/120 · loss 3\.200[\s\S]*write like me[\s\S]*deleted after training/);
   // Deleting from the page (the adapters route's flow, here played by the test): gone from the list, in the log.
   await page.locator('li[data-adapter-id="ad-2"]').getByRole('button', { name: /^Delete/ }).click();
   await page.locator('li[data-adapter-id="ad-2"]').waitFor({ state: 'detached', timeout: WAIT_MS });
   await page.locator('#audit', { hasText: 'adapter_deleted' }).waitFor({ timeout: WAIT_MS });
-  await shot(page, 'account.png');
+  await shot(page, 'account-fixture.png');
   assert.ok(seen.includes(`Bearer ${KEY}`));
   assert.equal(await page.evaluate("sessionStorage.getItem('sharedllm.key')"), KEY);
   assert.equal(await page.evaluate('localStorage.length'), 0, 'nothing in localStorage');
@@ -258,52 +314,85 @@ browserTest('the API key stays in the tab (sessionStorage), goes with every requ
   await page.context().close();
 });
 
-browserTest('the coordinator page draws training loss curves with vega and specialists with their manifests (issue 11 and 14 shapes)', async () => {
-  // What a coordinator with the directory and training jobs sends, played by the test (the shapes of
-  // wire.ts): the page's side of those panels, whichever routes this coordinator has.
-  const { page, errors } = await openPage(browser);
-  const live = await (await fetch(`${coordinator.url}/v1/dashboard/live`, { signal: AbortSignal.timeout(WAIT_MS) })).body!.getReader().read();
-  const snapshot = JSON.parse(new TextDecoder().decode(live.value).replace(/^data: /, '').trim()) as Record<string, unknown>;
-  const rounds = [5.61, 5.02, 4.71, 4.52, 4.40, 4.33].map((loss, i) => ({ round: i + 1, loss, heldOutLoss: loss + 0.12 + 0.02 * i, participants: i === 2 ? 2 : 3 }));
-  const manifest = { kind: 'manifest', modelId: 'code-py', version: 2, architecture: 'llama', vocabSize: 512, hiddenDim: 96, nLayers: 6, quant: 'q8_0', fileBytes: 7_340_032, domains: ['code', 'python'], description: 'SharedLLM-tiny trained further on Python source' };
-  const fixture = {
-    ...snapshot,
-    specialists: [{ modelId: 'code-py', version: 2, status: 'active', manifest, servedBy: [], source: 'local', receivedAt: Date.now() }],
-    jobs: [{ id: 'tiny-prose', state: 'running', rounds: 12, aggregator: 'trimmed-mean', metrics: rounds }],
-  };
-  await page.route('**/v1/dashboard/live', (route) => route.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: `data: ${JSON.stringify(fixture)}\n\n` }));
-  await page.goto(coordinator.url);
-  await page.locator('#jobs .chart svg').waitFor({ timeout: WAIT_MS });
-  assert.match(await page.locator('#jobs').innerText(), /round 6 of 12 · trimmed-mean/);
-  assert.match(await page.locator('#specialists').innerText(), /code-py[\s\S]*python[\s\S]*q8_0/);
-  await shot(page, 'federation-training.png');
-  assert.deepEqual(errors, []);
-  await page.context().close();
+browserTest("the coordinator page draws a DiLoCo job's loss curve from its server's heartbeats, and specialists with their manifests", async () => {
+  // A DiLoCo server as the coordinator sees one (diloco/job-ref.ts): a member with a `diloco-job:<id>` model
+  // ref whose heartbeats carry its progress; played by a throwaway member, through the real lease.
+  const rounds = [5.61, 5.02, 4.71, 4.52, 4.40, 4.33].map((innerLoss, round) => ({ round, innerLoss, heldOutLoss: innerLoss + 0.12 + 0.02 * round, participants: round === 2 ? 2 : 3 }));
+  const jobId = 'd1c0c0ffee000001';
+  const identity = createEphemeralIdentity();
+  const client = new CoordinatorClient({ url: coordinator.url });
+  const lease = client.join({
+    identity,
+    registration: { nodeId: identity.id, role: 'primary', name: 'diloco-d1c0c0ff', candidates: [], freeMemoryBytes: 1, threads: 1, backend: 'cpu', models: [jobRef(jobId, 'sharedllm-tiny', 6)], version: '0.0.0-test' },
+    status: () => ({ freeMemoryBytes: 1, load: 0, training: { jobId, round: rounds.length, rounds: 12, metrics: rounds } }),
+  });
+  try {
+    await lease.registered;
+    const { page, errors } = await openPage(browser);
+    // The specialists' panel with a manifest as the directory holds one (issue 11's shape), played by the test
+    // in the live stream; everything else in it is the coordinator's own.
+    const manifest = { kind: 'manifest', modelId: 'code-py', version: 2, architecture: 'llama', vocabSize: 512, hiddenDim: 96, nLayers: 6, quant: 'q8_0', fileBytes: 7_340_032, domains: ['code', 'python'], description: 'SharedLLM-tiny trained further on Python source' };
+    await until('the coordinator has the job\'s progress', async () => (await getJson<{ training?: unknown }>(`${coordinator.url}/v1/nodes/${identity.id}`)).training, WAIT_MS);
+    const live = await (await fetch(`${coordinator.url}/v1/dashboard/live`, { signal: AbortSignal.timeout(WAIT_MS) })).body!.getReader().read();
+    const snapshot = JSON.parse(new TextDecoder().decode(live.value).replace(/^data: /, '').trim()) as Record<string, unknown>;
+    const fixture = { ...snapshot, specialists: [{ modelId: 'code-py', version: 2, status: 'active', manifest, servedBy: [], source: 'local', receivedAt: Date.now() }] };
+    await page.route('**/v1/dashboard/live', (route) => route.fulfill({ status: 200, headers: { 'content-type': 'text/event-stream' }, body: `data: ${JSON.stringify(fixture)}\n\n` }));
+    await page.goto(coordinator.url);
+    await page.locator(`#jobs [data-job-id="${jobId}"] .chart svg`).waitFor({ timeout: WAIT_MS });
+    assert.match(await page.locator('#jobs').innerText(), /served by diloco-d1c0c0ff · round 6 of 12 · 3 participants in the last round/);
+    assert.match(await page.locator('#specialists').innerText(), /code-py[\s\S]*python[\s\S]*q8_0/);
+    await shot(page, 'federation-training.png');
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  } finally {
+    await lease.leave().catch(() => lease.stop());
+    client.close();
+  }
 });
 
-browserTest('an adapter can be deleted from the page and disappears from the list (adapters route)', async (t) => {
-  const probe = await fetch(`${primary.url}/v1/adapters`);
-  await probe.body?.cancel();
-  if (probe.status === 404) return skipMissing(t, 'GET /v1/adapters', 'issue 12');
-  // Issue 12's flow: train one small adapter with consent, then delete it from the page.
-  const created = await getJson<{ id: string }>(`${primary.url}/v1/adapters`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'dashboard-test', text: 'Once upon a time there was a dashboard. '.repeat(40), consent: { purpose: 'dashboard test', keepText: false } }),
-  });
+browserTest('a user signs in with their key, trains an adapter from the page with consent, deletes it, and the audit log shows it', async () => {
+  const added = await cluster!.run('users', ['users', 'add', 'mira', '--data-dir', join(cluster!.dir, 'primary')]);
+  assert.equal(added.code, 0, added.stderr);
+  const key = added.stdout.trim();
   const { page, errors } = await openPage(browser);
   page.on('dialog', (dialog) => void dialog.accept());
   await page.goto(primary.url);
-  const item = page.locator(`li[data-adapter-id="${created.id}"]`);
+  await page.fill('#keyfield', key);
+  await page.keyboard.press('Enter');
+  await page.locator('#adapters', { hasText: 'Your adapters · mira' }).waitFor({ timeout: WAIT_MS });
+  // The form: text, steps, the purpose in the user's words; nothing goes before the consent box is ticked.
+  await page.locator('.train summary').click();
+  await page.fill('#adapter-name', 'letters');
+  await page.fill('#adapter-text', USER_TEXT);
+  await page.fill('#adapter-steps', String(ADAPTER_STEPS));
+  await page.fill('#adapter-purpose', 'write like my letters to Mira');
+  assert.equal(await page.locator('.train-form button[type="submit"]').isDisabled(), true, 'no consent, no sending');
+  await page.check('#adapter-consent');
+  await page.locator('.train-form button[type="submit"]').click();
+  const item = page.locator('li.adapter', { hasText: 'letters' });
   await item.waitFor({ timeout: WAIT_MS });
-  await item.getByRole('button', { name: /^Delete/ }).click();
-  await item.waitFor({ state: 'detached', timeout: WAIT_MS });
-  const audit = await fetch(`${primary.url}/v1/audit`);
-  if (audit.ok) assert.match(await page.locator('#audit').innerText(), /delet/i);
+  await page.locator('li.adapter[data-state="ready"]').waitFor({ timeout: TRAIN_WAIT_MS });
+  assert.match(await item.innerText(), new RegExp(`step ${ADAPTER_STEPS}/${ADAPTER_STEPS}[\\s\\S]*write like my letters to Mira[\\s\\S]*deleted after training`));
+  assert.match(await item.innerText(), /sharedllm-tiny@letters/);
+  const audit = page.locator('#audit');
+  await audit.filter({ hasText: 'training_finished' }).waitFor({ timeout: WAIT_MS });
+  assert.match(await audit.innerText(), /consent_given/);
   await shot(page, 'adapters.png');
+  // Delete from the page: gone from the list, and the audit log says so.
+  const id = await item.getAttribute('data-adapter-id');
+  await item.getByRole('button', { name: /^Delete/ }).click();
+  await page.locator(`li[data-adapter-id="${id}"]`).waitFor({ state: 'detached', timeout: WAIT_MS });
+  await audit.filter({ hasText: 'adapter_deleted' }).waitFor({ timeout: WAIT_MS });
+  const left = await getJson<{ data: unknown[] }>(`${primary.url}/v1/adapters`, { headers: { authorization: `Bearer ${key}` } });
+  assert.deepEqual(left.data, []);
+  await shot(page, 'adapters-deleted.png');
+  await page.locator('.train summary').click(); // the form open, at a phone's width
+  await page.setViewportSize({ width: 360, height: 780 });
+  assert.ok((await horizontalOverflow(page)) <= 0, 'no horizontal scrolling at 360 px');
+  await shot(page, 'adapters-360.png');
   assert.deepEqual(errors, []);
   await page.context().close();
-});
+}, 180_000);
 
 browserTest('the catalogue renders SUMMARY.md with its plots, verdicts and run commands, and fits 360 px', async () => {
   const { page, errors } = await openPage(browser);

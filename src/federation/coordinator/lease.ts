@@ -12,7 +12,7 @@
 import { lanConfig } from '../config.ts';
 import type { FederationConfig } from '../config.ts';
 import { PROTOCOL_VERSION } from '../protocol.ts';
-import type { NodeRegistration, PlacedSpan, RegisterResponse, UnsignedNodeRegistration } from '../protocol.ts';
+import type { NodeRegistration, PlacedSpan, RegisterResponse, TrainingProgress, UnsignedNodeRegistration } from '../protocol.ts';
 import type { CoordinatorClient } from './client.ts';
 import { CoordinatorError } from './client-errors.ts';
 import { signBody } from '../identity.ts';
@@ -25,6 +25,8 @@ export interface NodeStatus {
   freeMemoryBytes: number;
   load: number;
   spans?: PlacedSpan[];
+  /** A DiLoCo server adds its job's progress (for the dashboard). */
+  training?: TrainingProgress;
 }
 
 export interface JoinOptions {
@@ -169,7 +171,7 @@ class Lease implements NodeLease {
     const status = this.sample();
     // Beats only increase (the coordinator refuses replays); wall-clock based so a restarted process continues upward.
     this.beat = Math.max(this.beat + 1, Date.now());
-    const body = { nodeId: this.nodeId, incarnation: this.incarnation, freeMemoryBytes: status.freeMemoryBytes, load: status.load, beat: this.beat, ...(status.spans ? { spans: status.spans } : {}) };
+    const body = { nodeId: this.nodeId, incarnation: this.incarnation, freeMemoryBytes: status.freeMemoryBytes, load: status.load, beat: this.beat, ...(status.spans ? { spans: status.spans } : {}), ...(status.training ? { training: status.training } : {}) };
     await this.client.heartbeat(signBody(this.options.identity, body));
   }
 

@@ -79,6 +79,7 @@ import {
 import type {
   Health,
   PlacedSpan,
+  TrainingProgress,
   HeartbeatResponse,
   LeaveResponse,
   NodeList,
@@ -148,9 +149,16 @@ function buildRouter(deps: ServerDeps): Router {
   const lastBeat = new Map<string, { incarnation: number; beat: number }>();
   /** Per primary, the layer placement its last heartbeat reported (in memory: the next heartbeat restores it). */
   const placed = new Map<string, { incarnation: number; spans: PlacedSpan[] }>();
+  /** Per DiLoCo server, the progress its last heartbeat reported (in memory, like the placements). */
+  const progress = new Map<string, { incarnation: number; training: TrainingProgress }>();
   const toNodeView = (record: NodeRecord): NodeView => {
     const spans = placed.get(record.nodeId);
-    return { ...nodeView(record), ...(spans?.incarnation === record.incarnation ? { spans: spans.spans } : {}) };
+    const training = progress.get(record.nodeId);
+    return {
+      ...nodeView(record),
+      ...(spans?.incarnation === record.incarnation ? { spans: spans.spans } : {}),
+      ...(training?.incarnation === record.incarnation ? { training: training.training } : {}),
+    };
   };
 
   router.add('GET', '/health', () => {
@@ -214,6 +222,7 @@ function buildRouter(deps: ServerDeps): Router {
     const record = membershipCall(() => membership.heartbeat(beat));
     lastBeat.set(beat.nodeId, { incarnation: beat.incarnation, beat: beat.beat });
     if (beat.spans !== undefined) placed.set(beat.nodeId, { incarnation: beat.incarnation, spans: beat.spans });
+    if (beat.training !== undefined) progress.set(beat.nodeId, { incarnation: beat.incarnation, training: beat.training });
     const body: HeartbeatResponse = {
       nodeId: record.nodeId,
       incarnation: record.incarnation,

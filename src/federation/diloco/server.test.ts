@@ -24,6 +24,7 @@ import { localTestDilocoNet } from './config.ts';
 import { publishedJobs } from './job-ref.ts';
 import { runDilocoParticipant } from './participant.ts';
 import { type DilocoServeHandle, startDilocoServer } from './server.ts';
+import { pollUntil } from '../../util/poll.ts';
 
 const dir = tempDir('diloco-server-');
 let coordinator: RunningCoordinator;
@@ -95,6 +96,16 @@ test('hostile calls are refused with a reason; a tiny shard refuses to start; an
   assert.deepEqual(summary.rounds, [0, 1]);
   assert.equal(summary.accepted, 2);
   await server.done;
+  // The server's heartbeats report the rounds to the coordinator (its dashboard draws the loss curves).
+  const watcher = new CoordinatorClient({ url: coordinator.url });
+  try {
+    const training = await pollUntil('the rounds in the server\'s heartbeat', async () => (await watcher.listNodes({ role: 'primary', state: 'alive' })).find((n) => n.training?.round === 2)?.training);
+    assert.equal(training.jobId, server.jobId);
+    assert.deepEqual(training.metrics.map((m) => [m.round, m.participants]), [[0, 1], [1, 1]], 'one honest delta a round');
+    assert.ok(training.metrics.every((m) => typeof m.heldOutLoss === 'number'));
+  } finally {
+    watcher.close();
+  }
   const rounds = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; refused?: { code: string }[]; hashMismatches?: number; accepted?: string[] }).filter((l) => l.kind === 'round');
   assert.equal(rounds.length, 2);
   assert.deepEqual(rounds[0]!.refused!.map((r) => r.code), ['non-finite']);

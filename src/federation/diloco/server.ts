@@ -29,6 +29,7 @@ import { checkCoordinatorTrust, dataPlaneTls } from '../node/coordinator-link.ts
 import { CoordinatorMembership } from '../node/membership.ts';
 import { sha256 } from '../node/model-hash.ts';
 import { DILOCO_WIRE_VERSION, type DilocoJobResponse, type InnerSettings } from '../protocol-diloco.ts';
+import { MAX_REPORTED_ROUNDS, type TrainingProgress } from '../protocol.ts';
 import type { Peer } from '../transport/rpc.ts';
 import { type TransportServer, listen } from '../transport/rpc.ts';
 import { corpusTokens, loadBaseModel } from './base-model.ts';
@@ -114,6 +115,8 @@ export async function startDilocoServer(o: DilocoServeOptions): Promise<DilocoSe
   const startRound = server.round;
   writeModel(modelPath);
   const startLoss = evaluate();
+  // What the heartbeats report to the coordinator (its dashboard draws the loss curves): the latest rounds.
+  const progress: TrainingProgress = { jobId, round: startRound, rounds: o.rounds, metrics: [] };
   metric({ kind: 'start', round: startRound, resumed, ...(startLoss === undefined ? {} : { heldOutLoss: startLoss, perplexity: Math.exp(startLoss) }), time: new Date().toISOString() });
   o.logger.info('diloco_start', { message: resumed ? `resumed job ${jobId} at round ${startRound} from ${ckPath}` : `job ${jobId}: ${o.rounds} rounds of ${o.inner.innerSteps} inner steps`, jobId, round: startRound, resumed, heldOutLoss: startLoss });
 
@@ -136,6 +139,11 @@ export async function startDilocoServer(o: DilocoServeOptions): Promise<DilocoSe
       modelBytes: [...server.params.values()].reduce((n, v) => n + 4 * v.length, 0),
       writeMs: t1 - t0, evalMs: t2 - t1, checkpointMs: performance.now() - t2, time: new Date().toISOString(),
     });
+    progress.round = e.round + 1;
+    progress.metrics = [...progress.metrics, {
+      round: e.round, participants: e.accepted.length,
+      ...(e.innerLoss === undefined ? {} : { innerLoss: e.innerLoss }), ...(loss === undefined ? {} : { heldOutLoss: loss }),
+    }].slice(-MAX_REPORTED_ROUNDS);
     o.logger.info('round_written', { message: `round ${e.round}: ${e.accepted.length} deltas${loss === undefined ? '' : `, held-out loss ${loss.toFixed(4)}`}`, round: e.round, heldOutLoss: loss });
   };
   const keeper = new RoundKeeper({ server, rounds: o.rounds, minReplicas: o.minReplicas, roundTimeoutMs: o.roundTimeoutMs, logger: o.logger, finish });
@@ -217,9 +225,11 @@ export async function startDilocoServer(o: DilocoServeOptions): Promise<DilocoSe
     },
   });
   const lanAddr = o.lanAddr ?? `127.0.0.1:${transport.port}`;
+  const freeMemoryBytes = ggml.memory().free;
   const lease: NodeLease = client.join({
     identity,
     logger: o.logger,
+    status: () => ({ freeMemoryBytes, load: 0, training: progress }),
     registration: {
       nodeId, role: 'primary', name: o.name ?? `diloco-${jobId.slice(0, 8)}`, candidates: [{ kind: 'lan', addr: lanAddr, priority: 100 }],
       freeMemoryBytes: ggml.memory().free, threads: ggml.threads, backend: ggml.backendName,

@@ -3,76 +3,79 @@
 // statement. Everything is read with the user's key: the API answers only the caller's own data, and this
 // panel is re-mounted when the key changes, so nothing of one user stays on screen for another.
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { type Adapter, AdapterListSchema, type AuditEvent, AuditListSchema } from '../wire.ts';
+import { type Adapter, AdapterListSchema, type AuditEvent, AuditListSchema, type Me, MeSchema } from '../wire.ts';
 import { type Loaded, authHeaders, errorText, getJson } from './net.ts';
 import { renderMarkdown } from './markdown.ts';
+import { TrainForm } from './train-form.tsx';
 import { Badge, Card, LoadState, formatMs } from './ui.tsx';
 
-export function Account({ apiKey }: { apiKey: string | undefined }) {
+export const ACCOUNT = {
+  /** How often the list is read again while an adapter is queued or training. */
+  progressPollMs: 1_500,
+} as const;
+
+const RUNNING = new Set(['queued', 'training']);
+
+export function Account({ apiKey }: { apiKey: string }) {
+  const [me, setMe] = useState<Loaded<Me>>({ state: 'loading' });
   const [adapters, setAdapters] = useState<Loaded<Adapter[]>>({ state: 'loading' });
   const [audit, setAudit] = useState<Loaded<AuditEvent[]>>({ state: 'loading' });
   const [message, setMessage] = useState<string | undefined>();
+  const [gone, setGone] = useState(false);
   const refresh = () => {
+    void getJson('/v1/users/me', MeSchema, apiKey).then(setMe);
     void getJson('/v1/adapters', AdapterListSchema, apiKey).then((l) => setAdapters(l.state === 'ok' ? { state: 'ok', data: l.data.data } : l));
     void getJson('/v1/audit', AuditListSchema, apiKey).then((l) => setAudit(l.state === 'ok' ? { state: 'ok', data: l.data.data } : l));
   };
   useEffect(refresh, [apiKey]);
-  // Training progress moves: look again while a job runs.
+  // Training progress moves: look again while a job is queued or runs.
   useEffect(() => {
-    if (adapters.state !== 'ok' || !adapters.data.some((a) => a.state === 'training' || a.state === 'queued')) return;
-    const timer = setTimeout(refresh, 2000);
+    if (adapters.state !== 'ok' || !adapters.data.some((a) => RUNNING.has(a.state))) return;
+    const timer = setTimeout(refresh, ACCOUNT.progressPollMs);
     return () => clearTimeout(timer);
   }, [adapters]);
 
   const remove = async (a: Adapter) => {
-    if (!confirm(`Delete adapter ${a.name ?? a.id}? Its weights, consent record and any kept text are deleted for good.`)) return;
+    if (!confirm(`Delete adapter ${a.name}? Its weights, consent record and any kept text are deleted for good.`)) return;
     const res = await fetch(`/v1/adapters/${encodeURIComponent(a.id)}`, { method: 'DELETE', headers: authHeaders(apiKey) });
-    setMessage(res.ok ? `Deleted ${a.name ?? a.id}.` : `Could not delete: ${await errorText(res)}`);
+    setMessage(res.ok ? `Deleted ${a.name}.` : `Could not delete: ${await errorText(res)}`);
     refresh();
   };
-  const exportAdapter = async (a: Adapter) => {
-    const res = await fetch(`/v1/adapters/${encodeURIComponent(a.id)}/export`, { headers: authHeaders(apiKey) });
+  const exportAdapter = async (a: Adapter, format: 'adapter' | 'lora' | 'merged') => {
+    const res = await fetch(`/v1/adapters/${encodeURIComponent(a.id)}/export?format=${format}`, { headers: authHeaders(apiKey) });
     if (!res.ok) return setMessage(`Could not export: ${await errorText(res)}`);
+    const named = /filename="([^"]+)"/.exec(res.headers.get('content-disposition') ?? '')?.[1];
     const url = URL.createObjectURL(await res.blob());
     const link = document.createElement('a');
     link.href = url;
-    link.download = `${(a.name ?? a.id).replace(/[^\w.-]/g, '_')}.gguf`;
+    link.download = named ?? `${a.name.replace(/[^\w.-]/g, '_')}.gguf`;
     link.click();
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
     refresh();
   };
   const deleteMe = async () => {
-    if (!confirm('Delete everything this primary holds about you: adapters, consent records, kept text? This cannot be undone.')) return;
+    if (!confirm('Delete everything this primary holds about you: adapters, consent records, kept text, the audit log, and your key? This cannot be undone.')) return;
     const res = await fetch('/v1/users/me', { method: 'DELETE', headers: authHeaders(apiKey) });
-    setMessage(res.ok ? 'Everything this primary held about you is deleted.' : `Could not delete: ${res.status === 404 ? 'not available on this node (DELETE /v1/users/me)' : await errorText(res)}`);
-    refresh();
+    if (!res.ok) return setMessage(`Could not delete: ${await errorText(res)}`);
+    setGone(true);
   };
 
+  if (gone) {
+    return <Card title="Your data" id="adapters"><p class="notice" role="status">Everything this primary held about you is deleted, your key with it. Sign out: the key works no more.</p></Card>;
+  }
+  if (me.state !== 'ok' && me.state !== 'loading') {
+    // An admin key or a key of no user: adapters belong to users (403 user_key_required says how to get one).
+    return <Card title="Your data" id="adapters"><LoadState loaded={me} what="Your adapters and audit log" /></Card>;
+  }
   return (
     <>
-      <Card title="Your adapters" id="adapters" actions={adapters.state === 'ok' ? <button type="button" class="danger ghost" onClick={() => void deleteMe()}>Delete all my data</button> : undefined}>
+      <Card title={me.state === 'ok' ? `Your adapters · ${me.data.name}` : 'Your adapters'} id="adapters"
+        actions={me.state === 'ok' ? <button type="button" class="danger ghost" onClick={() => void deleteMe()}>Delete all my data</button> : undefined}>
         {message && <p class="notice" role="status">{message}</p>}
-        {adapters.state !== 'ok' ? <LoadState loaded={adapters} what="Adapters" /> : adapters.data.length === 0 ? <p class="muted">You have no adapter. Train one with <code>POST /v1/adapters</code> (your text and your consent).</p> : (
+        <TrainForm apiKey={apiKey} onDone={(m) => { setMessage(m); refresh(); }} />
+        {adapters.state !== 'ok' ? <LoadState loaded={adapters} what="Adapters" /> : adapters.data.length === 0 ? <p class="muted">You have no adapter yet.</p> : (
           <ul class="adapters">
-            {adapters.data.map((a) => (
-              <li class="adapter" data-adapter-id={a.id}>
-                <div class="adapter-head">
-                  <strong>{a.name ?? a.id}</strong> {a.kind && <Badge kind="kind">{a.kind}</Badge>} {a.state && <Badge kind={a.state}>{a.state}</Badge>}
-                  <span class="grow" />
-                  <button type="button" onClick={() => void exportAdapter(a)} aria-label={`Export ${a.name ?? a.id}`}>Export</button>
-                  <button type="button" class="danger" onClick={() => void remove(a)} aria-label={`Delete ${a.name ?? a.id}`}>Delete</button>
-                </div>
-                {a.steps !== undefined && a.step !== undefined && (
-                  <div class="progress-line">
-                    <progress max={a.steps} value={a.step} aria-label={`training step ${a.step} of ${a.steps}`} />
-                    <span class="small muted">step {a.step}/{a.steps}{a.loss !== undefined ? ` · loss ${a.loss.toFixed(3)}` : ''}{a.etaMs !== undefined && a.state === 'training' ? ` · ${formatMs(a.etaMs)} left` : ''}</span>
-                  </div>
-                )}
-                {a.consent && (
-                  <p class="small consent">Consent{a.consent.at !== undefined ? ` given ${new Date(a.consent.at).toLocaleString()}` : ''}: {a.consent.purpose ?? 'no purpose recorded'} · training text {a.consent.keepText ? 'kept' : 'deleted after training'}{a.consent.textHash ? <> · <span class="mono" title={a.consent.textHash}>{a.consent.textHash.slice(0, 19)}…</span></> : null}</p>
-                )}
-              </li>
-            ))}
+            {adapters.data.map((a) => <AdapterItem a={a} onExport={(f) => void exportAdapter(a, f)} onDelete={() => void remove(a)} />)}
           </ul>
         )}
       </Card>
@@ -80,11 +83,18 @@ export function Account({ apiKey }: { apiKey: string | undefined }) {
         {audit.state !== 'ok' ? <LoadState loaded={audit} what="The audit log" /> : audit.data.length === 0 ? <p class="muted">No event yet.</p> : (
           <div class="table-wrap">
             <table>
-              <thead><tr><th scope="col">when</th><th scope="col">event</th><th scope="col">details</th></tr></thead>
+              <thead><tr><th scope="col">when</th><th scope="col">event</th><th scope="col">adapter</th><th scope="col">details</th></tr></thead>
               <tbody>
                 {audit.data.slice().reverse().map((e) => {
-                  const { at, event, type, ...rest } = e;
-                  return <tr><td>{at === undefined ? '—' : new Date(at).toLocaleString()}</td><td>{event ?? type ?? '—'}</td><td class="small mono">{Object.entries(rest).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' · ')}</td></tr>;
+                  const { seq, at, event, adapter_id, name, ...rest } = e;
+                  return (
+                    <tr data-seq={seq}>
+                      <td>{new Date(at).toLocaleString()}</td>
+                      <td>{event}</td>
+                      <td title={adapter_id ?? undefined}>{typeof name === 'string' ? name : adapter_id ?? '—'}</td>
+                      <td class="small mono">{Object.entries(rest).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`).join(' · ')}</td>
+                    </tr>
+                  );
                 })}
               </tbody>
             </table>
@@ -93,6 +103,35 @@ export function Account({ apiKey }: { apiKey: string | undefined }) {
       </Card>
       <Privacy />
     </>
+  );
+}
+
+function AdapterItem({ a, onExport, onDelete }: { a: Adapter; onExport: (format: 'adapter' | 'lora' | 'merged') => void; onDelete: () => void }) {
+  const ready = a.state === 'ready';
+  return (
+    <li class="adapter" data-adapter-id={a.id} data-state={a.state}>
+      <div class="adapter-head">
+        <strong>{a.name}</strong> <Badge kind="kind">{a.kind}{a.rank !== undefined ? ` r${a.rank}` : ''}</Badge> <Badge kind={a.state}>{a.state}</Badge>
+        <span class="grow" />
+        <button type="button" disabled={!ready} onClick={() => onExport(a.kind === 'lora' ? 'lora' : 'adapter')} aria-label={`Export ${a.name}`}>Export</button>
+        <button type="button" disabled={!ready} class="ghost" onClick={() => onExport('merged')} aria-label={`Export ${a.name} merged into the base`}>Merged GGUF</button>
+        <button type="button" class="danger" onClick={onDelete} aria-label={`Delete ${a.name}`}>Delete</button>
+      </div>
+      <p class="small muted">chat with it as <code>{a.model}</code></p>
+      <div class="progress-line">
+        <progress max={a.steps} value={a.step} aria-label={`training step ${a.step} of ${a.steps}`} />
+        <span class="small muted">
+          step {a.step}/{a.steps}{a.loss !== null ? ` · loss ${a.loss.toFixed(3)}` : ''}
+          {a.queue_position !== null ? ` · ${a.queue_position === 0 ? 'next' : `${a.queue_position} ahead`} in the queue` : ''}
+          {a.eta_seconds !== null ? ` · ${formatMs(a.eta_seconds * 1000)} left` : ''}
+        </span>
+      </div>
+      {a.error && <p class="notice error small">{a.error}</p>}
+      <p class="small consent">
+        Consent{a.consent.given_at ? ` given ${new Date(a.consent.given_at).toLocaleString()}` : ''}: {a.consent.purpose} · training text {a.text_kept ? 'kept' : a.consent.keep_text ? 'kept (until you delete it)' : 'deleted after training'}
+        {' · '}<span class="mono" title={`SHA-256 of the text: ${a.consent.text_sha256}`}>sha256 {a.consent.text_sha256.slice(0, 12)}…</span>
+      </p>
+    </li>
   );
 }
 

@@ -42,6 +42,8 @@ export function Chat({ apiKey, baseModel }: { apiKey: string | undefined; baseMo
   const [busy, setBusy] = useState<AbortController | undefined>();
   const log = useRef<HTMLDivElement>(null);
 
+  // Read again when the picker gets focus: an adapter that finished training since shows up.
+  const [asked, setAsked] = useState(0);
   useEffect(() => {
     void getJson('/v1/models', ModelListSchema, apiKey).then((loaded) => {
       if (loaded.state !== 'ok') return setModels(loaded);
@@ -49,7 +51,7 @@ export function Chat({ apiKey, baseModel }: { apiKey: string | undefined; baseMo
       setModels({ state: 'ok', data: ids });
       setModel((current) => (ids.includes(current) ? current : (ids.find((id) => id === baseModel) ?? ids[0] ?? '')));
     });
-  }, [apiKey, baseModel]);
+  }, [apiKey, baseModel, asked]);
   useEffect(() => log.current?.scrollTo({ top: log.current.scrollHeight }), [messages]);
 
   const send = async () => {
@@ -101,7 +103,7 @@ export function Chat({ apiKey, baseModel }: { apiKey: string | undefined; baseMo
       <div class="chat-bar">
         <label for="model">Model</label>
         {models.state === 'ok' ? (
-          <select id="model" value={model} onChange={(e) => setModel(e.currentTarget.value)}>
+          <select id="model" value={model} onChange={(e) => setModel(e.currentTarget.value)} onFocus={() => setAsked((n) => n + 1)}>
             {GROUPS.map(([kind, label]) => {
               const ids = models.data.filter((id) => kindOf(id, baseModel) === kind);
               return ids.length === 0 ? null : <optgroup label={label}>{ids.map((id) => <option value={id}>{id}</option>)}</optgroup>;
@@ -151,7 +153,13 @@ function Token({ p, order }: { p: Piece & { attribution?: Attribution }; order: 
   const best = top(p.attribution ?? []);
   const shares = [...(p.attribution ?? [])].sort((a, b) => b.share - a.share).map((a) => `${a.model} ${(a.share * 100).toFixed(0)}%`).join(' · ');
   const colour = best ? colourOf(best.model, order) : 'transparent';
-  return <span class="tok" data-top={best?.model} title={shares} style={{ background: `${colour}40`, borderBottomColor: colour }}>{p.text}</span>;
+  // The shares show on hover in a tooltip of the page's own (CSS, .tok:hover .shares), not in `title`: it shows
+  // at once, in screenshots too, and only one tooltip appears.
+  return (
+    <span class="tok" data-top={best?.model} data-shares={shares} style={{ background: `${colour}40`, borderBottomColor: colour }}>
+      {p.text}<span class="shares" aria-hidden="true">{shares}</span>
+    </span>
+  );
 }
 
 /** Tokens per top specialist and each one's mean share over the answer. */

@@ -2,12 +2,12 @@
 // take, memory, threads, backend), the layers each primary placed, the specialists of the directory and the
 // training jobs, all from one live stream (GET /v1/dashboard/live), no reload.
 import { useEffect, useState } from 'preact/hooks';
-import { type CoordinatorSnapshot, CoordinatorSnapshotSchema, type NodeCard, type SpecialistCard, TRAINING_JOBS_ROUTE, type TrainingJob } from '../wire.ts';
+import { type CoordinatorSnapshot, CoordinatorSnapshotSchema, type NodeCard, type SpecialistCard, type TrainingJob, JOB_REF_PREFIX } from '../wire.ts';
 import { LossChart } from './chart.tsx';
 import { LayerBar, type Span } from './layers.tsx';
 import { useKey } from './key.ts';
 import { type LiveStatus, follow } from './net.ts';
-import { Badge, Card, Header, KeyForm, NotAvailable, Stat, formatAgo, formatBytes, formatDuration, shortId } from './ui.tsx';
+import { Badge, Card, Header, KeyForm, Stat, formatAgo, formatBytes, formatDuration, shortId } from './ui.tsx';
 
 /** RFC-0001: a primary prefers LAN, then WAN, then the relay. */
 const PATH_ORDER = ['lan', 'wan', 'relay'] as const;
@@ -47,7 +47,7 @@ function Federation({ s: raw }: { s: CoordinatorSnapshot }) {
     <>
       <div class="stats">
         <Stat label="nodes alive" value={`${s.nodes.filter((n) => n.state === 'alive').length} / ${s.nodes.length}`} />
-        <Stat label="primaries" value={current.filter((n) => n.role === 'primary').length} />
+        <Stat label="primaries" value={current.filter((n) => n.role === 'primary' && !n.models.some((m) => m.hash.startsWith(JOB_REF_PREFIX))).length} />
         <Stat label="workers" value={current.filter((n) => n.role === 'worker').length} />
         <Stat label="specialists" value={s.specialists.filter((x) => x.status === 'active').length} />
         <Stat label="coordinator up" value={formatDuration(s.uptimeMs)} />
@@ -64,7 +64,7 @@ function Federation({ s: raw }: { s: CoordinatorSnapshot }) {
         )}
       </Card>
       <Card title="Training jobs" id="jobs">
-        {s.jobs === null ? <NotAvailable route={TRAINING_JOBS_ROUTE} what="Training jobs" /> : s.jobs.length === 0 ? <p class="muted">No training job runs (<code>sharedllm diloco serve</code>).</p> : (
+        {s.jobs.length === 0 ? <p class="muted">No training job runs (<code>sharedllm diloco serve</code>).</p> : (
           <div class="grid wide">{s.jobs.map((job) => <Job job={job} />)}</div>
         )}
       </Card>
@@ -111,20 +111,27 @@ function Meter({ value }: { value: number }) {
 
 /** Per primary and model: its layers as a bar (spans when the node reports them), and the workers holding a copy. */
 function Models({ nodes, names, order }: { nodes: readonly NodeCard[]; names: Map<string, string>; order: readonly string[] }) {
-  const primaries = nodes.filter((n) => n.role === 'primary');
+  // A DiLoCo server registers as a primary whose only model is its job's ref: it places no layers.
+  const primaries = nodes.filter((n) => n.role === 'primary' && n.models.some((m) => !m.hash.startsWith(JOB_REF_PREFIX)));
   if (primaries.length === 0) return <p class="muted">No primary serves a model yet.</p>;
   const placing = new Set(primaries.flatMap((p) => (p.spans ?? []).map((s) => s.nodeId)));
   const reported = primaries.every((p) => p.spans !== undefined && p.spans.length > 0);
   const idle = nodes.filter((n) => n.role === 'worker' && n.state === 'alive' && !placing.has(n.nodeId)).map((n) => n.name);
   return (
     <div class="models">
-      {primaries.flatMap((p) => p.models.map((m) => {
+      {primaries.flatMap((p) => p.models.filter((m) => !m.hash.startsWith(JOB_REF_PREFIX)).map((m) => {
         const spans: Span[] = (p.spans ?? []).filter((s) => s.model === m.hash).map((s) => ({ first: s.first, last: s.last, holder: names.get(s.nodeId) ?? shortId(s.nodeId) }));
         const copies = nodes.filter((n) => n.role === 'worker' && n.models.some((x) => x.hash === m.hash)).map((n) => n.name);
         return (
           <div class="model">
             <div class="model-head"><strong>{m.name}</strong> <span class="muted small">on {p.name} · {m.nLayers} layers · <span class="mono" title={m.hash}>{m.hash.slice(0, 19)}…</span></span></div>
-            {spans.length > 0 ? <LayerBar layers={m.nLayers} spans={spans} order={order} label={`${m.name} on ${p.name}`} /> : (
+            {spans.length > 0 ? <LayerBar layers={m.nLayers} spans={spans} order={order} label={`${m.name} on ${p.name}`} /> : (p.spans ?? []).length > 0 ? (
+              // The primary placed its base model and not this one: a specialist it serves whole, by itself.
+              <>
+                <LayerBar layers={m.nLayers} spans={[{ first: 0, last: m.nLayers, holder: p.name }]} order={order} label={`${m.name} on ${p.name}`} />
+                <p class="muted small">A specialist: served whole by {p.name}.</p>
+              </>
+            ) : (
               <>
                 <LayerBar layers={m.nLayers} spans={[{ first: 0, last: m.nLayers, holder: 'placement not reported yet', unknown: true }]} order={order} label={`${m.name} on ${p.name}`} />
                 <p class="muted small">Waiting for {p.name}'s placement (its heartbeats report it once it has planned its layers; its own page shows it too).</p>
@@ -163,11 +170,17 @@ function Specialist({ x, names }: { x: SpecialistCard; names: Map<string, string
 
 function Job({ job }: { job: TrainingJob }) {
   const last = job.metrics.at(-1);
+  const participants = last?.['participants'];
   return (
-    <article class="job">
-      <div class="specialist-head"><strong>{job.id}</strong> {job.state && <Badge kind={job.state}>{job.state}</Badge>}</div>
-      <p class="small muted">round {last?.round ?? 0}{job.rounds ? ` of ${job.rounds}` : ''}{job.aggregator ? ` · ${job.aggregator}` : ''}{last?.participants !== undefined ? ` · ${last.participants} participants` : ''}</p>
-      <LossChart title={`${job.id}: loss per round`} metrics={job.metrics} />
+    <article class="job" data-job-id={job.id}>
+      <div class="specialist-head"><strong>{job.name}</strong> <Badge kind={job.state}>{job.state}</Badge></div>
+      <p class="small muted">
+        served by {job.nodeName}{job.round !== undefined ? ` · round ${job.round}${job.rounds !== undefined ? ` of ${job.rounds}` : ''}` : ''}
+        {typeof participants === 'number' ? ` · ${participants} participant${participants === 1 ? '' : 's'} in the last round` : ''}
+      </p>
+      {job.round === undefined ? (
+        <p class="muted small">This server does not report its rounds to the coordinator (an older <code>sharedllm diloco serve</code>): its loss per round is in its <code>--out</code> folder's metrics.jsonl.</p>
+      ) : <LossChart title={`job ${job.id.slice(0, 8)}: loss per round`} metrics={job.metrics} />}
     </article>
   );
 }
