@@ -47,6 +47,8 @@ export interface MixtureSizes {
   /** Held-out windows per domain and in the mixed set, of `window` tokens each. */
   windows: number;
   window: number;
+  /** Also score the posterior mixture with this fixed share (Herbster & Warmuth's tracking of switches): Bet 19. */
+  fixedShare?: number;
 }
 
 export interface Domain {
@@ -194,15 +196,18 @@ export interface TokenScore {
   /** Posterior mode with the top-attributed model removed, and with a random other one removed. */
   nllWithoutTop: number;
   nllWithoutRandom: number;
+  /** With `fixedShare` (Bet 19): -log p(token) of the posterior mixture with that fixed share, and its top share's model. */
+  fixedShare?: { nll: number; top: number };
 }
 
 /**
  * Mix a group's models over a window with the real combiner, in every mode, from a uniform prior (the
  * window is the text being generated: the weights follow it token by token).
  */
-export function scoreWindow(combiner: Combiner, logits: readonly Float32Array[][], win: Window, rng: () => number): TokenScore[] {
+export function scoreWindow(combiner: Combiner, logits: readonly Float32Array[][], win: Window, rng: () => number, fixedShare?: number): TokenScore[] {
   const K = logits.length;
   const out: TokenScore[] = [];
+  let fsPosterior = uniformWeights(K);
   const posteriors: Record<MixtureMode, Float64Array> = { posterior: uniformWeights(K), uniform: uniformWeights(K), top1: uniformWeights(K) };
   for (let t = 0; t + 1 < win.tokens.length; t++) {
     const token = win.tokens[t + 1]!;
@@ -226,6 +231,12 @@ export function scoreWindow(combiner: Combiner, logits: readonly Float32Array[][
         };
       }
       posteriors[mode] = a.posterior;
+    }
+    if (fixedShare !== undefined) {
+      const step = mixStep(combiner, fsPosterior, rows, 'posterior', fixedShare);
+      const a = step.attribute(token);
+      main!.fixedShare = { nll: -step.mixed.logits[token]!, top: argmax(a.shares) };
+      fsPosterior = a.posterior;
     }
     out.push(main!);
   }

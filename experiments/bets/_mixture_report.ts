@@ -84,7 +84,7 @@ function band(values: number[]): { mean: number; lo: number; hi: number } {
   return { mean: mean(values), lo, hi };
 }
 
-export function finishMixture(id: '04' | '18', seeds: { seed: number; measurement: SeedMeasurement }[]): { details: Record<string, unknown>; figures: Figure[]; notes: string[] } {
+export function finishMixture(id: string, seeds: { seed: number; measurement: SeedMeasurement }[]): { details: Record<string, unknown>; figures: Figure[]; notes: string[] } {
   const runs = seeds.map((s) => s.measurement.extra as MixtureRun);
   const r0 = runs[0]!;
   const names = r0.domains;
@@ -99,12 +99,13 @@ export function finishMixture(id: '04' | '18', seeds: { seed: number; measuremen
     ['top-1', (s) => s.mixture.top1],
     ['posterior mixture', (s) => s.mixture.posterior],
     ['random-split mixture', (s) => s.randomMixture.posterior],
+    ...(r0.sets[0]?.fixedShare ? [['fixed-share mixture', (s: SetScores) => s.fixedShare!.nll] as [string, (s: SetScores) => number]] : []),
   ];
   const table = setNames.flatMap((set) => arms.map(([arm, f]) => ({ set, arm, perplexity: band(at(set).map((s) => Math.exp(f(s)))) })));
   const figures: Figure[] = [];
-  if (id === '04') {
+  if (id !== '18') {
     figures.push({
-      kind: 'bars', id: '04_perplexity', title: 'Held-out perplexity per set (mean of 3 seeds, 95% CI)', yLabel: 'perplexity',
+      kind: 'bars', id: `${id}_perplexity`, title: 'Held-out perplexity per set (mean of 3 seeds, 95% CI)', yLabel: 'perplexity',
       bars: table.map((t) => ({ label: t.arm, group: t.set, ...t.perplexity })),
     });
   } else {

@@ -34,6 +34,8 @@ export interface SetScores {
   /** Mean share of the token per model (domain group and random group). */
   meanShares: number[];
   randomMeanShares: number[];
+  /** With sizes.fixedShare: the posterior mixture with that fixed share (mean NLL) and its top-is-domain share. */
+  fixedShare?: { nll: number; topIsDomain: number };
 }
 
 export interface MixtureRun {
@@ -122,7 +124,7 @@ async function runSeed(sizes: MixtureSizes, seed: number, log: (m: string) => vo
     for (const [w, win] of windows.entries()) {
       perWindow.push({
         win,
-        spec: scoreWindow(combiner, specLogits.map((l) => l[w]!), win, rng),
+        spec: scoreWindow(combiner, specLogits.map((l) => l[w]!), win, rng, sizes.fixedShare),
         rand: scoreWindow(combiner, randLogits.map((l) => l[w]!), win, rng),
         base: singleNll(combiner, baseLogits[w]!, win),
         union: singleNll(combiner, unionLogits[w]!, win),
@@ -153,6 +155,7 @@ async function runSeed(sizes: MixtureSizes, seed: number, log: (m: string) => vo
       ablationTopWorse: col(spec, (s) => (s.nllWithoutTop > s.nllWithoutRandom ? 1 : 0)),
       meanShares: [...Array(K).keys()].map((k) => col(spec, (s) => s.shares[k]!)),
       randomMeanShares: [...Array(K).keys()].map((k) => col(rand, (s) => s.shares[k]!)),
+      ...(sizes.fixedShare === undefined ? {} : { fixedShare: { nll: col(spec, (s) => s.fixedShare!.nll), topIsDomain: col(spec, (s) => (s.fixedShare!.top === s.domain ? 1 : 0)) } }),
     };
   });
   const firstMixed = perWindow.find((p) => p.win.set === 'mixed')!;
