@@ -6,6 +6,7 @@ import { type Graph, type RopeParams, T } from '../../ggml/graph.ts';
 import type { Tensor } from '../../ggml/tensor.ts';
 import type { WeightSet } from '../../ggml/weights.ts';
 import { type Group, causalMask } from '../batch.ts';
+import type { GainBank } from '../gain-bank.ts';
 import type { HParams } from '../hparams.ts';
 import { OUTPUT, OUTPUT_NORM, ROPE_FREQS, TOKEN_EMBD } from '../tensors.ts';
 
@@ -20,8 +21,10 @@ export interface BuildContext {
   rope: RopeParams;
   /** llama3-style rope frequency factors, when the file has them. */
   ropeFreqs: Tensor | null;
-  /** Host copies of norm weights (base values for per-sequence overrides). */
-  norms: ReadonlyMap<string, Float32Array>;
+  /** Per-sequence norm gains on the backend (adapters): a column per adapted sequence (its cache's gainSlot). */
+  gains: GainBank;
+  /** (n_rows) I32 row -> gain slot inputs, one per row -> group array (built once per step, shared by norms). */
+  gainRows: Map<Int32Array, Tensor>;
   /** Per group: (n_kv, n) F16 causal mask, built once per step and shared by every layer. */
   masks: Tensor[];
   /**
@@ -49,27 +52,22 @@ export function inputLayer(c: BuildContext, tokens: Int32Array | undefined, hidd
 }
 
 /**
- * rms_norm(x) * gain. `rowGroup[r]` is the group of row r; when a group's sequence overrides this norm
- * (a per-user adapter), each row takes its own gain through get_rows over a small table of variants.
+ * rms_norm(x) * gain. `rowGroup[r]` is the group of row r; when a group's sequence has a per-user adapter,
+ * every row takes its own gains with get_rows over the norm's GainBank tensor (uploaded once per sequence);
+ * the row -> slot index is one input per step, shared by every norm over the same rows.
  */
 export function rmsNorm(c: BuildContext, x: Tensor, name: string, rowGroup: Int32Array): Tensor {
-  const normed = c.g.rmsNorm(x, c.h.rmsEps); // (n_embd, n_rows)
-  const variants: Float32Array[] = [];
-  const variantOfGroup = c.groups.map((gr) => {
-    const o = gr.cache.normOverrides?.get(name);
-    if (!o) return 0;
-    variants.push(o);
-    return variants.length;
-  });
-  if (variants.length === 0) return c.g.mul(normed, c.w.get(name));
-  const base = c.norms.get(name)!;
-  const table = new Float32Array(base.length * (variants.length + 1));
-  table.set(base, 0);
-  variants.forEach((v, i) => table.set(v, (i + 1) * base.length));
-  const idx = Int32Array.from(rowGroup, (gi) => variantOfGroup[gi]!);
-  const tableT = c.g.input(T.F32, [base.length, variants.length + 1], table); // (n_embd, n_variants)
-  const gains = c.g.getRows(tableT, c.g.input(T.I32, [idx.length], idx)); // (n_embd, n_rows)
-  return c.g.mul(normed, gains);
+  const bank = c.groups.some((gr) => gr.cache.gainSlot > 0) ? c.gains.tensor(name) : undefined;
+  if (!bank) return c.g.mul(c.g.rmsNorm(x, c.h.rmsEps), c.w.get(name)); // (n_embd, n_rows)
+  let slots = c.gainRows.get(rowGroup);
+  if (!slots) {
+    const idx = Int32Array.from(rowGroup, (gi) => c.groups[gi]!.cache.gainSlot);
+    slots = c.g.input(T.I32, [idx.length], idx); // (n_rows)
+    c.gainRows.set(rowGroup, slots);
+  }
+  const gains = c.g.getRows(bank, slots); // (n_embd, n_rows)
+  // gains first, so that rms_norm comes right before the mul in the graph and ggml fuses them as on the base.
+  return c.g.mul(gains, c.g.rmsNorm(x, c.h.rmsEps)); // (n_embd, n_rows)
 }
 
 /**
