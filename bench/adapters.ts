@@ -1,7 +1,8 @@
 // Per-user norm adapters served batched: aggregate decode throughput of 8 concurrent sequences, each with
 // its own norm adapter (its own gains in the same batched steps), against 8 sequences on the base, in the
 // same run, arms interleaved (base, adapters, adapters, base, ...). Target ratio >= 0.95. Every step holds
-// all sequences of an arm, adapted or not (one graph; blocks.ts picks each row's gains).
+// all sequences of an arm, adapted or not (one graph; blocks.ts picks each row's gains with one get_rows
+// from the part's GainBank, where each sequence's gains were uploaded once when it opened).
 import { localForward } from '../src/model/batcher.ts';
 import { loadModelPart } from '../src/model/load.ts';
 import { Tokenizer } from '../src/model/tokenizer.ts';
