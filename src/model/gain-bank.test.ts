@@ -3,7 +3,8 @@
 // backend fuses the pair only when they are adjacent nodes).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { Graph, T } from '../ggml/graph.ts';
+import { Executor } from '../ggml/executor.ts';
+import { Graph, T, readF32 } from '../ggml/graph.ts';
 import type { Tensor } from '../ggml/tensor.ts';
 import { tensorSrc } from '../ggml/tensor.ts';
 import type { SeqInput } from './batch.ts';
@@ -82,35 +83,53 @@ test('a freed slot is reused, and clearing a sequence\'s overrides gives it the 
   part.closeSequence(c);
 });
 
-test('with adapters in the step, rms_norm stays the node right before its mul (fusable), as on the base', () => {
-  const name = [...part.norms.keys()][0]!;
-  const bank = new GainBank(part.ggml, part.norms);
-  const caches = [0, 1].map((i) => new SequenceCache(part.ggml, 100 + i, 0, 0, 1, 4));
-  try {
-    for (const adapted of [false, true]) {
-      caches[1]!.gainSlot = adapted ? bank.set(0, gains(5)) : 0;
-      const g = new Graph(part.ggml, 256);
-      try {
-        const c: BuildContext = {
-          g, h: part.h, w: part.weights, nTokens: 2, pos: g.input(T.I32, [2], Int32Array.of(0, 0)), rope: ropeParams(part.h), ropeFreqs: null,
-          masks: [], gains: bank, gainRows: new Map(),
-          groups: caches.map((cache, i) => ({ cache, offset: i, n: 1, pos0: 0, logits: 'last' as const })),
-        };
-        const x = g.input(T.F32, [part.h.nEmbd, 2], new Float32Array(part.h.nEmbd * 2).fill(1)); // (n_embd, 2)
-        const out = rmsNorm(c, x, name, Int32Array.of(0, 1));
-        g.expand(out);
-        const node = (i: number) => part.ggml.lib.ggml_graph_node(g.graph, i) as Tensor;
-        const last = node(g.nNodes - 1);
-        assert.equal(last, out);
-        const normed = adapted ? tensorSrc(out, 1) : tensorSrc(out, 0);
-        assert.equal(node(g.nNodes - 2), normed, `adapted: ${adapted}`);
-        assert.equal(g.nNodes, adapted ? 3 : 2, 'adapted: get_rows, rms_norm, mul');
-      } finally {
-        g.dispose();
+test('with adapters, rms_norm stays the node right before its mul (fusable); both gather modes agree', () => {
+  const name = [...part.norms.keys()][1]!;
+  const rowsOut: Float32Array[] = [];
+  let baseOut: Float32Array | undefined;
+  // gatherAllBytes: everything in one get_rows (decode), or each norm its own (0: long prefills, big models)
+  for (const gatherAll of [GAIN_BANK.gatherAllBytes, 0]) {
+    const bank = new GainBank(part.ggml, part.norms, gatherAll);
+    const caches = [0, 1, 2].map((i) => new SequenceCache(part.ggml, 100 + i, 0, 0, 1, 4));
+    const ex = new Executor(part.ggml, 256);
+    try {
+      for (const adapted of [false, true]) {
+        caches[1]!.gainSlot = adapted ? bank.set(0, gains(5)) : 0;
+        caches[2]!.gainSlot = adapted ? bank.set(0, gains(6)) : 0;
+        const g = new Graph(part.ggml, 256);
+        try {
+          const c: BuildContext = {
+            g, h: part.h, w: part.weights, nTokens: 3, pos: g.input(T.I32, [3], Int32Array.of(0, 0, 0)), rope: ropeParams(part.h), ropeFreqs: null,
+            masks: [], gains: bank, gainRows: new Map(),
+            groups: caches.map((cache, i) => ({ cache, offset: i, n: 1, pos0: 0, logits: 'last' as const })),
+          };
+          const x = g.input(T.F32, [part.h.nEmbd, 3], Float32Array.from({ length: part.h.nEmbd * 3 }, (_, i) => Math.sin(i))); // (n_embd, 3)
+          const rg = Int32Array.of(2, 0, 1);
+          rmsNorm(c, x, [...part.norms.keys()][0]!, rg); // another norm first: shares the step's gathered gains
+          const out = rmsNorm(c, x, name, rg);
+          g.output(out);
+          g.expand(out);
+          const node = (i: number) => part.ggml.lib.ggml_graph_node(g.graph, i) as Tensor;
+          assert.equal(node(g.nNodes - 1), out);
+          assert.equal(node(g.nNodes - 2), adapted ? tensorSrc(out, 1) : tensorSrc(out, 0), `rms_norm right before the mul, adapted: ${adapted}`);
+          ex.run(g);
+          const y = readF32(part.ggml, out, part.h.nEmbd * 3);
+          if (adapted) rowsOut.push(y);
+          else baseOut = y;
+        } finally {
+          g.dispose();
+        }
       }
+    } finally {
+      ex.dispose();
+      for (const c of caches) c.dispose();
+      bank.dispose();
     }
-  } finally {
-    for (const c of caches) c.dispose();
-    bank.dispose();
   }
+  assert.deepEqual(rowsOut[0], rowsOut[1], 'one gather for all norms = one per norm');
+  // row 1 is group 0's (the base gains): as without adapters; rows 0 and 2 (adapted) differ from it
+  const e = part.h.nEmbd;
+  assert.deepEqual(rowsOut[0]!.subarray(e, 2 * e), baseOut!.subarray(e, 2 * e));
+  assert.notDeepEqual(rowsOut[0]!.subarray(0, e), baseOut!.subarray(0, e));
+  assert.notDeepEqual(rowsOut[0]!.subarray(2 * e), baseOut!.subarray(2 * e));
 });

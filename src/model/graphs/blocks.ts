@@ -3,7 +3,7 @@
 //
 // Shapes are ggml's, innermost first: (n_embd, n_tokens) is n_tokens columns of n_embd floats.
 import { type Graph, type RopeParams, T } from '../../ggml/graph.ts';
-import type { Tensor } from '../../ggml/tensor.ts';
+import { type Tensor, tensorShape } from '../../ggml/tensor.ts';
 import type { WeightSet } from '../../ggml/weights.ts';
 import { type Group, causalMask } from '../batch.ts';
 import type { GainBank } from '../gain-bank.ts';
@@ -21,10 +21,11 @@ export interface BuildContext {
   rope: RopeParams;
   /** llama3-style rope frequency factors, when the file has them. */
   ropeFreqs: Tensor | null;
-  /** Per-sequence norm gains on the backend (adapters): a column per adapted sequence (its cache's gainSlot). */
+  /** Per-sequence norm gains on the backend (adapters): a row per adapted sequence (its cache's gainSlot). */
   gains: GainBank;
-  /** (n_rows) I32 row -> gain slot inputs, one per row -> group array (built once per step, shared by norms). */
-  gainRows: Map<Int32Array, Tensor>;
+  /** Per row -> group array (built once per step, shared by the norms over those rows): its (n_rows) I32
+   * row -> gain slot input, and when small enough every norm's gains of those rows, (slot_floats, n_rows). */
+  gainRows: Map<Int32Array, { slots: Tensor; all?: Tensor }>;
   /** Per group: (n_kv, n) F16 causal mask, built once per step and shared by every layer. */
   masks: Tensor[];
   /**
@@ -53,21 +54,28 @@ export function inputLayer(c: BuildContext, tokens: Int32Array | undefined, hidd
 
 /**
  * rms_norm(x) * gain. `rowGroup[r]` is the group of row r; when a group's sequence has a per-user adapter,
- * every row takes its own gains with get_rows over the norm's GainBank tensor (uploaded once per sequence);
- * the row -> slot index is one input per step, shared by every norm over the same rows.
+ * every row takes its own gains from the GainBank (uploaded once per sequence): one get_rows gathers all the
+ * norms' gains of a step's rows (a view per norm), or, above GainBank.gatherAllBytes, one per norm.
  */
 export function rmsNorm(c: BuildContext, x: Tensor, name: string, rowGroup: Int32Array): Tensor {
-  const bank = c.groups.some((gr) => gr.cache.gainSlot > 0) ? c.gains.tensor(name) : undefined;
-  if (!bank) return c.g.mul(c.g.rmsNorm(x, c.h.rmsEps), c.w.get(name)); // (n_embd, n_rows)
-  let slots = c.gainRows.get(rowGroup);
-  if (!slots) {
+  const bank = c.groups.some((gr) => gr.cache.gainSlot > 0) ? c.gains.tensor() : undefined;
+  const at = c.gains.slice(name);
+  if (!bank || at === undefined) return c.g.mul(c.g.rmsNorm(x, c.h.rmsEps), c.w.get(name)); // (n_embd, n_rows)
+  const { g } = c;
+  const n = c.gains.slotFloats;
+  const { off, len } = at;
+  let rows = c.gainRows.get(rowGroup);
+  if (!rows) {
     const idx = Int32Array.from(rowGroup, (gi) => c.groups[gi]!.cache.gainSlot);
-    slots = c.g.input(T.I32, [idx.length], idx); // (n_rows)
-    c.gainRows.set(rowGroup, slots);
+    const slots = g.input(T.I32, [idx.length], idx); // (n_rows)
+    rows = n * 4 * idx.length <= c.gains.gatherAllBytes ? { slots, all: g.getRows(bank, slots) } : { slots }; // all: (slot_floats, n_rows)
+    c.gainRows.set(rowGroup, rows);
   }
-  const gains = c.g.getRows(bank, slots); // (n_embd, n_rows)
+  const gains = rows.all
+    ? g.view2d(rows.all, len, rowGroup.length, n * 4, off * 4) // (n_embd, n_rows), rows n floats apart
+    : g.getRows(g.view2d(bank, len, tensorShape(bank)[1], n * 4, off * 4), rows.slots); // (n_embd, n_rows)
   // gains first, so that rms_norm comes right before the mul in the graph and ggml fuses them as on the base.
-  return c.g.mul(gains, c.g.rmsNorm(x, c.h.rmsEps)); // (n_embd, n_rows)
+  return g.mul(gains, g.rmsNorm(x, c.h.rmsEps)); // (n_embd, n_rows)
 }
 
 /**
