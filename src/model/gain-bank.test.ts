@@ -133,3 +133,20 @@ test('with adapters, rms_norm stays the node right before its mul (fusable); bot
   assert.notDeepEqual(rowsOut[0]!.subarray(0, e), baseOut!.subarray(0, e));
   assert.notDeepEqual(rowsOut[0]!.subarray(2 * e), baseOut!.subarray(2 * e));
 });
+
+test('a released slot holds the base gains again (an adapter\'s values do not outlive its sequence)', () => {
+  const bank = new GainBank(part.ggml, part.norms);
+  try {
+    const name = [...part.norms.keys()][2]!;
+    const { off, len } = bank.slice(name)!;
+    const a = gains(4);
+    const s = bank.set(0, a);
+    const row = () => readF32(part.ggml, bank.tensor()!, len, s * bank.slotFloats + off);
+    assert.deepEqual(row(), a.get(name));
+    bank.release(s);
+    assert.deepEqual(row(), part.norms.get(name));
+    assert.equal(bank.set(0, gains(7)), s, 'the freed slot is taken first');
+  } finally {
+    bank.dispose();
+  }
+});

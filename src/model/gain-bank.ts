@@ -63,9 +63,11 @@ export class GainBank {
     return s;
   }
 
-  /** Free a slot (its column keeps stale values until reused; no row points at it any more). */
+  /** Free a slot, overwriting it with the base gains: an adapter's values do not outlive its sequence. */
   release(slot: number): void {
-    if (slot > 0) this.held[slot] = undefined;
+    if (slot <= 0 || this.held[slot] === undefined) return;
+    this.held[slot] = undefined;
+    this.upload(slot);
   }
 
   /** (slot_floats, capacity) F32, or undefined when no adapted sequence was ever opened. */

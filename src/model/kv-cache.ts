@@ -21,7 +21,7 @@ export class SequenceCache {
   nPast = 0;
   /** Per-sequence norm weight overrides (adapters), by tensor name. */
   normOverrides: ReadonlyMap<string, Float32Array> | undefined;
-  /** Its column in the part's GainBank (the gains on the backend), or 0 for the base gains. */
+  /** Its slot (row) in the part's GainBank (its gains on the backend), or 0 for the base gains. */
   gainSlot = 0;
   private readonly ggml: Ggml;
   private readonly ctx: Ptr;
