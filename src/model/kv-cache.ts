@@ -21,6 +21,8 @@ export class SequenceCache {
   nPast = 0;
   /** Per-sequence norm weight overrides (adapters), by tensor name. */
   normOverrides: ReadonlyMap<string, Float32Array> | undefined;
+  /** Its slot (row) in the part's GainBank (its gains on the backend), or 0 for the base gains. */
+  gainSlot = 0;
   private readonly ggml: Ggml;
   private readonly ctx: Ptr;
   private readonly buffer: Ptr | null;

@@ -11,6 +11,7 @@ import { type BuildContext, inputLayer, makeMasks, ropeFreqs, ropeParams, rowGro
 import { type SpanOutput, buildLlama } from './graphs/llama.ts';
 import { buildPhi3 } from './graphs/phi3.ts';
 import { type HParams, kvWidth } from './hparams.ts';
+import { GainBank } from './gain-bank.ts';
 import { SequenceCache } from './kv-cache.ts';
 import type { PartLayout } from './tensors.ts';
 
@@ -33,6 +34,8 @@ export class ModelPart {
   readonly norms: ReadonlyMap<string, Float32Array>;
   private readonly executor: Executor;
   private readonly seqs = new Map<number, SequenceCache>();
+  /** Adapted sequences' norm gains, uploaded once per sequence (not per step). */
+  private readonly gains: GainBank;
   private nextSeq = 1;
   private disposed = false;
 
@@ -44,6 +47,7 @@ export class ModelPart {
     this.norms = norms;
     this.nCtx = nCtx;
     this.executor = new Executor(ggml, MAX_GRAPH_NODES);
+    this.gains = new GainBank(ggml, norms);
   }
 
   // ---- sequences -----------------------------------------------------------------------------------
@@ -58,7 +62,9 @@ export class ModelPart {
   }
 
   closeSequence(id: number): void {
-    this.seqs.get(id)?.dispose();
+    const c = this.seqs.get(id);
+    if (c) this.gains.release(c.gainSlot);
+    c?.dispose();
     this.seqs.delete(id);
   }
 
@@ -82,7 +88,15 @@ export class ModelPart {
         if (base && base.length !== v.length) throw new SequenceError(`override ${name} has the wrong size`, String(base.length), String(v.length), 'an adapter trained for another model?');
       }
     }
-    this.cache(id).normOverrides = overrides;
+    const c = this.cache(id);
+    const used = overrides && [...overrides.keys()].some((name) => this.norms.has(name));
+    if (used) {
+      c.gainSlot = this.gains.set(c.gainSlot, overrides);
+    } else {
+      this.gains.release(c.gainSlot);
+      c.gainSlot = 0;
+    }
+    c.normOverrides = overrides;
   }
 
   get openSequences(): number[] {
@@ -123,7 +137,7 @@ export class ModelPart {
       const c: BuildContext = {
         g, h, w: this.weights, groups, nTokens,
         pos: g.input(T.I32, [nTokens], positions(groups, nTokens)),
-        rope: ropeParams(h), ropeFreqs: ropeFreqs(this.weights), norms: this.norms,
+        rope: ropeParams(h), ropeFreqs: ropeFreqs(this.weights), gains: this.gains, gainRows: new Map(),
         masks: layout.last > layout.first ? makeMasks(g, h, groups) : [],
       };
       const inp = inputLayer(c, tokens, hidden);
@@ -177,6 +191,7 @@ export class ModelPart {
     this.disposed = true;
     for (const s of this.seqs.values()) s.dispose();
     this.seqs.clear();
+    this.gains.dispose();
     this.executor.dispose();
     this.weights.dispose();
   }

@@ -3,9 +3,10 @@
 //
 // Shapes are ggml's, innermost first: (n_embd, n_tokens) is n_tokens columns of n_embd floats.
 import { type Graph, type RopeParams, T } from '../../ggml/graph.ts';
-import type { Tensor } from '../../ggml/tensor.ts';
+import { type Tensor, tensorShape } from '../../ggml/tensor.ts';
 import type { WeightSet } from '../../ggml/weights.ts';
 import { type Group, causalMask } from '../batch.ts';
+import type { GainBank } from '../gain-bank.ts';
 import type { HParams } from '../hparams.ts';
 import { OUTPUT, OUTPUT_NORM, ROPE_FREQS, TOKEN_EMBD } from '../tensors.ts';
 
@@ -20,8 +21,11 @@ export interface BuildContext {
   rope: RopeParams;
   /** llama3-style rope frequency factors, when the file has them. */
   ropeFreqs: Tensor | null;
-  /** Host copies of norm weights (base values for per-sequence overrides). */
-  norms: ReadonlyMap<string, Float32Array>;
+  /** Per-sequence norm gains on the backend (adapters): a row per adapted sequence (its cache's gainSlot). */
+  gains: GainBank;
+  /** Per row -> group array (built once per step, shared by the norms over those rows): its (n_rows) I32
+   * row -> gain slot input, and when small enough every norm's gains of those rows, (slot_floats, n_rows). */
+  gainRows: Map<Int32Array, { slots: Tensor; all?: Tensor }>;
   /** Per group: (n_kv, n) F16 causal mask, built once per step and shared by every layer. */
   masks: Tensor[];
   /**
@@ -49,27 +53,29 @@ export function inputLayer(c: BuildContext, tokens: Int32Array | undefined, hidd
 }
 
 /**
- * rms_norm(x) * gain. `rowGroup[r]` is the group of row r; when a group's sequence overrides this norm
- * (a per-user adapter), each row takes its own gain through get_rows over a small table of variants.
+ * rms_norm(x) * gain. `rowGroup[r]` is the group of row r; when a group's sequence has a per-user adapter,
+ * every row takes its own gains from the GainBank (uploaded once per sequence): one get_rows gathers all the
+ * norms' gains of a step's rows (a view per norm), or, above GainBank.gatherAllBytes, one per norm.
  */
 export function rmsNorm(c: BuildContext, x: Tensor, name: string, rowGroup: Int32Array): Tensor {
-  const normed = c.g.rmsNorm(x, c.h.rmsEps); // (n_embd, n_rows)
-  const variants: Float32Array[] = [];
-  const variantOfGroup = c.groups.map((gr) => {
-    const o = gr.cache.normOverrides?.get(name);
-    if (!o) return 0;
-    variants.push(o);
-    return variants.length;
-  });
-  if (variants.length === 0) return c.g.mul(normed, c.w.get(name));
-  const base = c.norms.get(name)!;
-  const table = new Float32Array(base.length * (variants.length + 1));
-  table.set(base, 0);
-  variants.forEach((v, i) => table.set(v, (i + 1) * base.length));
-  const idx = Int32Array.from(rowGroup, (gi) => variantOfGroup[gi]!);
-  const tableT = c.g.input(T.F32, [base.length, variants.length + 1], table); // (n_embd, n_variants)
-  const gains = c.g.getRows(tableT, c.g.input(T.I32, [idx.length], idx)); // (n_embd, n_rows)
-  return c.g.mul(normed, gains);
+  const bank = c.groups.some((gr) => gr.cache.gainSlot > 0) ? c.gains.tensor() : undefined;
+  const at = c.gains.slice(name);
+  if (!bank || at === undefined) return c.g.mul(c.g.rmsNorm(x, c.h.rmsEps), c.w.get(name)); // (n_embd, n_rows)
+  const { g } = c;
+  const n = c.gains.slotFloats;
+  const { off, len } = at;
+  let rows = c.gainRows.get(rowGroup);
+  if (!rows) {
+    const idx = Int32Array.from(rowGroup, (gi) => c.groups[gi]!.cache.gainSlot);
+    const slots = g.input(T.I32, [idx.length], idx); // (n_rows)
+    rows = n * 4 * idx.length <= c.gains.gatherAllBytes ? { slots, all: g.getRows(bank, slots) } : { slots }; // all: (slot_floats, n_rows)
+    c.gainRows.set(rowGroup, rows);
+  }
+  const gains = rows.all
+    ? g.view2d(rows.all, len, rowGroup.length, n * 4, off * 4) // (n_embd, n_rows), rows n floats apart
+    : g.getRows(g.view2d(bank, len, tensorShape(bank)[1], n * 4, off * 4), rows.slots); // (n_embd, n_rows)
+  // gains first, so that rms_norm comes right before the mul in the graph and ggml fuses them as on the base.
+  return g.mul(gains, g.rmsNorm(x, c.h.rmsEps)); // (n_embd, n_rows)
 }
 
 /**
