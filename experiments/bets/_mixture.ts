@@ -215,7 +215,8 @@ export function scoreWindow(combiner: Combiner, logits: readonly Float32Array[][
     const nll = {} as Record<MixtureMode, number>;
     let main: TokenScore | undefined;
     for (const mode of ['posterior', 'uniform', 'top1'] as const) {
-      const step = mixStep(combiner, posteriors[mode], rows, mode);
+      // Exact Bayes (fixed share 0), as Bets 04 and 18 were run, whatever the serving default is.
+      const step = mixStep(combiner, posteriors[mode], rows, mode, 0);
       nll[mode] = -step.mixed.logits[token]!;
       const weights = step.mixed.weights;
       const a = step.attribute(token);

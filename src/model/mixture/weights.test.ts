@@ -15,9 +15,9 @@ test('shares are w_k p_k(t) / p(t) and sum to 1', () => {
 });
 
 test("Bayes' update follows the likelihoods; fixed share keeps a floor; all-zero keeps the weights", () => {
-  close(bayesUpdate(Float64Array.of(0.5, 0.5), [0.2, 0.6]), [0.25, 0.75]);
+  close(bayesUpdate(Float64Array.of(0.5, 0.5), [0.2, 0.6], 0), [0.25, 0.75]);
   close(bayesUpdate(Float64Array.of(0.5, 0.5), [0, 1], 0.1), [0.05, 0.95]);
-  close(bayesUpdate(Float64Array.of(0.3, 0.7), [0, 0]), [0.3, 0.7]);
+  close(bayesUpdate(Float64Array.of(0.3, 0.7), [0, 0], 0), [0.3, 0.7]);
 });
 
 test('modes: posterior as is, uniform, top1 one-hot', () => {

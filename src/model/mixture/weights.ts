@@ -22,9 +22,11 @@ export const MIXTURE_DEFAULTS = {
   minWeight: 1e-3,
   /**
    * Fixed-share mixing after each Bayes update (Herbster & Warmuth): w <- (1 - a) w + a / K. 0 is exact
-   * Bayes as the issue states it; a small a (1e-3) lets weights recover when the text changes domain.
+   * Bayes, which locks onto the first domain of a text (Bet 04: on mixed-domain text only 2.9% better than
+   * the best single specialist); a = 0.02 follows the text (Bet 19, pre-registered, strict: 0.36x the best
+   * single specialist's perplexity on mixed text, 1.002x the oracle on single-domain text).
    */
-  fixedShare: 0,
+  fixedShare: 0.02,
 } as const;
 
 /** w / Σ w; throws when nothing is left (every weight 0 or not finite). */
