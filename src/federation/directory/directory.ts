@@ -6,7 +6,7 @@
  */
 import type { DigestItem, DirectoryEntry, Manifest, ServingRecord, SpecialistView } from '../protocol-directory.ts';
 import type { DirectoryConfig } from './config.ts';
-import { compareVersions, digestItem, entryKey, parseEntry } from './entry.ts';
+import { compareVersions, digestItem, parseEntry } from './entry.ts';
 import type { DirectoryReplica } from './replica.ts';
 import { decide } from './rules.ts';
 import type { Decision, RefusalCode } from './rules.ts';
@@ -42,19 +42,20 @@ export class Directory {
    */
   reconcile(theirs: readonly DigestItem[]): { entries: DirectoryEntry[]; want: string[] } {
     const theirByKey = new Map(theirs.map((item) => [item.key, item]));
-    const ours = this.replica.list();
-    const ourByKey = new Map(ours.map((stored) => [entryKey(stored.entry), stored.entry]));
+    // Each of our entries is hashed once per call (the hash is the canonical JSON's sha256: not free).
+    const ours = this.replica.list().map(({ entry }) => ({ entry, item: digestItem(entry) }));
+    const ourByKey = new Map(ours.map((o) => [o.item.key, o.item]));
     const entries: DirectoryEntry[] = [];
-    for (const { entry } of ours) {
+    for (const { entry, item } of ours) {
       if (entries.length >= this.config.maxEntriesPerMessage) break;
-      const their = theirByKey.get(entryKey(entry));
-      if (their === undefined || compareVersions(digestItem(entry), their) > 0) entries.push(entry);
+      const their = theirByKey.get(item.key);
+      if (their === undefined || compareVersions(item, their) > 0) entries.push(entry);
     }
     const want: string[] = [];
     for (const item of theirs) {
       if (want.length >= this.config.maxEntriesPerMessage) break;
       const our = ourByKey.get(item.key);
-      if (our === undefined || compareVersions(item, digestItem(our)) > 0) want.push(item.key);
+      if (our === undefined || compareVersions(item, our) > 0) want.push(item.key);
     }
     return { entries, want };
   }

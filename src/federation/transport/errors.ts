@@ -2,6 +2,7 @@
  * Errors of the data-plane transport. Each carries a hint of what to do; FrameError (malformed bytes)
  * lives in frame.ts next to the codec.
  */
+import { FrameError } from './frame.ts';
 
 /** The other side answered a request with an ERROR frame. `code` is open (see TRANSPORT_ERROR_CODES). */
 export class RemoteError extends Error {
@@ -81,4 +82,12 @@ export function connectHint(code: string): string {
     default:
       return 'check the address and that the peer is running';
   }
+}
+
+/** Why a connection failed before HELLO completed, as the ConnectError (or TimeoutError) connect() throws. */
+export function handshakeError(remote: string, reason: string, cause: Error | undefined): Error {
+  if (cause instanceof ConnectError || cause instanceof TimeoutError) return cause;
+  if (cause instanceof FrameError) return new ConnectError(remote, 'bad_frame', cause.message, 'is this address a SharedLLM data-plane port (and TLS on both sides or neither)?', { cause });
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'closed';
+  return new ConnectError(remote, code, reason, 'the other side closed the connection during HELLO: check its logs (join token, version, TLS)', { cause });
 }

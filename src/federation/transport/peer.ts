@@ -21,7 +21,7 @@ import { silentLogger } from '../../util/log.ts';
 import type { Logger } from '../../util/log.ts';
 import { TransportErrorSchema } from '../protocol.ts';
 import type { TransportError } from '../protocol.ts';
-import { ConnectError, PeerClosedError, RemoteError, TimeoutError } from './errors.ts';
+import { ConnectError, PeerClosedError, RemoteError, TimeoutError, handshakeError } from './errors.ts';
 import { HandshakeRefusal } from './hello-auth.ts';
 import type { PeerAuth, PeerIdentity } from './hello-auth.ts';
 import { HelloExchange } from './hello-exchange.ts';
@@ -29,6 +29,7 @@ import type { HelloStep } from './hello-exchange.ts';
 import { effectiveLimits, encodeFrame, FrameDecoder, FrameError, FrameKind, kindName } from './frame.ts';
 import type { Frame, Limits } from './frame.ts';
 import { toTransportError } from './methods.ts';
+import { Outbox } from './outbox.ts';
 import type { MethodSpec, Reply } from './methods.ts';
 
 export interface PeerOptions {
@@ -88,8 +89,7 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
   private readonly decoder: FrameDecoder;
   private readonly pending = new Map<number, Pending>();
   private readonly inflight = new Set<AbortController>();
-  private readonly outbox: Buffer[][] = [];
-  private outboxBytes = 0;
+  private readonly outbox: Outbox;
   private nextId = 1;
   private handshaken = false;
   /** Where the HELLO exchange stands (hello-exchange.ts). */
@@ -103,6 +103,7 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
   constructor(socket: Duplex, options: PeerOptions) {
     super();
     this.socket = socket;
+    this.outbox = new Outbox(socket);
     this.options = options;
     this.id = `${options.role === 'client' ? 'c' : 's'}${++peerCounter}-${randomBytes(3).toString('hex')}`;
     this.remote = options.remote;
@@ -136,7 +137,7 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
 
   /** Bytes written but not yet on the wire (socket buffer + outbox): callers may wait for drained(). */
   get bufferedBytes(): number {
-    return this.socket.writableLength + this.outboxBytes;
+    return this.socket.writableLength + this.outbox.bytes;
   }
 
   /** Resolves when everything queued so far has been handed to the kernel (or the peer closed). */
@@ -227,19 +228,12 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
 
   private enqueue(pieces: Buffer[]): void {
     this.outbox.push(pieces);
-    for (const piece of pieces) this.outboxBytes += piece.length;
     this.flush();
   }
 
-  /** Hand queued frames to the socket while it is not asking us to wait (and only after HELLO). */
+  /** Hand queued frames to the socket (only after HELLO, never after close). */
   private flush(): void {
-    while (this.handshaken && this.closedWith === undefined && this.outbox.length > 0 && !this.socket.writableNeedDrain) {
-      const pieces = this.outbox.shift()!;
-      for (const piece of pieces) {
-        this.outboxBytes -= piece.length;
-        this.socket.write(piece);
-      }
-    }
+    this.outbox.flush(() => this.handshaken && this.closedWith === undefined);
   }
 
   /** Handshake frames and last words bypass the outbox. */
@@ -491,20 +485,11 @@ export class Peer extends EventEmitter<{ close: [error: Error | undefined] }> {
     this.settleReady(this.handshaken ? closed : handshakeError(this.remote, reason, cause));
     for (const entry of [...this.pending.values()]) entry.reject(closed);
     for (const controller of this.inflight) controller.abort(closed);
-    this.outbox.length = 0;
-    this.outboxBytes = 0;
+    this.outbox.clear();
     // end() lets queued last words (an ERROR frame) out; destroy() follows if the other side lingers.
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 250).unref();
     this.logger.debug('transport_peer_closed', { peer: this.id, remote: this.remote, session: this.session, reason });
     this.emit('close', cause);
   }
-}
-
-/** Why a connection failed before HELLO completed, as the ConnectError (or TimeoutError) connect() throws. */
-function handshakeError(remote: string, reason: string, cause: Error | undefined): Error {
-  if (cause instanceof ConnectError || cause instanceof TimeoutError) return cause;
-  if (cause instanceof FrameError) return new ConnectError(remote, 'bad_frame', cause.message, 'is this address a SharedLLM data-plane port (and TLS on both sides or neither)?', { cause });
-  const code = (cause as NodeJS.ErrnoException | undefined)?.code ?? 'closed';
-  return new ConnectError(remote, code, reason, 'the other side closed the connection during HELLO: check its logs (join token, version, TLS)', { cause });
 }
