@@ -12,6 +12,7 @@ export const MIXTURE_FLAGS: Record<string, FlagSpec> = {
   mixture: { type: 'string', arg: 'F,F', help: 'generate with a mixture of these GGUF specialists (same tokenizer), instead of --model' },
   'mixture-k': { type: 'number', integer: true, min: 1, max: 64, default: 3, help: 'with --mixture: the router keeps this many specialists per prompt' },
   'mixture-mode': { type: 'string', choices: MIXTURE_MODES, default: 'posterior', help: 'with --mixture: mix by the posterior, uniformly, or use the top specialist only' },
+  'mixture-stack': { type: 'string', choices: ['auto', 'off'], default: 'auto', help: 'with --mixture: auto steps specialists of one shape as one stacked model (one graph a token); off loads each apart' },
   'show-attribution': { type: 'boolean', default: false, help: 'with --mixture: colour each token by its top specialist (not when piped or NO_COLOR), summary on stderr' },
 };
 
@@ -64,23 +65,29 @@ export function useColour(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = 
 
 /** Streams the mixture's continuation of `text` to stdout. */
 export async function runMixture(cmd: string, files: readonly string[], f: Parsed['flags'], encode: (tokenizer: Tokenizer) => Promise<number[]>, sampling: SamplerOptions, maxTokens: number): Promise<number> {
-  const [{ loadModelPart }, { Tokenizer }, { Batcher, localForward }, { getGgml }, mixture, { tokenizerHash }, { openModelFile }] = await Promise.all([
-    import('../model/load.ts'), import('../model/tokenizer.ts'), import('../model/batcher.ts'), import('../ggml/runtime.ts'),
-    import('../model/mixture/index.ts'), import('../federation/directory/model-facts.ts'), import('../model/load.ts'),
+  const [{ Tokenizer }, { getGgml }, mixture, { loadLocalSpecialists }, { tokenizerHash }, { openModelFile }] = await Promise.all([
+    import('../model/tokenizer.ts'), import('../ggml/runtime.ts'), import('../model/mixture/index.ts'), import('../model/mixture/load-local.ts'),
+    import('../federation/directory/model-facts.ts'), import('../model/load.ts'),
   ]);
-  const ggml = getGgml({ gpu: f.gpu as 'auto' | 'off', ...(f.threads !== undefined ? { threads: f.threads as number } : {}) });
-  const parts: { dispose(): void }[] = [];
+  const gpu = f.gpu as 'auto' | 'off';
+  const ggml = getGgml({ gpu, ...(f.threads !== undefined ? { threads: f.threads as number } : {}) });
   const tokenizer = await Tokenizer.load(files[0]!);
+  let loaded: { dispose(): void } | undefined;
   try {
-    const specialists = [];
-    for (const file of files) {
-      const { part } = await loadModelPart(file, { gpu: f.gpu as 'auto' | 'off', ...(f['ctx-size'] !== undefined ? { nCtx: f['ctx-size'] as number } : {}) });
-      parts.push(part);
+    const hashOf = (file: string) => {
       const gguf = openModelFile(file);
-      const hash = tokenizerHash(gguf);
-      gguf.dispose();
-      specialists.push(new mixture.LocalSpecialist(file.split('/').pop()!.replace(/\.gguf$/i, ''), new Batcher(localForward(part)), ggml, hash));
-    }
+      try {
+        return tokenizerHash(gguf);
+      } finally {
+        gguf.dispose();
+      }
+    };
+    const local = await loadLocalSpecialists(files.map((file) => ({ path: file, id: file.split('/').pop()!.replace(/\.gguf$/i, ''), tokenizerHash: hashOf(file) })), ggml, {
+      gpu, ...(f['ctx-size'] !== undefined ? { nCtx: f['ctx-size'] as number } : {}), stack: f['mixture-stack'] as 'auto' | 'off',
+      log: (m) => process.stderr.write(`${m}\n`),
+    });
+    loaded = local;
+    const specialists = local.specialists;
     const generator = new mixture.MixtureGenerator(specialists, tokenizer, ggml, { k: f['mixture-k'] as number, mode: f['mixture-mode'] as MixtureMode });
     const show = f['show-attribution'] === true;
     const colour = show && useColour(process.stdout);
@@ -114,7 +121,7 @@ export async function runMixture(cmd: string, files: readonly string[], f: Parse
     throw e;
   } finally {
     await tokenizer.dispose();
-    for (const p of parts) p.dispose();
+    loaded?.dispose();
   }
 }
 

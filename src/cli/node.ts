@@ -13,7 +13,7 @@ import type { Adapters } from '../api/adapters/service.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import type { ModelSource, ServedModel } from '../api/models.ts';
 import type { LocalSpecialist } from '../federation/node/specialists.ts';
-import type { NodeMixture } from '../api/mixture-node.ts';
+import type { NodeMixture, NodeStack } from '../api/mixture-node.ts';
 import type { MixtureLink } from '../federation/mixture/link.ts';
 import type { Lender } from '../federation/mixture/discovery.ts';
 import type { Specialist } from '../model/mixture/specialist.ts';
@@ -73,6 +73,7 @@ export const spec: CommandSpec = {
     'mixture-listen': { type: 'string', arg: 'HOST:PORT', help: "primary: lend this node's specialists to other primaries' mixtures on this data-plane address (its serving records advertise it; without it the node lends nothing)" },
     'mixture-advertise': { type: 'string', arg: 'HOST:PORT', help: 'primary: the address its serving records give other primaries for --mixture-listen (default: that address; needed when it listens on 0.0.0.0 or behind a forwarded port)' },
     'mixture-peer': { type: 'string', arg: 'HOST:PORT', multiple: true, help: "primary: also mix the specialists another primary lends at this address, whatever the directory says (lenders are otherwise found in the directory; repeat for several)" },
+    'mixture-stack': { type: 'string', choices: ['auto', 'off'], default: 'auto', help: "primary: auto also loads the --specialist models of one shape as one stacked model, so that 'mixture' steps them in one graph a token (memory: their weights once more); off steps them apart" },
     'attribution-retention': { type: 'number', min: 0, max: 8760, unit: 'hours', default: 24, help: 'primary: hours a mixture answer\'s attribution trail is kept (GET /v1/attributions/{id})' },
     // GOSSIP_PEERS of src/federation/node/gossip-service.ts (listed here so that --help loads no federation code).
     'gossip-peers': { type: 'string', choices: ['all', 'coordinator'] as const satisfies readonly GossipPeers[], default: 'all', help: 'specialist-directory gossip with every node (all) or with the coordinator only (coordinator: a baseline for comparisons; the directory then stops while the coordinator is down)' },
@@ -185,6 +186,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   let api: ApiServer;
   let mixture: NodeMixture | undefined;
   let mixtureLink: MixtureLink | undefined;
+  let stack: NodeStack | undefined;
   try {
     tokenizer = await Tokenizer.load(f.model as string, chatTemplate === undefined ? {} : { chatTemplate });
     const { addSpecialistRoutes } = await import('../federation/node/specialist-routes.ts');
@@ -204,12 +206,16 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
     const engine = trainAdapterEngine({ modelPath: f.model as string, tokenizer, ...(common.threads === undefined ? {} : { threads: common.threads }) });
     adapters = openAdapters({ dataDir: common.dataDir, engine, base: { id: modelId, generator, tokenizer, nCtx: primary.batcher.forward.nCtx }, logger, onUserDeleted: (userId) => mixture?.deleteUser(userId) });
     const userAdapters = adapters;
-    const { nodeMixture } = await import('../api/mixture-node.ts');
+    const { nodeMixture, stackNodeSpecialists } = await import('../api/mixture-node.ts');
+    const stackable = primary.specialists.all.filter((s) => s.sharesBaseTokenizer);
+    stack = f['mixture-stack'] === 'auto' ? await stackNodeSpecialists(stackable, { gpu: f.gpu as 'auto' | 'off', ...(common.threads === undefined ? {} : { threads: common.threads }), logger }) : undefined;
+    const stacked = stack;
     mixture = nodeMixture({
+      ...(stacked ? { stack: stacked.group } : {}),
       remote: () => mixtureLink?.remote() ?? [],
       baseModel: f.model as string, tokenizer, dataDir: common.dataDir, logger, k: f['mixture-k'] as number,
       retentionSeconds: (f['attribution-retention'] as number) * 3600,
-      local: () => primary.specialists.served(directory).map(({ id, specialist }) => ({ id, batcher: specialist.generator.batcher, tokenizerHash: specialist.tokenizerHash })),
+      local: () => primary.specialists.served(directory).map(({ id, specialist }) => ({ id, batcher: specialist.generator.batcher, tokenizerHash: specialist.tokenizerHash, ...(stacked?.indexOf(specialist.path) === undefined ? {} : { stackIndex: stacked.indexOf(specialist.path)! }) })),
     });
     const { lendersIn } = await import('../federation/mixture/discovery.ts');
     const baseTokenizer = mixture.tokenizerHash;
@@ -242,6 +248,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
   } catch (error) {
     await mixtureLink?.close();
     mixture?.close();
+    stack?.dispose();
     await adapters?.close();
     await primary.close();
     await tokenizer?.dispose();
@@ -254,6 +261,7 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
     await api.drain(SHUTDOWN.drainMs);
     await mixtureLink?.close();
     mixture?.close();
+    stack?.dispose();
     await adapters?.close();
     await primary.close();
     await tokenizer?.dispose();

@@ -104,6 +104,8 @@ export class Graph {
   swigluSplit(gate: Tensor, up: Tensor): Tensor { return this.L.ggml_swiglu_split(this.ctx, gate, up); }
   /** silu(first half of rows) * second half (phi3's fused gate+up). */
   swiglu(a: Tensor): Tensor { return this.L.ggml_swiglu(this.ctx, a); }
+  /** `a` tiled to the shape of `like` (only its shape is read: `like` may be a tensor with no data). */
+  repeat(a: Tensor, like: Tensor): Tensor { return this.L.ggml_repeat(this.ctx, a, like); }
   mulMat(w: Tensor, x: Tensor): Tensor { return this.L.ggml_mul_mat(this.ctx, w, x); }
   scale(a: Tensor, s: number): Tensor { return this.L.ggml_scale(this.ctx, a, s); }
   cont(a: Tensor): Tensor { return this.L.ggml_cont(this.ctx, a); }
@@ -125,6 +127,9 @@ export class Graph {
   view2d(a: Tensor, ne0: number, ne1: number, nb1: number, offset: number): Tensor { return this.L.ggml_view_2d(this.ctx, a, ne0, ne1, nb1, offset); }
   view3d(a: Tensor, ne0: number, ne1: number, ne2: number, nb1: number, nb2: number, offset: number): Tensor {
     return this.L.ggml_view_3d(this.ctx, a, ne0, ne1, ne2, nb1, nb2, offset);
+  }
+  view4d(a: Tensor, ne: readonly [number, number, number, number], nb: readonly [number, number, number], offset: number): Tensor {
+    return this.L.ggml_view_4d(this.ctx, a, ne[0], ne[1], ne[2], ne[3], nb[0], nb[1], nb[2], offset);
   }
   rope(a: Tensor, pos: Tensor, freqFactors: Tensor | null, p: RopeParams): Tensor {
     return this.L.ggml_rope_ext(this.ctx, a, pos, freqFactors, p.nDims, p.mode, p.nCtxOrig, p.freqBase, p.freqScale, p.extFactor, p.attnFactor, p.betaFast, p.betaSlow);

@@ -46,6 +46,7 @@ const BASE = {
 
   // ggml.h: operations
   ggml_get_rows: 'void * ggml_get_rows(void * ctx, void * a, void * b)',
+  ggml_repeat: 'void * ggml_repeat(void * ctx, void * a, void * b)',
   ggml_set_rows: 'void * ggml_set_rows(void * ctx, void * a, void * b, void * c)',
   ggml_rms_norm: 'void * ggml_rms_norm(void * ctx, void * a, float eps)',
   ggml_norm: 'void * ggml_norm(void * ctx, void * a, float eps)',

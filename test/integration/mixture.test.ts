@@ -1,4 +1,5 @@
-// The mixture across two real primaries (issue 13): A serves a specialist and mixes it with one that B lends.
+// The mixture across two real primaries (issue 13): A serves two specialists (stacked: one graph a token for
+// both) and mixes them with one that B lends.
 // B lends with --mixture-listen; A is told nothing: it finds B in the directory (B's serving record for the
 // published manifest carries B's lending address, gossiped through the coordinator) and dials it over the
 // authenticated data plane (both prove their node identity in HELLO). The streamed attribution of every
@@ -16,6 +17,7 @@ const cluster = new Cluster();
 let a: PrimaryHandle;
 let b: PrimaryHandle;
 let localId: string;
+let localId2: string;
 let remoteId: string;
 let mixture: string;
 
@@ -62,10 +64,12 @@ cluster.setup(async () => {
   const lendPort = await freePort();
   const common = { coordinatorUrl: coordinator.url, model: testModel(), waitWorkers: 0, localLayers: 4 };
   localId = modelId(specialist(2));
+  localId2 = modelId(specialist(3));
   remoteId = 'test-remote';
-  mixture = `mixture:${localId},${remoteId}`;
+  mixture = `mixture:${localId},${localId2},${remoteId}`;
   b = await cluster.primary('primary-b', { ...common, extra: [...GOSSIP, '--specialist', specialist(4), '--mixture-listen', `127.0.0.1:${lendPort}`] });
-  a = await cluster.primary('primary-a', { ...common, extra: [...GOSSIP, '--specialist', specialist(2)] });
+  a = await cluster.primary('primary-a', { ...common, extra: [...GOSSIP, '--specialist', specialist(2), '--specialist', specialist(3)] });
+  await a.proc.waitFor(/mixture_stacked/, 60_000); // A's two specialists share a shape: one stack
   // B's specialist gets a manifest (published at the coordinator): B signs a serving record with its address.
   const manifest = join(cluster.dir, 'remote.json');
   const made = await cluster.run('manifest', ['specialist', 'manifest', '--model', specialist(4), '--id', remoteId, '--domain', 'test', '--description', 'lent by B', '--data-dir', join(cluster.dir, 'publisher'), '--out', manifest]);
@@ -90,7 +94,7 @@ cluster.test('streamed attribution names the remote specialist and sums to 1; th
   assert.ok(streamed.length > 0);
   for (const shares of streamed) {
     assert.ok(Math.abs(sum(shares) - 1) < 1e-4, JSON.stringify(shares));
-    assert.deepEqual(shares.map((s) => s.model).sort(), [localId, remoteId].sort());
+    assert.deepEqual(shares.map((s) => s.model).sort(), [localId, localId2, remoteId].sort());
   }
   const trail = await getJson<Trail>(`${a.url}/v1/attributions/${chunks[0]!.id}`, { headers: { authorization: 'Bearer user-a' } });
   assert.deepEqual(trail.choices[0]!.tokens.map((t) => t.attribution), streamed);
@@ -100,7 +104,7 @@ cluster.test('streamed attribution names the remote specialist and sums to 1; th
   assert.deepEqual(links.lenders.map((l) => [l.nodeId, l.discovered, l.specialists]), [[b.nodeId, true, [remoteId]]], 'B was found in the directory');
 });
 
-cluster.test('B killed mid-answer: A finishes from its own specialist; the trail shows the drop', async () => {
+cluster.test('B killed mid-answer: A finishes from its own specialists; the trail shows the drop', async () => {
   const times: number[] = [];
   let killedAt = 0;
   const chunks = await streamChat(a.url, mixture, 120, async (n) => {
@@ -117,7 +121,7 @@ cluster.test('B killed mid-answer: A finishes from its own specialist; the trail
   assert.ok(last.choices[0]?.finish_reason === 'length' || last.choices[0]?.finish_reason === 'stop', JSON.stringify(last));
   const streamed = chunks.filter((c) => c.sharedllm !== undefined).map((c) => c.sharedllm!.attribution);
   for (const shares of streamed) assert.ok(Math.abs(sum(shares) - 1) < 1e-4);
-  assert.deepEqual(streamed.at(-1)!.map((s) => s.model), [localId], `${tokens} tokens, dropped: ${JSON.stringify(trail.choices[0]!.dropped)}; chunks at +${times.map((t) => t - times[0]!).join(',')} ms, killed at +${killedAt - times[0]!} ms`);
+  assert.deepEqual(streamed.at(-1)!.map((s) => s.model).sort(), [localId, localId2].sort(), `${tokens} tokens, dropped: ${JSON.stringify(trail.choices[0]!.dropped)}; chunks at +${times.map((t) => t - times[0]!).join(',')} ms, killed at +${killedAt - times[0]!} ms`);
   assert.deepEqual(trail.choices[0]!.tokens.map((t) => t.attribution), streamed);
   assert.equal(trail.choices[0]!.dropped[0]?.model, remoteId);
   // B's address no longer answers: A bans it (its record stays in the directory: SIGKILL withdrew nothing).

@@ -8,6 +8,7 @@
 // bookkeeping over K numbers (shares, Bayes' update) is in weights.ts.
 import { Executor } from '../../ggml/executor.ts';
 import { Graph, T, readF32 } from '../../ggml/graph.ts';
+import { mixGraph } from './mix-graph.ts';
 import type { Ggml } from '../../ggml/runtime.ts';
 import type { Tensor } from '../../ggml/tensor.ts';
 import { type MixtureMode, MixtureError, bayesUpdate, mixingWeights, tokenShares } from './weights.ts';
@@ -53,9 +54,7 @@ export class Combiner {
     try {
       const logits = g.input(T.F32, [V, K], packed); // (V, K)
       const m = g.input(T.F32, [K, 1], Float32Array.from(weights)); // (K, 1)
-      const probs = g.softMaxExt(logits, null, 1, 0); // (V, K) p_k(x)
-      const mixed = g.mulMat(g.cont(g.transpose(probs)), m); // (V, 1) Σ_k m_k p_k(x)
-      const logMixed = g.log(mixed); // (V, 1)
+      const { probs, logMixed } = mixGraph(g, logits, m); // (V, K), (V, 1)
       for (const t of [probs, logMixed]) {
         g.output(t);
         g.expand(t);
@@ -117,7 +116,11 @@ export function mixStep(
   mode: MixtureMode,
   fixedShare?: number,
 ): { mixed: MixedDistribution; attribute(token: number): TokenAttribution } {
-  const mixed = combiner.mix(rows, mixingWeights(posterior, mode));
+  return stepOf(combiner.mix(rows, mixingWeights(posterior, mode)), posterior, fixedShare);
+}
+
+/** A mixed distribution as a step of the mixture: `attribute(token)` gives the token's shares and posterior. */
+export function stepOf(mixed: MixedDistribution, posterior: Float64Array, fixedShare?: number): { mixed: MixedDistribution; attribute(token: number): TokenAttribution } {
   return {
     mixed,
     attribute(token: number): TokenAttribution {

@@ -3,11 +3,13 @@
 // specialist gives its next-token logits (all steps in flight together), the combiner mixes them, the
 // sampler draws from the mixture, and Bayes' rule updates the weights. Each piece carries its attribution.
 // A specialist that fails drops out (weights renormalised, logged, in the trail); all failing is an error.
-import { Combiner, mixStep } from './combine.ts';
+import { Combiner, type MixedDistribution, stepOf } from './combine.ts';
 import { route } from './router.ts';
 import { type Specialist, type SpecialistSequence, MixtureUnavailableError, checkCompatible } from './specialist.ts';
 import { type MixtureTrail, namedShares, namedWeights } from './trail.ts';
-import { MIXTURE_DEFAULTS, type MixtureMode, dropSpecialist } from './weights.ts';
+import { FusedSteps, startAll } from './stacked.ts';
+import { type MixtureSteps, SeparateSteps } from './steps.ts';
+import { MIXTURE_DEFAULTS, type MixtureMode, dropSpecialist, mixingWeights } from './weights.ts';
 import type { Ggml } from '../../ggml/runtime.ts';
 import { ContextLimitError } from '../errors.ts';
 import { type FinishReason, type GenerateOptions, type GeneratedPiece, type GenerationResult, type TextGenerator, firstStop, holdBack } from '../generator.ts';
@@ -82,7 +84,8 @@ export class MixtureGenerator implements TextGenerator {
     };
     try {
       // One prefill per candidate, all in flight together; each scores the prompt for the router.
-      const started = await Promise.allSettled(this.specialists.map((s) => s.start(prompt, opts.signal)));
+      // (the members of a stack together: one prefill for all of them)
+      const started = await startAll(this.specialists, prompt, opts.signal);
       const candidates: Active[] = [];
       started.forEach((r, i) => {
         const specialist = this.specialists[i]!;
@@ -102,14 +105,23 @@ export class MixtureGenerator implements TextGenerator {
       trail.notRouted = namedWeights(notRouted.map((c) => c.specialist.id), notRouted.map((c) => r.posterior[candidates.indexOf(c)]!));
       await Promise.allSettled(notRouted.map((c) => c.seq.close()));
       let posterior = r.weights;
-      let rows = active.map((a) => a.seq.logits);
+      // One graph a token when every kept specialist is in one local stack; else each steps and the combiner mixes.
+      const steps: MixtureSteps = FusedSteps.of(combiner, active.map((a) => a.seq)) ?? new SeparateSteps(combiner, active.map((a) => a.seq));
 
       for (let i = 0; i < maxTokens; i++) {
         if (opts.signal?.aborted) {
           finishReason = 'aborted';
           break;
         }
-        const step = mixStep(combiner, posterior, rows, mode, this.options.fixedShare);
+        let mixed: MixedDistribution;
+        try {
+          mixed = steps.mix(mixingWeights(posterior, mode));
+        } catch (e) {
+          // A stacked step failing fails all its members at once.
+          for (const a of active) drop(a.specialist.id, e);
+          throw unavailable(trail);
+        }
+        const step = stepOf(mixed, posterior, this.options.fixedShare);
         const token = sampler.sample(step.mixed.logits, history);
         const a = step.attribute(token);
         const attribution = namedShares(ids(), a.shares);
@@ -138,26 +150,15 @@ export class MixtureGenerator implements TextGenerator {
         if (i + 1 >= maxTokens) break;
         if (prompt.length + tokens.length >= nCtx) break;
         // Every specialist's step in flight at once; the failed ones drop out.
-        const next = await Promise.allSettled(active.map((x) => x.seq.next(token)));
-        const kept: Active[] = [];
-        const keptRows: Float32Array[] = [];
+        const failed = await steps.advance(token);
         let weights = posterior;
-        for (let k = next.length - 1; k >= 0; k--) {
-          const res = next[k]!;
-          if (res.status === 'rejected') {
-            drop(active[k]!.specialist.id, res.reason);
-            void active[k]!.seq.close().catch(() => undefined);
-            if (weights.length > 1) weights = dropSpecialist(weights, k);
-            else weights = new Float64Array(0);
-          } else {
-            kept.unshift(active[k]!);
-            keptRows.unshift(res.value);
-          }
+        for (const { index, reason } of [...failed].sort((a, b) => b.index - a.index)) {
+          drop(active[index]!.specialist.id, reason);
+          weights = weights.length > 1 ? dropSpecialist(weights, index) : new Float64Array(0);
         }
-        active = kept;
+        active = active.filter((_, k) => !failed.some((f) => f.index === k));
         if (active.length === 0) throw unavailable(trail);
         posterior = weights;
-        rows = keptRows;
       }
       if (finishReason !== 'stop' || firstStop(text, stops) < 0) {
         text += decoder.flush();
