@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type CommandSpec, parseCommand, renderHelp } from '../../src/cli/args.ts';
+import { type CommandSpec, UsageError, parseCommand, renderHelp } from '../../src/cli/args.ts';
 import { cachedModel } from '../../src/model/testing/cached-model.ts';
 import type { MakeModelOptions } from '../../src/model/testing/make-model.ts';
 import { exitLikeFailedSeed, measureSeedToFile, measureSeedsInChildren } from './_parallel.ts';
@@ -81,6 +81,17 @@ export interface BetArgs {
   seedOnly?: { seed: number; out: string };
 }
 
+/** parseBetArgs for a command line: a bad flag prints what was wrong and the help, and exits 2. */
+export function parseBetArgsOrExit(argv: readonly string[]): ReturnType<typeof parseBetArgs> {
+  try {
+    return parseBetArgs(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`error: ${e.message}\n\n${betHelp()}\n`);
+    process.exit(2);
+  }
+}
+
 /** The flags of a bet run, as `npm run bet -- NN --help` and `node --import tsx NN_name.ts --help` show them. */
 export const BET_COMMAND: CommandSpec = {
   name: 'bet',
@@ -89,7 +100,7 @@ export const BET_COMMAND: CommandSpec = {
   flags: {
     smoke: { type: 'boolean', help: "tiny sizes, the first seed only, into a temp folder (what CI runs; never touches results/)", default: false },
     out: { type: 'string', arg: 'DIR', help: 'folder for the result file (default: results/, or a temp folder with --smoke)' },
-    jobs: { type: 'number', integer: true, min: 1, max: 256, default: 1, help: "seeds measured at once, each in a child process that uses the bet's threads: for long bets on a machine with cores to spare; wall times of seeds run together share the machine" },
+    jobs: { type: 'number', integer: true, min: 1, max: 256, default: 1, help: "seeds measured at once, each in a child process that uses the bet's threads: for long bets on a machine with cores to spare (wall times of seeds run together share the machine); with --smoke, its one seed in a child process, to try that path in seconds" },
   },
   examples: ['npm run bet -- 66 --smoke', 'npm run bet -- 66 --jobs 3'],
 };
@@ -231,7 +242,7 @@ export async function runBet<Sizes>(def: BetDefinition<Sizes>, args: BetArgs): P
  * [--jobs N]`; with `--seed-only S --measurement-out FILE` it is a seed's child process of a `--jobs` run.
  */
 export async function runFromCli<Sizes>(def: BetDefinition<Sizes>, argv: readonly string[] = process.argv.slice(2)): Promise<void> {
-  const args = parseBetArgs(argv);
+  const args = parseBetArgsOrExit(argv);
   if (args.help) {
     process.stdout.write(`${betHelp()}\n`);
     return;

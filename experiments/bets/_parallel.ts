@@ -30,9 +30,9 @@ export const PARALLEL_DEFAULTS = {
 
 /** A seed's child process failed: its exit, and the end of what it wrote on stderr. */
 export class SeedProcessError extends Error {
-  constructor(readonly seed: number, readonly exitCode: number | null, readonly signal: NodeJS.Signals | null, readonly stderrTail: string) {
+  constructor(readonly seed: number, readonly exitCode: number | null, readonly signal: NodeJS.Signals | null, readonly stderrTail: string, file: string) {
     super(`seed ${seed} failed in its child process: expected exit code 0, got ${exitCode ?? signal}. Its stderr ends with:\n${stderrTail}\n` +
-      `Rerun that seed alone to debug it: node --import tsx <bet file> --seed-only ${seed} --measurement-out /tmp/seed-${seed}.json`);
+      `Rerun that seed alone to debug it: node --import tsx ${file} --seed-only ${seed} --measurement-out seed-${seed}.json`);
     this.name = 'SeedProcessError';
   }
 }
@@ -177,7 +177,7 @@ export async function measureSeedsInChildren(opts: ParallelOptions): Promise<{ s
     opts.log(`seed ${seed} in child process ${proc.pid ?? '(not started)'}`);
     await exited;
     if (stopping) return;
-    if (exit.code !== 0) throw new SeedProcessError(seed, exit.code, exit.signal, stderr.split('\n').slice(-PARALLEL_DEFAULTS.tailLines).join('\n'));
+    if (exit.code !== 0) throw new SeedProcessError(seed, exit.code, exit.signal, stderr.split('\n').slice(-PARALLEL_DEFAULTS.tailLines).join('\n'), opts.file);
     results.set(seed, measurementFromJson(readFileSync(out, 'utf8'), `seed ${seed}'s measurement (${out})`));
     opts.log(`seed ${seed} measured (${results.size} of ${opts.seeds.length})`);
   };

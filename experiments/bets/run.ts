@@ -1,9 +1,8 @@
 // `npm run bet -- NN [--smoke] [--out DIR] [--jobs N]`: run one bet of the catalogue (a full run writes
 // results/). With --jobs N > 1 the seeds run in child processes (_parallel.ts), which stop their own clusters.
-import { betHelp, parseBetArgs, runBet } from './_common.ts';
+import { betHelp, parseBetArgsOrExit, runBet } from './_common.ts';
 import { betFile, loadBet } from './_catalogue.ts';
 import { exitLikeFailedSeed } from './_parallel.ts';
-import { UsageError } from '../../src/cli/args.ts';
 import { stopChildrenOnSignals } from '../../src/cli/cluster.ts';
 
 const [id, ...rest] = process.argv.slice(2);
@@ -15,14 +14,7 @@ if (id === undefined || !/^\d+$/.test(id)) {
   process.stderr.write(`${betHelp()}\n\nerror: the first argument is the bet's number (NN), e.g. npm run bet -- 66 --smoke\n`);
   process.exit(2);
 }
-let args: ReturnType<typeof parseBetArgs>;
-try {
-  args = parseBetArgs(rest);
-} catch (e) {
-  if (!(e instanceof UsageError)) throw e;
-  process.stderr.write(`error: ${e.message}\n\n${betHelp()}\n`);
-  process.exit(2);
-}
+const args = parseBetArgsOrExit(rest);
 // Seeds in this process: its clusters stop with it. Seeds in child processes: the parallel runner stops them.
 if ((args.jobs ?? 1) <= 1) stopChildrenOnSignals();
 const bet = await loadBet(id);
