@@ -123,7 +123,7 @@ export function parseBetArgs(argv: readonly string[]): BetArgs & { help: boolean
   const jobs = typeof flags.jobs === 'number' ? flags.jobs : 1;
   const seed = flags['seed-only'];
   const measurementOut = flags['measurement-out'];
-  if ((typeof seed === 'number') !== (typeof measurementOut === 'string')) throw new Error('--seed-only and --measurement-out go together (they are how a bet run with --jobs starts a seed\'s process)');
+  if ((typeof seed === 'number') !== (typeof measurementOut === 'string')) throw new UsageError('--seed-only and --measurement-out go together (they are how a bet run with --jobs starts a seed\'s process)', BET_COMMAND.name);
   return {
     help: flags.help === true,
     smoke,
