@@ -21,10 +21,16 @@ export function listBets(dir = BETS_DIR): CatalogueEntry[] {
     .sort((a, b) => Number(a.id) - Number(b.id) || a.id.localeCompare(b.id));
 }
 
-export async function loadBet(id: string): Promise<BetDefinition<unknown>> {
+/** The file of bet `id` (e.g. '66' or '4'). */
+export function betFile(id: string): string {
   const entry = listBets().find((b) => b.id === id.padStart(2, '0'));
   if (!entry) throw new Error(`no bet ${id} in ${BETS_DIR} (have: ${listBets().map((b) => b.id).join(', ') || 'none'})`);
-  const mod: { bet?: BetDefinition<unknown> } = await import(pathToFileURL(entry.file).href);
-  if (!mod.bet) throw new Error(`${entry.file} does not export \`bet\` (defineBet({...}))`);
+  return entry.file;
+}
+
+export async function loadBet(id: string): Promise<BetDefinition<unknown>> {
+  const file = betFile(id);
+  const mod: { bet?: BetDefinition<unknown> } = await import(pathToFileURL(file).href);
+  if (!mod.bet) throw new Error(`${file} does not export \`bet\` (defineBet({...}))`);
   return mod.bet;
 }
