@@ -101,3 +101,35 @@ test('--init fine-tunes an exported GGUF (its weights and tokenizer)', async () 
   const ref = await loadReference(ft, 1, 128);
   await ref.dispose();
 });
+
+test('--own-layers trains the last layer over the frozen rest: two such specialists share the rest byte for byte and stack', async () => {
+  const files = [1, 2].map((seed) => join(dir, `own-${seed}.gguf`));
+  for (const [i, f] of files.entries()) {
+    const r = await cli('train', '--init', out, '--own-layers', '1', '--corpus', FIXTURE, '--out', f, '--seed', String(i + 1), '--lr', '1e-3', ...FAST);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /the last 1 layer\(s\); the rest frozen/);
+    assert.match(r.stdout, /no checkpoint \(a partial fine-tune\)/);
+  }
+  const [{ openModelFile }, { StackedModel }] = await Promise.all([import('../model/load.ts'), import('../model/stacked-model.ts')]);
+  const [a, b] = files.map((f) => openModelFile(f));
+  const nLayer = a!.tensorInfos.filter((t) => t.name.endsWith('attn_q.weight')).length;
+  try {
+    for (const t of a!.tensorInfos) {
+      const same = a!.readTensor(t.name).equals(b!.readTensor(t.name));
+      assert.equal(same, !t.name.startsWith(`blk.${nLayer - 1}.`), `${t.name} ${same ? 'same' : 'differs'}`);
+    }
+  } finally {
+    a!.dispose();
+    b!.dispose();
+  }
+  const stack = await StackedModel.load(files, { gpu: 'off', nCtx: 64 });
+  try {
+    assert.deepEqual(stack.shared, { embeddings: true, layers: nLayer - 1 });
+    assert.ok([...stack.perModel].every((n) => n.startsWith(`blk.${nLayer - 1}.`)));
+  } finally {
+    stack.dispose();
+  }
+  const bad = await cli('train', '--own-layers', '1', '--corpus', FIXTURE, '--out', join(dir, 'x.gguf'), ...FAST);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--own-layers needs --init/);
+});

@@ -25,6 +25,8 @@ export const spec: CommandSpec = {
     seed: { ...FLAG_SHAPES.seed, min: 0, default: 1, help: 'seeds the initial weights, the held-out split and the data order' },
     resume: { type: 'string', arg: 'CKPT', help: 'continue a run from its checkpoint (with the same --steps, bit-identical to an unbroken run)' },
     init: { type: 'string', arg: 'F', help: 'fine-tune this llama GGUF (byte-level BPE tokenizer) instead of starting from random weights' },
+    'own-layers': { type: 'number', integer: true, min: 1, max: 1024, help: "with --init: train only the last N layers, the rest frozen (no checkpoints). Specialists of one base trained so share the rest byte for byte: a mixture stacks them and runs it once (decode near one model's cost)" },
+    'own-head': { type: 'boolean', help: 'with --own-layers: also train the final norm and output matrix' },
     'vocab-size': { type: 'number', integer: true, min: 256, max: 1 << 20, unit: 'tokens', help: "tokens of the BPE tokenizer trained on the corpus (default: the preset's)" },
     threads: { ...FLAG_SHAPES.threads, help: 'CPU threads (default: physical cores)' },
     batch: { type: 'number', integer: true, min: 1, max: 4096, help: "rows per optimiser step (default: the preset's)" },
@@ -47,6 +49,7 @@ export const spec: CommandSpec = {
     'node --import tsx scripts/fetch-corpora.ts      (in a checkout of the repository: installs the training corpora)',
     'sharedllm train --corpus data/corpora --out models/sharedllm-tiny.gguf --preset tiny --steps 600',
     'sharedllm train --corpus data/corpora --out models/sharedllm-tiny.gguf --resume models/sharedllm-tiny.ckpt --steps 800',
+    'sharedllm train --init models/sharedllm-tiny.gguf --own-layers 1 --corpus data/corpora/go --out go.gguf --steps 200   (a specialist owning its last layer)',
   ],
 };
 
@@ -56,6 +59,8 @@ export async function run({ flags: f, positionals }: Parsed): Promise<number> {
     const v = num(k);
     if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new UsageError(`--${k} needs a positive integer (got ${v})`, 'train');
   }
+  if (f['own-head'] === true && f['own-layers'] === undefined) throw new UsageError('--own-head needs --own-layers N', 'train');
+  if (f['own-layers'] !== undefined && f.init === undefined) throw new UsageError('--own-layers needs --init base.gguf: it fine-tunes part of a model', 'train');
   const { runTraining } = await import('../train/run.ts');
   const out = f.out as string;
   const tty = Boolean(process.stderr.isTTY);
@@ -72,6 +77,7 @@ export async function run({ flags: f, positionals }: Parsed): Promise<number> {
       seed: f.seed as number,
       resume: f.resume as string | undefined,
       init: f.init as string | undefined,
+      ...(f['own-layers'] === undefined ? {} : { own: { layers: f['own-layers'] as number, head: f['own-head'] === true } }),
       vocabSize: num('vocab-size'),
       batch: num('batch'),
       lr: num('lr'),
@@ -105,7 +111,7 @@ export async function run({ flags: f, positionals }: Parsed): Promise<number> {
     [
       `steps ${r.steps} (${r.stepsThisRun} in this run): ${r.tokensThisRun.toLocaleString('en-US')} tokens in ${r.trainSeconds.toFixed(1)} s, ${r.tokensPerSecond.toFixed(0)} tokens/s, ${(r.flopsPerSecond / 1e9).toFixed(1)} GFLOP/s`,
       `loss ${r.firstLoss.toFixed(3)} -> ${r.finalLoss.toFixed(3)}; held-out perplexity ${r.heldOutPerplexity.toFixed(2)} on ${r.heldOutTokens.toLocaleString('en-US')} tokens (unigram baseline ${r.unigramPerplexity.toFixed(2)})`,
-      `wrote ${out} (${f.type}, ${r.params.toLocaleString('en-US')} parameters, ${formatBytes(size)}); checkpoint ${r.checkpoint}`,
+      `wrote ${out} (${f.type}, ${r.params.toLocaleString('en-US')} parameters, ${formatBytes(size)}); ${r.checkpoint ? `checkpoint ${r.checkpoint}` : 'no checkpoint (a partial fine-tune)'}`,
     ].join('\n') + '\n',
   );
   return 0;

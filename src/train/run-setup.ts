@@ -10,6 +10,7 @@ import { type Checkpoint, checkResumable, loadCheckpoint } from './checkpoint.ts
 import { type ModelConfig, type OptimConfig, PRESETS, type PresetName, validateModelConfig } from './config.ts';
 import { CorpusError, loadCorpus } from './corpus.ts';
 import { BatchCursor, type PreparedData, prepareData } from './data.ts';
+import type { OwnedPart } from './partial.ts';
 import { TrainError } from './errors.ts';
 import type { ExportType } from './export.ts';
 import { loadGgufParams } from './gguf-model.ts';
@@ -50,6 +51,11 @@ export interface TrainRunOptions {
   force?: boolean;
   /** Also write the held-out text here (to evaluate the exported model with `sharedllm eval`). */
   heldOutText?: string;
+  /**
+   * With `init`: train only this part (the top layers, and the head), the rest frozen (src/train/partial.ts).
+   * Specialists trained so from one base share their trunk byte for byte: a mixture stacks and runs it once.
+   */
+  own?: OwnedPart;
 }
 
 export interface RunSetup {
@@ -148,6 +154,7 @@ function checkPaths(o: TrainRunOptions, checkpointPath: string): void {
   }
   if (resolve(o.out) === resolve(checkpointPath)) throw new TrainError('--out and --checkpoint are the same file', 'two paths', o.out, 'name the model .gguf and the checkpoint .ckpt');
   if (o.resume && o.init) throw new TrainError('both --resume and --init', 'one of them', 'both', 'resume a run, or start a fine-tune');
+  if (o.own && !o.init) throw new TrainError('--own-layers without --init', 'a base model to fine-tune part of', 'no --init', 'add --init base.gguf');
   const resumingIt = o.resume !== undefined && resolve(o.resume) === resolve(checkpointPath);
   if (existsSync(checkpointPath) && !resumingIt && !o.force) {
     throw new TrainError('checkpoint file exists', 'a new checkpoint path', checkpointPath, `continue it with --resume ${checkpointPath}, or pass --force to overwrite it`);

@@ -7,7 +7,9 @@ import { str } from '../gguf/value.ts';
 import { saveCheckpoint } from './checkpoint.ts';
 import { type ModelConfig, type OptimConfig, paramCount, trainFlopsPerToken } from './config.ts';
 import { evalRows, unigramPerplexity } from './data.ts';
+import { TrainError } from './errors.ts';
 import { exportGguf } from './export.ts';
+import { partialTarget } from './partial.ts';
 import { type RunSetup, type TrainRunOptions, setupRun } from './run-setup.ts';
 import { tokenizerGgufMetadata } from './tokenizer-gguf.ts';
 import { type StepStats, Trainer } from './trainer.ts';
@@ -56,7 +58,11 @@ export async function runTraining(o: TrainRunOptions & GgmlOptions, ev: RunEvent
   const ggml = getGgml(o);
   const phase = ev.phase ?? (() => {});
   const s = setupRun(ggml, o, phase);
-  const trainer = new Trainer(ggml, s.model, s.optim, s.params);
+  if (o.own && o.own.layers > s.model.nLayer) throw new TrainError('--own-layers above the model\'s layers', `at most ${s.model.nLayer}`, String(o.own.layers), 'own fewer layers (or fine-tune all of it without --own-layers)');
+  // A partial fine-tune trains the owned tensors over the frozen rest; it writes no checkpoint (its state is
+  // the owned part only): rerun it to repeat it.
+  const partial = o.own ? partialTarget(ggml, s.model, s.params, o.own) : undefined;
+  const trainer = new Trainer(ggml, s.model, s.optim, s.params, partial?.target);
   try {
     if (s.resumeFrom) trainer.setState({ step: s.resumeFrom.step, params: s.resumeFrom.params, moments: s.resumeFrom.moments });
     const startStep = trainer.step;
@@ -64,7 +70,8 @@ export async function runTraining(o: TrainRunOptions & GgmlOptions, ev: RunEvent
     let trainMs = 0;
     let firstLoss = Number.NaN;
     let lastLoss = Number.NaN;
-    phase(`training ${paramCount(s.model).toLocaleString('en-US')} parameters, steps ${startStep + 1}..${s.optim.steps}`);
+    const trained = partial ? partial.target.specs.reduce((n, x) => n + x.ne.reduce((a, b) => a * b, 1), 0) : paramCount(s.model);
+    phase(`training ${trained.toLocaleString('en-US')} parameters${partial ? ` (the last ${o.own!.layers} layer(s)${o.own!.head ? ' and the head' : ''}; the rest frozen, no checkpoints)` : ''}, steps ${startStep + 1}..${s.optim.steps}`);
     while (trainer.step < s.optim.steps) {
       const batch = s.cursor.next();
       const t0 = performance.now();
@@ -80,7 +87,7 @@ export async function runTraining(o: TrainRunOptions & GgmlOptions, ev: RunEvent
         const e = heldOutLoss(trainer, s, o.evalTokens);
         ev.eval?.(trainer.step, e, Math.exp(e));
       }
-      if ((o.checkpointEvery > 0 && trainer.step % o.checkpointEvery === 0) || last) {
+      if (!partial && ((o.checkpointEvery > 0 && trainer.step % o.checkpointEvery === 0) || last)) {
         save(trainer, s);
         ev.checkpoint?.(trainer.step, s.checkpointPath);
       }
@@ -94,11 +101,12 @@ export async function runTraining(o: TrainRunOptions & GgmlOptions, ev: RunEvent
     phase(`exporting ${o.type} to ${o.out}`);
     exportGguf(o.out, {
       model: s.model,
-      params: trainer.params.getParams(),
+      // A partial fine-tune: the frozen rest as it came (exported the same way by every specialist of the base).
+      params: partial ? new Map([...s.params, ...trainer.params.getParams()]) : trainer.params.getParams(),
       tokenizer: tokenizerGgufMetadata(s.data.tokenizer),
       type: o.type,
       name: s.preset ? `sharedllm-${s.preset}` : 'sharedllm-finetune',
-      extra: new Map([['sharedllm.training', str(JSON.stringify({ steps: trainer.step, seed: s.optim.seed, corpus: s.data.fingerprint, optim: s.optim }))]]),
+      extra: new Map([['sharedllm.training', str(JSON.stringify({ steps: trainer.step, seed: s.optim.seed, corpus: s.data.fingerprint, optim: s.optim, ...(o.own ? { own: o.own } : {}) }))]]),
     });
     if (o.heldOutText) writeAtomic(o.heldOutText, s.data.heldOutText);
     const tokensThisRun = (trainer.step - startStep) * tokensPerStep;
@@ -119,10 +127,11 @@ export async function runTraining(o: TrainRunOptions & GgmlOptions, ev: RunEvent
       heldOutPerplexity: Math.exp(finalNll),
       unigramPerplexity: unigram,
       out: o.out,
-      checkpoint: s.checkpointPath,
+      checkpoint: partial ? '' : s.checkpointPath,
     };
   } finally {
     trainer.dispose();
+    partial?.frozen.dispose();
   }
 }
 
