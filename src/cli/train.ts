@@ -109,7 +109,7 @@ export async function run({ flags: f, positionals }: Parsed): Promise<number> {
   const size = statSync(out).size;
   process.stdout.write(
     [
-      `steps ${r.steps} (${r.stepsThisRun} in this run): ${r.tokensThisRun.toLocaleString('en-US')} tokens in ${r.trainSeconds.toFixed(1)} s, ${r.tokensPerSecond.toFixed(0)} tokens/s, ${(r.flopsPerSecond / 1e9).toFixed(1)} GFLOP/s`,
+      `steps ${r.steps} (${r.stepsThisRun} in this run): ${r.tokensThisRun.toLocaleString('en-US')} tokens in ${r.trainSeconds.toFixed(1)} s, ${r.tokensPerSecond.toFixed(0)} tokens/s${Number.isFinite(r.flopsPerSecond) ? `, ${(r.flopsPerSecond / 1e9).toFixed(1)} GFLOP/s` : ''}`,
       `loss ${r.firstLoss.toFixed(3)} -> ${r.finalLoss.toFixed(3)}; held-out perplexity ${r.heldOutPerplexity.toFixed(2)} on ${r.heldOutTokens.toLocaleString('en-US')} tokens (unigram baseline ${r.unigramPerplexity.toFixed(2)})`,
       `wrote ${out} (${f.type}, ${r.params.toLocaleString('en-US')} parameters, ${formatBytes(size)}); ${r.checkpoint ? `checkpoint ${r.checkpoint}` : 'no checkpoint (a partial fine-tune)'}`,
     ].join('\n') + '\n',

@@ -44,6 +44,7 @@ export interface TrainRunResult {
   trainSeconds: number;
   tokensPerSecond: number;
   /** Achieved training FLOP/s (trainFlopsPerToken x tokens/s). */
+  /** Achieved training FLOP/s; NaN for a partial fine-tune (its backward stops at the frozen part: not counted). */
   flopsPerSecond: number;
   firstLoss: number;
   finalLoss: number;
@@ -120,7 +121,7 @@ export async function runTraining(o: TrainRunOptions & GgmlOptions, ev: RunEvent
       tokensThisRun,
       trainSeconds: trainMs / 1000,
       tokensPerSecond,
-      flopsPerSecond: tokensPerSecond * trainFlopsPerToken(s.model),
+      flopsPerSecond: partial ? Number.NaN : tokensPerSecond * trainFlopsPerToken(s.model),
       firstLoss,
       finalLoss: lastLoss,
       heldOutTokens: s.data.heldOut.length - 1,
