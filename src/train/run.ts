@@ -43,7 +43,6 @@ export interface TrainRunResult {
   /** Seconds spent in training steps in this process (setup, evaluation and export excluded). */
   trainSeconds: number;
   tokensPerSecond: number;
-  /** Achieved training FLOP/s (trainFlopsPerToken x tokens/s). */
   /** Achieved training FLOP/s; NaN for a partial fine-tune (its backward stops at the frozen part: not counted). */
   flopsPerSecond: number;
   firstLoss: number;
