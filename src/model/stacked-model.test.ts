@@ -92,6 +92,26 @@ test('models of different shapes, too few models, or a full context are refused 
   }
 });
 
+/** Each model of the stack gives what it gives loaded alone: every prefill row and a decode step. Returns the step's rows. */
+function sameAsAlone(stacked: StackedModel, alone: readonly ModelPart[]): Float32Array[] {
+  const seq = stacked.openSequence();
+  try {
+    const rows = stacked.prefill(seq, prompt);
+    const next = stacked.step(seq, 13);
+    alone.forEach((p, m) => {
+      const s = p.openSequence();
+      const ref = p.step([{ seq: s, tokens: prompt, logits: 'all' }]).logits[0]!;
+      ref.forEach((row, i) => assert.ok(maxRelDiff(rows[m]![i]!, row).rel < 1e-3, `model ${m} row ${i}`));
+      const step = p.step([{ seq: s, tokens: Int32Array.of(13) }]).logits[0]![0]!;
+      assert.ok(maxRelDiff(next[m]!, step).rel < 1e-3, `model ${m} step`);
+      p.closeSequence(s);
+    });
+    return next;
+  } finally {
+    stacked.closeSequence(seq);
+  }
+}
+
 test('models sharing a trunk run it once and still give each model its own logits', async () => {
   // Specialists fine-tuned on their top layer only: the embeddings and layer 0 are the first model's.
   const grafted = [2, 3].map((i) => graftModel(paths[0]!, paths[i - 1]!, 1, paths[0]!.replace(/\.gguf$/, `-graft${i}.gguf`)));
@@ -100,16 +120,7 @@ test('models sharing a trunk run it once and still give each model its own logit
   const alone = await Promise.all(members.map(async (p) => (await loadModelPart(p, { gpu: 'off', nCtx: 64 })).part));
   try {
     assert.deepEqual(trunk.shared, { embeddings: true, layers: 1 });
-    const seq = trunk.openSequence();
-    const rows = trunk.prefill(seq, prompt);
-    const next = trunk.step(seq, 13);
-    alone.forEach((p, m) => {
-      const s = p.openSequence();
-      const ref = p.step([{ seq: s, tokens: prompt, logits: 'all' }]).logits[0]!;
-      ref.forEach((row, i) => assert.ok(maxRelDiff(rows[m]![i]!, row).rel < 1e-3, `model ${m} row ${i}`));
-      const step = p.step([{ seq: s, tokens: Int32Array.of(13) }]).logits[0]![0]!;
-      assert.ok(maxRelDiff(next[m]!, step).rel < 1e-3, `model ${m} step`);
-    });
+    const next = sameAsAlone(trunk, alone);
     // The two grafted models differ from the first above the trunk.
     assert.ok(maxRelDiff(next[1]!, next[0]!).rel > 1e-2);
   } finally {
@@ -129,16 +140,7 @@ test('models differing in a few tensors load the others once and read them once 
     assert.deepEqual([...few.perModel].sort(), [...differ].sort());
     assert.deepEqual(few.shared, { embeddings: true, layers: 1 });
     assert.ok(few.weightBytes < 1.5 * alone[0]!.weights.bytes, `${few.weightBytes} vs one model's ${alone[0]!.weights.bytes}`);
-    const seq = few.openSequence();
-    const rows = few.prefill(seq, prompt);
-    const next = few.step(seq, 13);
-    alone.forEach((p, m) => {
-      const s = p.openSequence();
-      const ref = p.step([{ seq: s, tokens: prompt, logits: 'all' }]).logits[0]!;
-      ref.forEach((row, i) => assert.ok(maxRelDiff(rows[m]![i]!, row).rel < 1e-3, `model ${m} row ${i}`));
-      const step = p.step([{ seq: s, tokens: Int32Array.of(13) }]).logits[0]![0]!;
-      assert.ok(maxRelDiff(next[m]!, step).rel < 1e-3, `model ${m} step`);
-    });
+    sameAsAlone(few, alone);
   } finally {
     few.dispose();
     for (const p of alone) p.dispose();
