@@ -5,9 +5,10 @@
 // that share the base's trunk (grafted files: the base's embeddings and layers, each specialist's own last
 // layer and head: the shape of specialists fine-tuned on their top layer; and with only that layer their own,
 // the head the base's; their timing, not their text, is the point: decode reads every weight once a token, so
-// what a mixture costs follows the bytes its specialists do not share). Also the combiner's own cost per token (one ggml graph) against the same mix as a JS loop, and the
-// remote path: the 3 specialists lent by a MixtureService over loopback TCP (one round trip per step,
-// overlapped across them).
+// what a mixture costs follows the bytes its specialists do not share). Then the throughput of 8 streams at
+// once (one model, the specialists apart, stacked). Also the combiner's own cost per token (one ggml graph)
+// against the same mix as a JS loop, and the remote path: the 3 specialists lent by a MixtureService over
+// loopback TCP (one round trip per step, overlapped across them).
 import { getGgml } from '../src/ggml/runtime.ts';
 import { Batcher, localForward } from '../src/model/batcher.ts';
 import { Generator, type TextGenerator } from '../src/model/generator.ts';
@@ -49,6 +50,20 @@ async function msPerToken(gen: TextGenerator, prompt: number[], n: number): Prom
     if (count++ === 0) first = performance.now();
   }
   return count > 1 ? (performance.now() - first) / (count - 1) : Number.NaN;
+}
+
+/** Streams generating at once. */
+const CONCURRENT = 8;
+
+/** Tokens per second of `streams` generations at once (n tokens each, their own prompts). */
+async function tokensPerSecond(gen: TextGenerator, tokenizer: Tokenizer, streams: number, n: number): Promise<number> {
+  const t0 = performance.now();
+  let count = 0;
+  await Promise.all(Array.from({ length: streams }, async (_, i) => {
+    const it = gen.stream(tokenizer.encode(`Story ${i + 1}: once upon a time`, { addBos: tokenizer.addBosDefault }), { maxTokens: n, temperature: 0 });
+    for (let r = await it.next(); !r.done; r = await it.next()) count++;
+  }));
+  return count / ((performance.now() - t0) / 1000);
 }
 
 /** The same mix as the combiner, in JS: softmax of each row, weighted sum, log (for the comparison only). */
@@ -111,6 +126,12 @@ export async function benchMixture(o: MixtureBenchOptions): Promise<Record<strin
       for (const who of r % 2 === 0 ? order : [...order].reverse()) m[who].push(await msPerToken(gens[who], prompt, n));
       log(`run ${r + 1}/${o.runs}: ${order.map((k) => `${k} ${fmt(m[k].at(-1)!)}`).join(' | ')} ms/token`);
     }
+    // Throughput with CONCURRENT streams at once (each its own prompt): the Batchers batch the apart
+    // specialists' sequences, the StackedBatcher the stack's.
+    const conc = { one: [] as number[], apart: [] as number[], stacked: [] as number[] };
+    for (let r = 0; r < o.runs; r++) {
+      for (const who of ['one', 'apart', 'stacked'] as const) conc[who].push(await tokensPerSecond(gens[who], tokenizer, CONCURRENT, n));
+    }
     peer.close();
     await service.close();
     await server.close();
@@ -141,10 +162,15 @@ export async function benchMixture(o: MixtureBenchOptions): Promise<Record<strin
       [`combiner, ggml (V=${V}, K=3)`, fmt(ggmlMs, 4), fmt(ggmlMs / med.one, 4), ''],
       [`same mix, JS loop (V=${V}, K=3)`, fmt(jsMs, 4), fmt(jsMs / med.one, 4), ''],
     ]));
+    log(table([
+      [`${CONCURRENT} streams at once, median tokens/s`, 'value', 'ratio to one model'],
+      ...(['one', 'apart', 'stacked'] as const).map((k) => [k === 'one' ? 'one model' : `mixture of 3 local, ${k}`, fmt(median(conc[k]), 1), fmt(median(conc[k]) / median(conc.one), 3)]),
+    ]));
     log(`weights read per token: one model ${mib(basePart.weights.bytes)}, stacked ${mib(stack.weightBytes)}, trunk shared ${mib(trunkStack.weightBytes)}, only layer ${nLayer - 1} own ${mib(layerStack.weightBytes)}`);
     return {
       'mixture3.apart.ratio': ratio('apart'), 'mixture3.ratio': ratio('stacked'), 'mixture3.trunk.ratio': ratio('trunk'), 'mixture3.layer.ratio': ratio('layer'), 'mixture3.remote.ratio': ratio('remote'),
       'combiner.ggml.ms': ggmlMs, 'combiner.js.ms': jsMs,
+      'mixture3.concurrent.apart.tps': median(conc.apart), 'mixture3.concurrent.stacked.tps': median(conc.stacked), 'one.concurrent.tps': median(conc.one),
     };
   } finally {
     await tokenizer.dispose();

@@ -69,8 +69,27 @@ test('a mixed step equals the combiner over the models\' own rows; likelihoods r
     const alone = stack.step(b, 5);
     const single = combiner.mix([alone[1]!], Float64Array.of(1));
     assert.ok(maxRelDiff(only.logits, single.logits).rel < 1e-4);
-    stack.step(b, 1);
-    assert.throws(() => only.likelihoods(3), /stale mixture/);
+    // Two sequences in one step, one mixed, one not: what each gets alone.
+    const [x, y] = stack.decode([{ seq: a, token: 9, weights: w }, { seq: b, token: 11 }]);
+    const a2 = stack.openSequence();
+    const b2 = stack.openSequence();
+    try {
+      for (const q of [a2, b2]) {
+        stack.prefill(q, prompt);
+        stack.step(q, 42);
+        stack.step(q, 5);
+      }
+      const mixedAlone = stack.stepMixed(a2, 9, w);
+      const rowsAlone = stack.step(b2, 11);
+      assert.ok('mix' in x! && 'rows' in y!);
+      assert.ok(maxRelDiff(x.mix.logits, mixedAlone.logits).rel < 1e-4);
+      assert.ok(Math.abs(x.mix.likelihoods(3)[1]! - mixedAlone.likelihoods(3)[1]!) < 1e-6);
+      rowsAlone.forEach((r, k) => assert.ok(maxRelDiff(y.rows[k]!, r).rel < 1e-4, `model ${k}`));
+    } finally {
+      stack.closeSequence(a2);
+      stack.closeSequence(b2);
+    }
+    assert.throws(() => stack.decode([{ seq: a, token: 1 }, { seq: a, token: 2 }]), /a sequence twice/);
   } finally {
     combiner.dispose();
     stack.closeSequence(a);

@@ -18,7 +18,7 @@ import { buildStacked } from './graphs/stacked.ts';
 import { type HParams, kvWidth, readHParams } from './hparams.ts';
 import { SequenceCache, cacheBytes } from './kv-cache.ts';
 import { fullLayout, openModelFile } from './load.ts';
-import { mixGraph } from './mixture/mix-graph.ts';
+import { mixGraphBatched } from './mixture/mix-graph.ts';
 import { ROPE_FREQS, TOKEN_EMBD, type TensorIndexEntry, partWeights } from './tensors.ts';
 import type { GgufFile } from '../gguf/file.ts';
 import { createHash } from 'node:crypto';
@@ -29,6 +29,8 @@ export class StackError extends ModelError {}
 export const STACKED_CONFIG = {
   /** Prompt tokens per graph in a prefill (its logits are n_vocab x tokens x K floats). */
   prefillChunk: 128,
+  /** Sequences one decode step takes at most (StackedBatcher). */
+  maxSeqs: 32,
 } as const;
 
 export interface StackedLoadOptions extends GgmlOptions {
@@ -42,9 +44,19 @@ export interface StackedLoadOptions extends GgmlOptions {
 export interface StackedMix {
   /** log Σ_m w_m p_m(x), n_vocab floats. */
   readonly logits: Float32Array;
-  /** p_m(token) for every model of the stack (K numbers); valid until the model's next step. */
+  /** p_m(token) for every model of the stack (K numbers). */
   likelihoods(token: number): Float64Array;
 }
+
+/** One sequence's token in a decode step; with `weights` (K, summing to 1; 0 leaves a model out) it is mixed too. */
+export interface StackedDecodeInput {
+  seq: number;
+  token: number;
+  weights?: Float64Array;
+}
+
+/** Per input: every model's next-token logits (K rows of n_vocab), or with weights the mixture. */
+export type StackedDecodeResult = { rows: Float32Array[] } | { mix: StackedMix };
 
 export class StackedModel {
   readonly ggml: Ggml;
@@ -61,9 +73,6 @@ export class StackedModel {
   private readonly executor: Executor;
   private readonly seqs = new Map<number, SequenceCache>();
   private nextSeq = 1;
-  /** The last step's graph, kept until the next step (its probabilities are read after sampling). */
-  private last: Graph | undefined;
-  private steps = 0;
   private disposed = false;
 
   private constructor(ggml: Ggml, h: HParams, files: readonly string[], weights: WeightSet, nCtx: number, shared: { embeddings: boolean; layers: number }, perModel: ReadonlySet<string>) {
@@ -75,7 +84,7 @@ export class StackedModel {
     this.files = files;
     this.weights = weights;
     this.nCtx = nCtx;
-    this.executor = new Executor(ggml, graphNodes(h.nLayer));
+    this.executor = new Executor(ggml, graphNodes(h.nLayer, STACKED_CONFIG.maxSeqs));
   }
 
   /** Loads the files as one stack; StackError says why when they cannot be stacked. */
@@ -168,10 +177,15 @@ export class StackedModel {
     const out: Float32Array[][] = Array.from({ length: this.k }, () => []);
     for (let first = 0; first < tokens.length; first += STACKED_CONFIG.prefillChunk) {
       const chunk = tokens.subarray(first, first + STACKED_CONFIG.prefillChunk);
-      const { g, logits } = this.build(seq, chunk);
-      this.run(g, seq, chunk.length);
+      const { g, logits } = this.build([{ seq, tokens: chunk }]);
       const V = this.h.nVocab;
-      const all = readF32(this.ggml, logits, V * chunk.length * this.k); // model-major: (V, n, K)
+      let all: Float32Array;
+      try {
+        this.run(g, [{ seq, n: chunk.length }]);
+        all = readF32(this.ggml, logits, V * chunk.length * this.k); // model-major: (V, n, K)
+      } finally {
+        g.dispose();
+      }
       for (let m = 0; m < this.k; m++) {
         for (let i = 0; i < chunk.length; i++) out[m]!.push(all.subarray((m * chunk.length + i) * V, (m * chunk.length + i + 1) * V));
       }
@@ -181,51 +195,86 @@ export class StackedModel {
 
   /** Feeds one token to every model; returns each model's next-token logits (K rows of n_vocab floats). */
   step(seq: number, token: number): Float32Array[] {
-    return this.prefill(seq, Int32Array.of(token)).map((rows) => rows[0]!);
+    const r = this.decode([{ seq, token }])[0]!;
+    return 'rows' in r ? r.rows : [];
+  }
+
+  /** Feeds one token to every model and mixes their next-token distributions with `weights` in the same graph. */
+  stepMixed(seq: number, token: number, weights: Float64Array): StackedMix {
+    const r = this.decode([{ seq, token, weights }])[0]!;
+    if (!('mix' in r)) throw new SequenceError('no mixture', 'weights', 'none', 'this is a bug');
+    return r.mix;
   }
 
   /**
-   * Feeds one token to every model and mixes their next-token distributions with `weights` (K numbers
-   * summing to 1; 0 leaves a model out) in the same graph.
+   * One decode step of several sequences (one token each, distinct sequences) in one graph: every model
+   * steps every sequence; the sequences given weights also get their mixture, in the same graph.
    */
-  stepMixed(seq: number, token: number, weights: Float64Array): StackedMix {
+  decode(inputs: readonly StackedDecodeInput[]): StackedDecodeResult[] {
     const K = this.k;
-    if (weights.length !== K) throw new SequenceError('one weight per stacked model', String(K), String(weights.length), 'this is a bug in the caller');
-    const V = this.h.nVocab;
-    const { g, logits } = this.build(seq, Int32Array.of(token));
-    const m = g.input(T.F32, [K, 1], Float32Array.from(weights)); // (K, 1)
-    const { probs, logMixed } = mixGraph(g, g.reshape(logits, V, K), m); // probs (V, K), logMixed (V, 1)
-    for (const t of [probs, logMixed]) {
-      g.output(t);
-      g.expand(t);
+    const S = inputs.length;
+    if (new Set(inputs.map((i) => i.seq)).size !== S) throw new SequenceError('a sequence twice in one step', 'distinct sequences', inputs.map((i) => i.seq).join(', '), 'this is a bug in the caller');
+    for (const i of inputs) {
+      if (i.weights && i.weights.length !== K) throw new SequenceError('one weight per stacked model', String(K), String(i.weights.length), 'this is a bug in the caller');
     }
-    this.run(g, seq, 1);
-    const at = this.steps;
-    return {
-      logits: readF32(this.ggml, logMixed, V),
-      likelihoods: (t: number): Float64Array => {
-        if (this.steps !== at) throw new SequenceError('stale mixture', 'the latest step', 'an earlier one', 'read likelihoods before the next step');
-        if (!Number.isInteger(t) || t < 0 || t >= V) throw new SequenceError('token outside the vocabulary', `0 <= token < ${V}`, String(t), 'this is a bug in the caller');
-        return Float64Array.from({ length: K }, (_, k) => readF32(this.ggml, probs, 1, k * V + t)[0]!);
-      },
-    };
+    if (S === 0 || S > STACKED_CONFIG.maxSeqs) throw new SequenceError('sequences in one decode step', `1 to ${STACKED_CONFIG.maxSeqs}`, String(S), 'split the batch');
+    const { g, logits } = this.build(inputs.map((i) => ({ seq: i.seq, tokens: Int32Array.of(i.token) }))); // logits (V, S, K)
+    try {
+      return this.decodeIn(g, logits, inputs);
+    } finally {
+      g.dispose();
+    }
   }
 
-  private build(seq: number, tokens: Int32Array): { g: Graph; logits: Tensor } {
-    const cache = this.cache(seq);
-    if (tokens.length === 0) throw new SequenceError('empty step', 'at least one token', '0', 'send some text');
-    if (cache.nPast + tokens.length > this.nCtx) {
-      throw new ContextLimitError('context full', `at most ${this.nCtx} tokens in sequence ${seq}`, `${cache.nPast} + ${tokens.length}`, 'start a new conversation, shorten the prompt, or load with a larger --ctx-size');
+  private decodeIn(g: Graph, logits: Tensor, inputs: readonly StackedDecodeInput[]): StackedDecodeResult[] {
+    const K = this.k;
+    const V = this.h.nVocab;
+    const S = inputs.length;
+    const mixing = inputs.some((i) => i.weights);
+    let mixed: { probs: Tensor; logMixed: Tensor } | undefined;
+    if (mixing) {
+      const m = new Float32Array(K * S); // (K, 1, S): sequence s's weights
+      inputs.forEach((i, s) => i.weights && m.set(Float32Array.from(i.weights), s * K));
+      mixed = mixGraphBatched(g, logits, g.input(T.F32, [K, 1, S], m)); // probs (V, S, K), logMixed (V, 1, S)
+      for (const t of [mixed.probs, mixed.logMixed]) {
+        g.output(t);
+        g.expand(t);
+      }
     }
-    this.release();
-    const g = new Graph(this.ggml, graphNodes(this.h.nLayer));
+    this.run(g, inputs.map((i) => ({ seq: i.seq, n: 1 })));
+    // Model k's row for sequence s starts at (k * S + s) * V in (V, S, K).
+    const perModel = (t: Tensor, s: number) => Array.from({ length: K }, (_, k) => readF32(this.ggml, t, V, (k * S + s) * V));
+    return inputs.map((i, s): StackedDecodeResult => {
+      if (!i.weights || !mixed) return { rows: perModel(logits, s) };
+      const probs = perModel(mixed.probs, s);
+      return {
+        mix: {
+          logits: readF32(this.ggml, mixed.logMixed, V, s * V),
+          likelihoods: (t: number): Float64Array => {
+            if (!Number.isInteger(t) || t < 0 || t >= V) throw new SequenceError('token outside the vocabulary', `0 <= token < ${V}`, String(t), 'this is a bug in the caller');
+            return Float64Array.from(probs, (p) => p[t]!);
+          },
+        },
+      };
+    });
+  }
+
+  private build(seqs: readonly { seq: number; tokens: Int32Array }[]): { g: Graph; logits: Tensor } {
+    const inputs = seqs.map(({ seq, tokens }) => {
+      const cache = this.cache(seq);
+      if (tokens.length === 0) throw new SequenceError('empty step', 'at least one token', '0', 'send some text');
+      if (cache.nPast + tokens.length > this.nCtx) {
+        throw new ContextLimitError('context full', `at most ${this.nCtx} tokens in sequence ${seq}`, `${cache.nPast} + ${tokens.length}`, 'start a new conversation, shorten the prompt, or load with a larger --ctx-size');
+      }
+      return { cache, tokens, pos0: cache.nPast };
+    });
+    const g = new Graph(this.ggml, graphNodes(this.h.nLayer, seqs.length));
     try {
       const rope = ropeParams(this.h);
       const ropeFreqs = this.weights.has(ROPE_FREQS) ? this.weights.get(ROPE_FREQS) : null;
-      const logits = buildStacked({ g, h: this.h, w: this.weights, k: this.k, nCtx: this.nCtx, cache, tokens, pos0: cache.nPast, rope, ropeFreqs, shared: this.shared, perModel: this.perModel });
+      const logits = buildStacked({ g, h: this.h, w: this.weights, k: this.k, nCtx: this.nCtx, seqs: inputs, rope, ropeFreqs, shared: this.shared, perModel: this.perModel });
       g.output(logits);
       g.expand(logits);
-      this.last = g;
       return { g, logits };
     } catch (e) {
       g.dispose();
@@ -233,15 +282,9 @@ export class StackedModel {
     }
   }
 
-  private run(g: Graph, seq: number, n: number): void {
+  private run(g: Graph, advance: readonly { seq: number; n: number }[]): void {
     this.executor.run(g);
-    this.steps++;
-    this.cache(seq).nPast += n;
-  }
-
-  private release(): void {
-    this.last?.dispose();
-    this.last = undefined;
+    for (const a of advance) this.cache(a.seq).nPast += a.n;
   }
 
   private cache(id: number): SequenceCache {
@@ -253,7 +296,6 @@ export class StackedModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.release();
     for (const s of this.seqs.values()) s.dispose();
     this.seqs.clear();
     this.executor.dispose();
@@ -292,8 +334,9 @@ function stackDims(ne: readonly number[], K: number, name: string): number[] {
   throw new StackError(`tensor ${name} has ${ne.length} dimensions`, 'at most 2', String(ne.length), 'load the models separately');
 }
 
-function graphNodes(nLayer: number): number {
-  return 64 * (nLayer + 1) + 256;
+/** Graph nodes of a step: per layer about 40, and 12 more per sequence (its attention). */
+function graphNodes(nLayer: number, nSeqs = 1): number {
+  return (48 + 12 * nSeqs) * (nLayer + 1) + 256;
 }
 
 function mib(n: number): string {

@@ -17,6 +17,12 @@ import type { HParams } from '../hparams.ts';
 import type { SequenceCache } from '../kv-cache.ts';
 import { OUTPUT, OUTPUT_NORM, TOKEN_EMBD } from '../tensors.ts';
 
+export interface StackedSeqInput {
+  cache: SequenceCache;
+  tokens: Int32Array;
+  pos0: number;
+}
+
 export interface StackedBuild {
   g: Graph;
   h: HParams;
@@ -26,10 +32,8 @@ export interface StackedBuild {
   k: number;
   /** Positions per model in the cache (its rows per model). */
   nCtx: number;
-  cache: SequenceCache;
-  /** The step's tokens (the same text for every model) and the position of the first. */
-  tokens: Int32Array;
-  pos0: number;
+  /** The sequences of the step, each with its own cache: its tokens (the same text for every model) and the position of the first. */
+  seqs: readonly StackedSeqInput[];
   rope: RopeParams;
   ropeFreqs: Tensor | null;
   /**
@@ -41,20 +45,25 @@ export interface StackedBuild {
   perModel: ReadonlySet<string>;
 }
 
-/** Builds one step; returns every model's logits of every token, (n_vocab, n_tokens, K). */
+/**
+ * Builds one step over one or more sequences (their tokens side by side, n in all); returns every model's
+ * logits of every token, (n_vocab, n, K).
+ */
 export function buildStacked(s: StackedBuild): Tensor {
-  const { g, h, w, k: K, tokens, pos0 } = s;
+  const { g, h, w, k: K } = s;
+  const tokens = concat(s.seqs.map((q) => q.tokens));
   const n = tokens.length;
   const ids = new Int32Array(n * K);
   for (let m = 0; m < K; m++) ids.set(tokens, m * n);
+  const offsets = s.seqs.map((_, i) => s.seqs.slice(0, i).reduce((a, q) => a + q.tokens.length, 0));
   const trunk = s.shared.embeddings ? s.shared.layers : 0;
   // (n_embd, n) once for a shared embedding table, else (n_embd, n, K)
   let x = s.shared.embeddings ? g.getRows(w.get(TOKEN_EMBD), g.input(T.I32, [n], tokens)) : g.getRows(w.get(TOKEN_EMBD), g.input(T.I32, [n, K], ids));
   // From the first layer the models do not share: every model's own copy of the trunk's output.
   const branch = () => g.repeat(x, g.newTensor(T.F32, [h.nEmbd, n, K])); // (n_embd, n) -> (n_embd, n, K)
-  const pos = g.input(T.I32, [n], Int32Array.from({ length: n }, (_, i) => pos0 + i)); // (n)
-  const nKv = pos0 + n;
-  const mask = g.input(T.F16, [nKv, n], causalMask(pos0, n, h.slidingWindow)); // (n_kv, n), shared by the K models
+  const pos = g.input(T.I32, [n], concat(s.seqs.map((q) => Int32Array.from(q.tokens, (_, i) => q.pos0 + i)))); // (n)
+  // per sequence: (n_kv, n_seq), shared by the K models and every layer
+  const masks = s.seqs.map((q) => g.input(T.F16, [q.pos0 + q.tokens.length, q.tokens.length], causalMask(q.pos0, q.tokens.length, h.slidingWindow)));
   const norm = (t: Tensor, name: string) => g.mul(g.rmsNorm(t, h.rmsEps), w.get(name)); // gains (n_embd, 1, K) or (n_embd)
   // x @ W: stacked W (in, out, K) batches over the models; a W they share (in, out) is read once, for the
   // n * K columns of the models' inputs side by side.
@@ -83,15 +92,26 @@ export function buildStacked(s: StackedBuild): Tensor {
     }
     q = g.rope(g.reshape(q, h.headDim, h.nHead, n, kl), pos, s.ropeFreqs, s.rope); // (headDim, nHead, n, K)
     k = g.rope(g.reshape(k, h.headDim, h.nHeadKv, n, kl), pos, s.ropeFreqs, s.rope); // (headDim, nHeadKv, n, K)
-    const cache = s.cache.layer(il);
-    // rows pos0 .. pos0 + n - 1 of each model's part of the cache (expanded first: the reads below come after)
-    g.expand(g.cpy(g.reshape(k, width, n, kl), g.view3d(cache.k, width, n, kl, rowBytes, modelBytes, pos0 * rowBytes)));
-    g.expand(g.cpy(g.reshape(v, width, n, kl), g.view3d(cache.v, width, n, kl, rowBytes, modelBytes, pos0 * rowBytes)));
-    const view = (t: Tensor) => g.permute(g.view4d(t, [h.headDim, h.nHeadKv, nKv, kl], [h.headDim * 2, rowBytes, modelBytes], 0), 0, 2, 1, 3); // (headDim, nKv, nHeadKv, K)
-    const Q = g.permute(q, 0, 2, 1, 3); // (headDim, n, nHead, K)
-    const o = g.flashAttnExt(Q, view(cache.k), view(cache.v), mask, 1 / Math.sqrt(h.headDim)); // (headDim, nHead, n, K)
-    g.precF32(o);
-    const attn = mm(`blk.${il}.attn_output.weight`, g.reshape(o, h.headDim * h.nHead, n, kl), kl); // (n_embd, n, K)
+    const kAll = g.reshape(k, width, n, kl); // (width, n, K)
+    const vAll = g.reshape(v, width, n, kl);
+    let attnIn: Tensor | undefined; // (headDim * nHead, n, K), the sequences' rows side by side
+    s.seqs.forEach((sq, i) => {
+      const cache = sq.cache.layer(il);
+      const [o0, ns, nKv] = [offsets[i]!, sq.tokens.length, sq.pos0 + sq.tokens.length];
+      const one = s.seqs.length === 1;
+      // this sequence's rows: (width, n_seq, K) of k and v, (headDim, nHead, n_seq, K) of q
+      const rows = (t: Tensor) => (one ? t : g.view3d(t, width, ns, kl, width * 4, width * 4 * n, o0 * width * 4));
+      const qs = one ? q : g.view4d(q, [h.headDim, h.nHead, ns, kl], [h.headDim * 4, h.headDim * h.nHead * 4, h.headDim * h.nHead * 4 * n], o0 * h.headDim * h.nHead * 4);
+      // rows pos0 .. pos0 + n_seq - 1 of each model's part of its cache (expanded first: the reads below come after)
+      g.expand(g.cpy(rows(kAll), g.view3d(cache.k, width, ns, kl, rowBytes, modelBytes, sq.pos0 * rowBytes)));
+      g.expand(g.cpy(rows(vAll), g.view3d(cache.v, width, ns, kl, rowBytes, modelBytes, sq.pos0 * rowBytes)));
+      const view = (t: Tensor) => g.permute(g.view4d(t, [h.headDim, h.nHeadKv, nKv, kl], [h.headDim * 2, rowBytes, modelBytes], 0), 0, 2, 1, 3); // (headDim, nKv, nHeadKv, K)
+      const o = g.flashAttnExt(g.permute(qs, 0, 2, 1, 3), view(cache.k), view(cache.v), masks[i]!, 1 / Math.sqrt(h.headDim)); // (headDim, nHead, n_seq, K)
+      g.precF32(o);
+      const os = g.reshape(o, h.headDim * h.nHead, ns, kl); // (headDim * nHead, n_seq, K)
+      attnIn = attnIn === undefined ? os : g.concat(attnIn, os, 1);
+    });
+    const attn = mm(`blk.${il}.attn_output.weight`, attnIn!, kl); // (n_embd, n, K)
     const ffnInp = g.add(attn, x); // (n_embd, n, K)
     const f = norm(ffnInp, `blk.${il}.ffn_norm.weight`);
     const ff = mm(`blk.${il}.ffn_down.weight`, g.swigluSplit(mm(`blk.${il}.ffn_gate.weight`, f, kl), mm(`blk.${il}.ffn_up.weight`, f, kl)), kl); // (n_embd, n, K)
@@ -99,4 +119,15 @@ export function buildStacked(s: StackedBuild): Tensor {
   }
   if (s.shared.embeddings && trunk === h.nLayer) x = branch();
   return mm(OUTPUT, norm(x, OUTPUT_NORM), K); // (n_vocab, n, K)
+}
+
+function concat(parts: readonly Int32Array[]): Int32Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Int32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }

@@ -115,7 +115,7 @@ export class MixtureGenerator implements TextGenerator {
         }
         let mixed: MixedDistribution;
         try {
-          mixed = steps.mix(mixingWeights(posterior, mode));
+          mixed = await steps.mix(mixingWeights(posterior, mode));
         } catch (e) {
           // A stacked step failing fails all its members at once.
           for (const a of active) drop(a.specialist.id, e);

@@ -22,7 +22,7 @@ after(async () => {
 });
 
 /** Counts calls of a method from now on; returns the count so far. */
-function count(o: StackedModel, method: 'stepMixed' | 'step'): () => number {
+function count(o: StackedModel, method: 'decode' | 'step'): () => number {
   let n = 0;
   const f = o[method].bind(o) as (...a: never[]) => unknown;
   Object.assign(o, { [method]: (...a: never[]) => (n++, f(...a)) });
@@ -31,8 +31,8 @@ function count(o: StackedModel, method: 'stepMixed' | 'step'): () => number {
 
 const members = () => [0, 1, 2].map((i) => group.member(i, `spec-${i + 1}`));
 
-async function run(specialists: Specialist[], opts: ConstructorParameters<typeof MixtureGenerator>[3] = {}, maxTokens = 8): Promise<MixtureResult> {
-  const it = new MixtureGenerator(specialists, t.tokenizer, ggml, { minWeight: 0, ...opts }).stream(t.tokenizer.encode('The weather today is'), { maxTokens, temperature: 0 });
+async function run(specialists: Specialist[], opts: ConstructorParameters<typeof MixtureGenerator>[3] = {}, maxTokens = 8, text = 'The weather today is'): Promise<MixtureResult> {
+  const it = new MixtureGenerator(specialists, t.tokenizer, ggml, { minWeight: 0, ...opts }).stream(t.tokenizer.encode(text), { maxTokens, temperature: 0 });
   for (;;) {
     const r = await it.next();
     if (r.done) return r.value;
@@ -51,11 +51,12 @@ function sameTrail(a: MixtureResult, b: MixtureResult): void {
 }
 
 test('a mixture of stacked specialists answers as the same specialists loaded apart (tokens and shares)', async () => {
-  const fusedSteps = count(stack, 'stepMixed');
+  const fusedSteps = count(stack, 'decode');
   const fused = await run(members());
+  const steps = fusedSteps();
   const apart = await run(t.specialists);
   assert.equal(fused.tokens.length, 8);
-  assert.equal(fusedSteps(), 7, 'one fused graph a token after the first');
+  assert.equal(steps, 7, 'one fused graph a token after the first');
   sameTrail(fused, apart);
   assert.deepEqual(stack.k, 3);
 });
@@ -81,4 +82,15 @@ test('stacked members mix with a specialist outside the stack; a member also wor
   assert.ok(Math.abs(x[5]! - y[5]!) < 1e-2);
   await seq.close();
   await alone.close();
+});
+
+test('concurrent mixtures over one stack share its decode steps, and each answers as it would alone', async () => {
+  const texts = ['The weather today is', 'Once upon a time'];
+  const answer = async (text: string) => (await run(members(), {}, 6, text)).tokens;
+  const alone: number[][] = [];
+  for (const text of texts) alone.push(await answer(text)); // one after the other
+  const decodes = count(stack, 'decode');
+  const both = await Promise.all(texts.map(answer)); // at once
+  assert.deepEqual(both, alone);
+  assert.ok(decodes() <= 6, `${decodes()} decode steps for two answers of 6 tokens: they were not batched`);
 });

@@ -5,7 +5,8 @@
 // stack (remote ones), the stack still steps once a token for all its members (MemberSequence.next).
 import type { Ggml } from '../../ggml/runtime.ts';
 import { SequenceError } from '../errors.ts';
-import type { StackedModel } from '../stacked-model.ts';
+import { StackedBatcher } from '../stacked-batcher.ts';
+import type { StackedMix, StackedModel } from '../stacked-model.ts';
 import type { Combiner, MixedDistribution } from './combine.ts';
 import { promptLogLikelihood } from './likelihood.ts';
 import type { Specialist, SpecialistSequence } from './specialist.ts';
@@ -15,10 +16,13 @@ import type { MixtureSteps } from './steps.ts';
 export class StackedGroup {
   readonly model: StackedModel;
   readonly tokenizerHash: string;
+  /** Decode steps of concurrent sequences, one graph for all. */
+  readonly batcher: StackedBatcher;
   private readonly ggml: Ggml;
 
   constructor(model: StackedModel, ggml: Ggml, tokenizerHash: string) {
     this.model = model;
+    this.batcher = new StackedBatcher(model);
     this.ggml = ggml;
     this.tokenizerHash = tokenizerHash;
   }
@@ -31,7 +35,7 @@ export class StackedGroup {
 
   /** One sequence over the whole stack, prefilled with the prompt; a view for each member in `indices`. */
   open(prompt: readonly number[], indices: readonly number[]): MemberSequence[] {
-    const shared = new GroupSequence(this.model, indices.length);
+    const shared = new GroupSequence(this.model, this.batcher, indices.length);
     try {
       const rows = this.model.prefill(shared.seq, Int32Array.from(prompt)); // [member][token] logits
       shared.rows = rows.map((r) => r.at(-1)!);
@@ -73,31 +77,39 @@ export class GroupSequence {
   readonly seq: number;
   /** Every member's latest next-token logits. */
   rows: Float32Array[] = [];
-  /** Tokens fed after the prompt, and the token of each (views feed the same text). */
+  private readonly batcher: StackedBatcher;
+  /** Tokens fed after the prompt (views feed the same text), and the step of the last one. */
   private fed: number[] = [];
+  private stepping: Promise<void> = Promise.resolve();
   private open: number;
 
-  constructor(model: StackedModel, views: number) {
+  constructor(model: StackedModel, batcher: StackedBatcher, views: number) {
     this.model = model;
+    this.batcher = batcher;
     this.seq = model.openSequence();
     this.open = views;
   }
 
-  /** Step `round` (1, 2, ...) with `token`: computed by the first view to ask, read by the others. */
-  rowsAfter(round: number, token: number): Float32Array[] {
+  /** Step `round` (1, 2, ...) with `token`: run for the first view to ask, shared with the others. */
+  async rowsAfter(round: number, token: number): Promise<Float32Array[]> {
     if (round === this.fed.length + 1) {
-      this.rows = this.model.step(this.seq, token);
       this.fed.push(token);
+      this.stepping = this.batcher.submit({ seq: this.seq, token }).then((r) => {
+        if ('rows' in r) this.rows = r.rows;
+      });
     } else if (round !== this.fed.length || this.fed[round - 1] !== token) {
       throw new SequenceError('stacked specialists fed different texts', `token ${this.fed[round - 1] ?? '(next)'} at step ${round}`, `token ${token}`, 'feed every member of a stack the same tokens');
     }
+    await this.stepping;
     return this.rows;
   }
 
   /** One fused step: feed `token`, mix with `weights` (one per member of the stack). */
-  stepMixed(token: number, weights: Float64Array) {
+  async stepMixed(token: number, weights: Float64Array): Promise<StackedMix> {
     this.fed.push(token);
-    return this.model.stepMixed(this.seq, token, weights);
+    const r = await this.batcher.submit({ seq: this.seq, token, weights });
+    if (!('mix' in r)) throw new SequenceError('a mixed step without its mixture', 'the mixture', 'rows', 'this is a bug');
+    return r.mix;
   }
 
   release(): void {
@@ -129,7 +141,7 @@ export class MemberSequence implements SpecialistSequence {
   }
 
   async next(token: number): Promise<Float32Array> {
-    return this.shared.rowsAfter(++this.round, token)[this.index]!;
+    return (await this.shared.rowsAfter(++this.round, token))[this.index]!;
   }
 
   async close(): Promise<void> {
@@ -179,14 +191,14 @@ export class FusedSteps implements MixtureSteps {
     return new FusedSteps(combiner, views);
   }
 
-  mix(weights: Float64Array): MixedDistribution {
+  async mix(weights: Float64Array): Promise<MixedDistribution> {
     const token = this.pending;
     if (token === undefined) return this.combiner.mix(this.views.map((v) => v.logits), weights);
     this.pending = undefined;
     const shared = this.views[0]!.shared;
     const full = new Float64Array(shared.model.k);
     this.views.forEach((v, i) => (full[v.index] = weights[i]!));
-    const r = shared.stepMixed(token, full);
+    const r = await shared.stepMixed(token, full);
     return {
       logits: r.logits,
       weights,

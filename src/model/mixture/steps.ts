@@ -6,7 +6,7 @@ import type { SpecialistSequence } from './specialist.ts';
 
 export interface MixtureSteps {
   /** The mixture of the current next-token distributions with these weights (one per kept specialist). */
-  mix(weights: Float64Array): MixedDistribution;
+  mix(weights: Float64Array): Promise<MixedDistribution> | MixedDistribution;
   /**
    * Feed the token drawn. Resolves with the specialists that failed (indices into the list as it was, each
    * with why): they are out of every later step, and the caller drops their weights.
