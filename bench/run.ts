@@ -1,7 +1,7 @@
 // `npm run bench`: SharedLLM's performance against its references, measured in the same run, medians and
 // ratios printed. A benchmark, not a test: nothing here fails on a number.
 //   npm run bench                      everything
-//   npm run bench -- --only engine     one section (engine, federation, train, diloco, mixture, adapters)
+//   npm run bench -- --only engine     one section (engine, federation, train, diloco, mixture, mixture-deep, adapters)
 //   npm run bench -- --runs 5 --threads 2
 //   --fed-threads N   threads per process in the federation section (default: cores / 3, at least 1)
 //   --fed-cpus 0-1    and pin every process's threads to these cores (sharedllm node --cpus)
@@ -24,7 +24,7 @@ const { values } = parseArgs({
 if (values.help) {
   // The header comment above is the usage text.
   console.log(`Usage: npm run bench -- [options]
-  --only S          sections to run, comma-separated: engine, federation, train, diloco, mixture, adapters (default: all)
+  --only S          sections to run, comma-separated: engine, federation, train, diloco, mixture, mixture-deep, adapters (default: all)
   --runs N          runs per measurement, medians reported (default 3)
   --threads N       compute threads for engine and train (default: this machine's default)
   --fed-threads N   threads per process in the federation section (default: cores / 3, at least 1)
@@ -49,6 +49,7 @@ const sections: [string, () => Promise<unknown>][] = [
   ['train', async () => (await import(section('train'))).benchTrain({ threads })],
   ['diloco', async () => (await import(section('diloco'))).benchDiloco({ threads: 1 })],
   ['mixture', async () => (await import(section('mixture'))).benchMixture({ runs, threads })],
+  ['mixture-deep', async () => (await import(section('mixture-deep'))).benchMixtureDeep({ runs: Math.max(runs, 5), threads })],
   ['adapters', async () => (await import(section('adapters'))).benchAdapters({ threads, runs })],
 ];
 
