@@ -1,17 +1,20 @@
 // K models of one shape (same architecture, hyperparameters, tensor types; e.g. specialists fine-tuned from
-// one base) loaded as one stacked model: each weight holds the K models along its last dimension, and one
-// ggml graph steps all of them (graphs/stacked.ts). A decode step can also mix their next-token
-// distributions in the same graph (combine.ts's mix: softmax per model, weighted sum, log), so a mixture of
-// local specialists costs one graph a token, not K graphs and a combiner.
+// one base) loaded as one stacked model: each weight they do not share holds the K models along its last
+// dimension, and one ggml graph steps all of them (graphs/stacked.ts), for one or several sequences. A decode
+// step can also mix their next-token distributions in the same graph (mixture/mix-graph.ts: softmax per
+// model, weighted sum, log), so a mixture of local specialists costs one graph a token, not K graphs and a
+// combiner. What every model has byte for byte (a frozen trunk, a shared head) is loaded and read once.
 //
-// Memory: the K models' weights (what loading them separately takes) and per sequence K KV caches.
+// Memory: the shared weights once, the others K times, and per sequence K KV caches.
 // Supported: the llama family and qwen2 (phi3's fused qkv would need its own builder).
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { Executor } from '../ggml/executor.ts';
 import { Graph, T, readF32 } from '../ggml/graph.ts';
 import { type GgmlOptions, type Ggml, getGgml } from '../ggml/runtime.ts';
 import type { Tensor } from '../ggml/tensor.ts';
 import { WeightSet, type WeightSpec } from '../ggml/weights.ts';
+import type { GgufFile } from '../gguf/file.ts';
 import { ContextLimitError, ModelError, OutOfMemoryError, SequenceError } from './errors.ts';
 import { ropeParams } from './graphs/blocks.ts';
 import { buildStacked } from './graphs/stacked.ts';
@@ -20,8 +23,6 @@ import { SequenceCache, cacheBytes } from './kv-cache.ts';
 import { fullLayout, openModelFile } from './load.ts';
 import { mixGraphBatched } from './mixture/mix-graph.ts';
 import { ROPE_FREQS, TOKEN_EMBD, type TensorIndexEntry, partWeights } from './tensors.ts';
-import type { GgufFile } from '../gguf/file.ts';
-import { createHash } from 'node:crypto';
 
 /** The models cannot be stacked (different shapes, architecture not supported). Load them separately. */
 export class StackError extends ModelError {}
