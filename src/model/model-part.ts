@@ -2,6 +2,7 @@
 // optionally the head. A single node holds all three; a pipeline splits them across nodes and passes
 // hidden states between parts. Each step runs one ggml graph over a batch of one or more sequences.
 import { Executor } from '../ggml/executor.ts';
+import { concatTyped } from '../util/typed-arrays.ts';
 import { Graph, T, readF32 } from '../ggml/graph.ts';
 import type { Ggml } from '../ggml/runtime.ts';
 import type { WeightSet } from '../ggml/weights.ts';
@@ -128,8 +129,8 @@ export class ModelPart {
     }
     const nTokens = offset;
     const useTokens = layout.embeddings;
-    const tokens = useTokens ? concatI32(inputs.map((i) => i.tokens ?? missingInput('tokens'))) : undefined;
-    const hidden = useTokens ? undefined : concatF32(inputs.map((i) => i.hidden ?? missingInput('hidden')));
+    const tokens = useTokens ? concatTyped(Int32Array, inputs.map((i) => i.tokens ?? missingInput('tokens'))) : undefined;
+    const hidden = useTokens ? undefined : concatTyped(Float32Array, inputs.map((i) => i.hidden ?? missingInput('hidden')));
 
     if (inputs.length > MAX_GROUPS) throw new SequenceError('too many sequences in one step', `at most ${MAX_GROUPS}`, String(inputs.length), 'split the batch');
     const g = new Graph(this.ggml, graphSize(layout.last - layout.first, groups.length));
@@ -232,26 +233,4 @@ function meanRows(data: Float32Array, width: number, first: number, count: numbe
 
 function missingInput(what: string): never {
   throw new SequenceError('step input missing', what, 'nothing', 'a part with the embeddings takes tokens; other parts take hidden states');
-}
-
-function concatI32(parts: Int32Array[]): Int32Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Int32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-function concatF32(parts: Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

@@ -5,6 +5,7 @@
 import type { Peer } from '../transport/rpc.ts';
 import type { Specialist, SpecialistSequence } from '../../model/mixture/specialist.ts';
 import type { Logger } from '../../util/log.ts';
+import { concatTyped } from '../../util/typed-arrays.ts';
 import type { Handlers } from '../dataplane.ts';
 import { type DistributionHeader, MIXTURE_LIMITS } from '../protocol-mixture.ts';
 import { encodeDistribution } from './distribution.ts';
@@ -70,7 +71,7 @@ export class MixtureService {
           dists.push(header);
           parts.push(bytes);
         }
-        return { header: { dists }, payload: concat(parts) };
+        return { header: { dists }, payload: concatTyped(Uint8Array, parts) };
       },
       mixture_close: async (req, ctx) => {
         for (const seq of req.seqs) {
@@ -122,14 +123,4 @@ export class MixtureService {
       this.o.logger.warn('mixture_close_failed', { seq, error: e instanceof Error ? e.message : String(e) });
     }
   }
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.byteLength;
-  }
-  return out;
 }

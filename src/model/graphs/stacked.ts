@@ -12,6 +12,7 @@
 import { type Graph, type RopeParams, T } from '../../ggml/graph.ts';
 import { type Tensor, tensorShape } from '../../ggml/tensor.ts';
 import type { WeightSet } from '../../ggml/weights.ts';
+import { concatTyped } from '../../util/typed-arrays.ts';
 import { causalMask } from '../batch.ts';
 import type { HParams } from '../hparams.ts';
 import type { SequenceCache } from '../kv-cache.ts';
@@ -51,7 +52,7 @@ export interface StackedBuild {
  */
 export function buildStacked(s: StackedBuild): Tensor {
   const { g, h, w, k: K } = s;
-  const tokens = concat(s.seqs.map((q) => q.tokens));
+  const tokens = concatTyped(Int32Array, s.seqs.map((q) => q.tokens));
   const n = tokens.length;
   const ids = new Int32Array(n * K);
   for (let m = 0; m < K; m++) ids.set(tokens, m * n);
@@ -61,7 +62,7 @@ export function buildStacked(s: StackedBuild): Tensor {
   let x = s.shared.embeddings ? g.getRows(w.get(TOKEN_EMBD), g.input(T.I32, [n], tokens)) : g.getRows(w.get(TOKEN_EMBD), g.input(T.I32, [n, K], ids));
   // From the first layer the models do not share: every model's own copy of the trunk's output.
   const branch = () => g.repeat(x, g.newTensor(T.F32, [h.nEmbd, n, K])); // (n_embd, n) -> (n_embd, n, K)
-  const pos = g.input(T.I32, [n], concat(s.seqs.map((q) => Int32Array.from(q.tokens, (_, i) => q.pos0 + i)))); // (n)
+  const pos = g.input(T.I32, [n], concatTyped(Int32Array, s.seqs.map((q) => Int32Array.from(q.tokens, (_, i) => q.pos0 + i)))); // (n)
   // per sequence: (n_kv, n_seq), shared by the K models and every layer
   const masks = s.seqs.map((q) => g.input(T.F16, [q.pos0 + q.tokens.length, q.tokens.length], causalMask(q.pos0, q.tokens.length, h.slidingWindow)));
   const norm = (t: Tensor, name: string) => g.mul(g.rmsNorm(t, h.rmsEps), w.get(name)); // gains (n_embd, 1, K) or (n_embd)
@@ -119,15 +120,4 @@ export function buildStacked(s: StackedBuild): Tensor {
   }
   if (s.shared.embeddings && trunk === h.nLayer) x = branch();
   return mm(OUTPUT, norm(x, OUTPUT_NORM), K); // (n_vocab, n, K)
-}
-
-function concat(parts: readonly Int32Array[]): Int32Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Int32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
