@@ -2,27 +2,17 @@
 // adapter trained on a text changes the greedy continuation; too short text and an adapter for another base
 // get one clear error line.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { copyFileSync, appendFileSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { promisify } from 'node:util';
+import { runCli } from './run-cli.testing.ts';
 
-const exec = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'sharedllm-cli-adapter-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const MODEL = 'models/sharedllm-tiny.gguf';
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { maxBuffer: 16 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cli = runCli;
 
 const lastLine = (s: string) => s.trim().split('\n').at(-1) ?? '';
 const GEN = ['--model', MODEL, '--prompt', 'It is a truth universally acknowledged', '--temp', '0', '-n', '16', '--threads', '1'];

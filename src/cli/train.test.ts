@@ -2,15 +2,13 @@
 // small prose corpus produces a GGUF that llama.cpp loads; bad input gives one clear error line and
 // overwrites nothing.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { promisify } from 'node:util';
 import { loadReference } from '../model/testing/reference.ts';
+import { runCli } from './run-cli.testing.ts';
 
-const exec = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'sharedllm-cli-train-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const FIXTURE = 'test/fixtures/prose';
@@ -18,15 +16,7 @@ const out = join(dir, 'tiny.gguf');
 const heldOut = join(dir, 'heldout.txt');
 const FAST = ['--steps', '3', '--batch', '2', '--ctx', '64', '--threads', '1', '--eval-every', '0'];
 
-async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const r = await exec(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { maxBuffer: 16 << 20 });
-    return { code: 0, stdout: r.stdout, stderr: r.stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
+const cli = runCli;
 
 /** The command failed with exit code 1 and its last stderr line names the problem. */
 function failsWith(r: { code: number; stderr: string }, pattern: RegExp): void {
