@@ -35,7 +35,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, type Proc } from '../../src/cli/cluster.ts';
 import { getGgml } from '../../src/ggml/runtime.ts';
-import { BatchCursor, evalRows } from '../../src/train/data.ts';
+import { BatchCursor } from '../../src/train/data.ts';
 import { concatTokens, loadCorpus as loadCorpusFiles } from '../../src/train/corpus.ts';
 import { defaultDilocoConfig } from '../../src/train/diloco/config.ts';
 import { runSimulation } from '../../src/train/diloco/simulate.ts';
@@ -215,14 +215,7 @@ function syncRun(ggml: ReturnType<typeof getGgml>, model: ReturnType<typeof load
       const b = cursor.next();
       t.trainStep(b.input, b.target);
       if (!marks.includes(step)) continue;
-      let nll = 0;
-      let count = 0;
-      for (const { input, target } of evalRows(heldOut, model.nCtx, o.batch)) {
-        const r = t.evalBatch(input, target);
-        nll += r.nll;
-        count += r.count;
-      }
-      out.set(step, nll / Math.max(1, count));
+      out.set(step, t.evalTokens(heldOut, o.batch).nll);
     }
     return out;
   } finally {

@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getGgml } from '../../src/ggml/runtime.ts';
-import { BatchCursor, evalRows } from '../../src/train/data.ts';
+import { BatchCursor } from '../../src/train/data.ts';
 import { defaultDilocoConfig } from '../../src/train/diloco/config.ts';
 import { runSimulation } from '../../src/train/diloco/simulate.ts';
 import { initialParams } from '../../src/train/params.ts';
@@ -81,14 +81,7 @@ function patienceStop(patience: number): (v: number) => boolean {
 }
 
 function loss(t: Trainer, tokens: Int32Array, rows: number): number {
-  let nll = 0;
-  let count = 0;
-  for (const { input, target } of evalRows(tokens, t.model.nCtx, rows)) {
-    const r = t.evalBatch(input, target);
-    nll += r.nll;
-    count += r.count;
-  }
-  return nll / Math.max(1, count);
+  return t.evalTokens(tokens, rows).nll;
 }
 
 async function runSweep(sizes: SweepSizes, seed: number, log: (m: string) => void): Promise<SweepExtra> {

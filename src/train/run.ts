@@ -6,7 +6,7 @@ import { type GgmlOptions, getGgml } from '../ggml/runtime.ts';
 import { str } from '../gguf/value.ts';
 import { saveCheckpoint } from './checkpoint.ts';
 import { type ModelConfig, type OptimConfig, paramCount, trainFlopsPerToken } from './config.ts';
-import { evalRows, unigramPerplexity } from './data.ts';
+import { unigramPerplexity } from './data.ts';
 import { TrainError } from './errors.ts';
 import { exportGguf } from './export.ts';
 import { partialTarget } from './partial.ts';
@@ -62,7 +62,7 @@ export async function runTraining(o: TrainRunOptions & GgmlOptions, ev: RunEvent
   // A partial fine-tune trains the owned tensors over the frozen rest; it writes no checkpoint (its state is
   // the owned part only): rerun it to repeat it.
   const partial = o.own ? partialTarget(ggml, s.model, s.params, o.own) : undefined;
-  const trainer = new Trainer(ggml, s.model, s.optim, s.params, partial?.target);
+  const trainer = new Trainer(ggml, s.model, s.optim, s.params, partial);
   try {
     if (s.resumeFrom) trainer.setState({ step: s.resumeFrom.step, params: s.resumeFrom.params, moments: s.resumeFrom.moments });
     const startStep = trainer.step;
@@ -70,7 +70,7 @@ export async function runTraining(o: TrainRunOptions & GgmlOptions, ev: RunEvent
     let trainMs = 0;
     let firstLoss = Number.NaN;
     let lastLoss = Number.NaN;
-    const trained = partial ? partial.target.specs.reduce((n, x) => n + x.ne.reduce((a, b) => a * b, 1), 0) : paramCount(s.model);
+    const trained = partial ? partial.specs.reduce((n, x) => n + x.ne.reduce((a, b) => a * b, 1), 0) : paramCount(s.model);
     phase(`training ${trained.toLocaleString('en-US')} parameters${partial ? ` (the last ${o.own!.layers} layer(s)${o.own!.head ? ' and the head' : ''}; the rest frozen, no checkpoints)` : ''}, steps ${startStep + 1}..${s.optim.steps}`);
     while (trainer.step < s.optim.steps) {
       const batch = s.cursor.next();
@@ -131,21 +131,13 @@ export async function runTraining(o: TrainRunOptions & GgmlOptions, ev: RunEvent
     };
   } finally {
     trainer.dispose();
-    partial?.frozen.dispose();
   }
 }
 
 /** Mean NLL (nats per token) on the first `maxTokens` held-out tokens. */
 function heldOutLoss(trainer: Trainer, s: RunSetup, maxTokens: number): number {
   const tokens = Number.isFinite(maxTokens) ? s.data.heldOut.subarray(0, Math.min(s.data.heldOut.length, maxTokens + 1)) : s.data.heldOut;
-  let nll = 0;
-  let count = 0;
-  for (const { input, target } of evalRows(tokens, s.model.nCtx, s.optim.batch)) {
-    const r = trainer.evalBatch(input, target);
-    nll += r.nll;
-    count += r.count;
-  }
-  return nll / Math.max(1, count);
+  return trainer.evalTokens(tokens, s.optim.batch).nll;
 }
 
 function save(trainer: Trainer, s: RunSetup): void {

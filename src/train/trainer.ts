@@ -13,6 +13,7 @@ import { ADAMW_PARAM_COUNT, adamwParams, adamwStep, buildBackward, gradOf, setLo
 import type { Ggml } from '../ggml/runtime.ts';
 import type { Tensor } from '../ggml/tensor.ts';
 import { type ModelConfig, type OptimConfig, validateModelConfig } from './config.ts';
+import { evalRows } from './data.ts';
 import { TrainError, TrainMemoryError } from './errors.ts';
 import { BatchInputs, type ForwardOutput, type MatmulHook, type WeightLookup, buildForward, forwardInputs } from './forward.ts';
 import { type ParamSpec, ParamStore, type TensorMap } from './params.ts';
@@ -45,6 +46,8 @@ export interface TrainTarget {
   weights: (param: (name: string) => Tensor) => WeightLookup;
   /** Matmuls that also read trainable tensors (LoRA). */
   matmul?: (param: (name: string) => Tensor) => MatmulHook;
+  /** Frees what the target alone holds (its frozen weights), with the trainer. */
+  dispose?: () => void;
 }
 
 const MAX_NODES = 1 << 15;
@@ -178,6 +181,21 @@ export class Trainer {
     return { nll: meanOverColumns * e.io.nTokens, count };
   }
 
+  /**
+   * Mean -log p(next token) over a token stream (held-out text), scored in rows of nCtx, `rows` rows a batch
+   * (at most this trainer's batch); and how many tokens were scored.
+   */
+  evalTokens(tokens: Int32Array, rows = this.optim.batch): { nll: number; count: number } {
+    let nll = 0;
+    let count = 0;
+    for (const { input, target } of evalRows(tokens, this.model.nCtx, rows)) {
+      const r = this.evalBatch(input, target);
+      nll += r.nll;
+      count += r.count;
+    }
+    return { nll: nll / Math.max(1, count), count };
+  }
+
   /** Logits (n_vocab each) after each token of one row of at most nCtx tokens, from the eval graph. */
   logits(tokens: ArrayLike<number>): Float32Array[] {
     if (tokens.length > this.model.nCtx) {
@@ -214,6 +232,7 @@ export class Trainer {
       b?.g.dispose();
     }
     this.params.dispose();
+    this.target?.dispose?.();
   }
 }
 

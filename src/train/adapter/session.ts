@@ -9,7 +9,6 @@ import { Tokenizer } from '../../model/tokenizer.ts';
 import type { ModelConfig, OptimConfig } from '../config.ts';
 import { PRESETS } from '../config.ts';
 import { TokenBatcher } from '../corpus.ts';
-import { evalRows } from '../data.ts';
 import { TrainError } from '../errors.ts';
 import { loadGgufParams } from '../gguf-model.ts';
 import { type TensorMap, elements, paramSpecs } from '../params.ts';
@@ -157,14 +156,7 @@ export class AdapterSession {
     const init = adapter ? adapter.tensors : initialAdapterTensors(specs, this.baseParams, 0);
     const trainer = this.trainer(kind, rank, init, 1, 0, undefined, adapter?.alpha);
     try {
-      let nll = 0;
-      let count = 0;
-      for (const { input, target } of evalRows(tokens, this.model.nCtx, this.batch)) {
-        const r = trainer.evalBatch(input, target);
-        nll += r.nll;
-        count += r.count;
-      }
-      return { nll: nll / count, count };
+      return trainer.evalTokens(tokens, this.batch);
     } finally {
       trainer.dispose();
     }

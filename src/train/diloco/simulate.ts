@@ -8,7 +8,7 @@
 // Participants run one after another: the numbers are the same as with K machines, only slower.
 import type { Ggml } from '../../ggml/runtime.ts';
 import type { ModelConfig, OptimConfig } from '../config.ts';
-import { BatchCursor, evalRows } from '../data.ts';
+import { BatchCursor } from '../data.ts';
 import { type TensorMap, initialParams, paramSpecs } from '../params.ts';
 import { mulberry32 } from '../../util/random.ts';
 import { Trainer } from '../trainer.ts';
@@ -114,14 +114,7 @@ export function runSimulation(o: SimulationOptions): SimulationResult {
       // Participant 0 loads the global weights at the start of every round anyway.
       const t = trainers[0]!;
       t.params.setParams(server.params);
-      let nll = 0;
-      let count = 0;
-      for (const { input, target } of evalRows(tokens, o.model.nCtx, optim.batch)) {
-        const r = t.evalBatch(input, target);
-        nll += r.nll;
-        count += r.count;
-      }
-      return nll / Math.max(1, count);
+      return t.evalTokens(tokens, optim.batch).nll;
     };
     const initialLoss = evaluate();
     const rounds: RoundMetrics[] = [];
