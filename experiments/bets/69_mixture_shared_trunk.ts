@@ -26,14 +26,11 @@
 //        128 tokens per domain and 12 mixed.
 // Run: npm run bet -- 69 [--jobs 3] (needs data/corpora: node --import tsx scripts/fetch-corpora.ts)
 import { mulberry32 } from '../../src/util/random.ts';
-import type { OptimConfig } from '../../src/train/config.ts';
-import { PRESETS } from '../../src/train/config.ts';
-import { BatchCursor } from '../../src/train/data.ts';
 import { paramSpecs } from '../../src/train/params.ts';
-import { type OwnedPart, ownsTensor, partialTarget } from '../../src/train/partial.ts';
-import { Trainer } from '../../src/train/trainer.ts';
+import { type OwnedPart, ownsTensor } from '../../src/train/partial.ts';
+import type { Trainer } from '../../src/train/trainer.ts';
 import { type MeasureContext, type SeedMeasurement, defineBet, isMain, runFromCli } from './_common.ts';
-import { type Base, Combiner, type MixtureSizes, baseModel, evalWindows, loadBase, loadDomains, meanOf, scoreWindow, singleNll, windowLogits } from './_mixture.ts';
+import { type Base, Combiner, type MixtureSizes, baseModel, evalWindows, fineTune, loadBase, loadDomains, meanOf, scoreWindow, singleNll, windowLogits } from './_mixture.ts';
 import { MIXTURE_SIZES } from './_mixture_run.ts';
 import type { Figure } from './_schema.ts';
 import { bootstrapCI, mean } from './_stats.ts';
@@ -44,26 +41,6 @@ type Arm = keyof typeof ARMS;
 interface Extra69 {
   /** Mean NLL per set and arm (posterior mixture on 'mixed', the domain's own specialist on a domain set). */
   nll: { set: string; base: number; full: number; top: number; head: number }[];
-}
-
-function fineTune(base: Base, texts: readonly string[], sizes: MixtureSizes, seed: number, arm: Arm): Trainer {
-  const tokens: number[] = [];
-  for (const t of texts) tokens.push(...base.tok.encode(t), base.tok.eosId);
-  const optim: OptimConfig = { ...PRESETS.tiny.optim, batch: sizes.batch, steps: sizes.steps, lr: sizes.lr, warmup: Math.max(1, Math.round(sizes.steps / 10)), seed };
-  const partial = arm === 'full' ? undefined : partialTarget(base.ggml, base.model, base.params, ARMS[arm]);
-  const trainer = new Trainer(base.ggml, base.model, optim, base.params, partial?.target);
-  const cursor = new BatchCursor(Int32Array.from(tokens), sizes.batch, sizes.ctx, seed);
-  for (let s = 0; s < sizes.steps; s++) {
-    const b = cursor.next();
-    trainer.trainStep(b.input, b.target);
-  }
-  // The frozen weights live as long as the trainer reads them.
-  const dispose = trainer.dispose.bind(trainer);
-  trainer.dispose = () => {
-    dispose();
-    partial?.frozen.dispose();
-  };
-  return trainer;
 }
 
 /** Parameters a stack of K specialists of this arm holds, over one model's. */
@@ -95,7 +72,7 @@ async function measure69(ctx: MeasureContext<MixtureSizes>): Promise<SeedMeasure
   const arms: Record<Arm, Float32Array[][][]> = { full: [], top: [], head: [] };
   for (const arm of Object.keys(ARMS) as Arm[]) {
     for (const d of domains) {
-      arms[arm].push(logitsOf(`${arm} ${d.name}`, () => fineTune(base, d.train, sizes, ctx.seed, arm)));
+      arms[arm].push(logitsOf(`${arm} ${d.name}`, () => fineTune(base, d.train, sizes, sizes.steps, ctx.seed, arm === 'full' ? undefined : ARMS[arm])));
       await tick();
     }
   }

@@ -25,6 +25,7 @@ import { hashString } from '../../src/train/corpus.ts';
 import { BatchCursor } from '../../src/train/data.ts';
 import { loadGgufParams } from '../../src/train/gguf-model.ts';
 import type { TensorMap } from '../../src/train/params.ts';
+import { type OwnedPart, partialTarget } from '../../src/train/partial.ts';
 import { tokenizerFromGgufMetadata } from '../../src/train/tokenizer-gguf.ts';
 import { Trainer } from '../../src/train/trainer.ts';
 import { ROOT } from './_common.ts';
@@ -155,12 +156,15 @@ export function loadBase(ctx: number): Base {
   }
 }
 
-/** Fine-tune the base on `texts` for `steps` steps; the Trainer stays alive for its logits. */
-export function fineTune(base: Base, texts: readonly string[], sizes: MixtureSizes, steps: number, seed: number): Trainer {
+/**
+ * Fine-tune the base on `texts` for `steps` steps (every tensor, or with `own` only that part over the frozen
+ * rest: Bet 69); the Trainer stays alive for its logits.
+ */
+export function fineTune(base: Base, texts: readonly string[], sizes: MixtureSizes, steps: number, seed: number, own?: OwnedPart): Trainer {
   const tokens: number[] = [];
   for (const t of texts) tokens.push(...base.tok.encode(t), base.tok.eosId);
   const optim: OptimConfig = { ...PRESETS.tiny.optim, batch: sizes.batch, steps, lr: sizes.lr, warmup: Math.max(1, Math.round(steps / 10)), seed };
-  const trainer = new Trainer(base.ggml, base.model, optim, base.params);
+  const trainer = new Trainer(base.ggml, base.model, optim, base.params, own && partialTarget(base.ggml, base.model, base.params, own));
   const cursor = new BatchCursor(Int32Array.from(tokens), sizes.batch, sizes.ctx, seed);
   for (let s = 0; s < steps; s++) {
     const b = cursor.next();

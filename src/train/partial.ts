@@ -23,8 +23,8 @@ export function ownsTensor(m: ModelConfig, own: OwnedPart, name: string): boolea
   return own.head && (name === OUTPUT || name === OUTPUT_NORM);
 }
 
-/** The frozen rest of the model (F32 on the backend) and the target that trains the owned part over it. */
-export function partialTarget(ggml: Ggml, m: ModelConfig, base: TensorMap, own: OwnedPart): { target: TrainTarget; frozen: WeightSet } {
+/** The target that trains the owned part over the frozen rest (F32 on the backend, freed with the trainer). */
+export function partialTarget(ggml: Ggml, m: ModelConfig, base: TensorMap, own: OwnedPart): TrainTarget {
   const specs: ParamSpec[] = paramSpecs(m).filter((s) => ownsTensor(m, own, s.name));
   const rest = paramSpecs(m).filter((s) => !ownsTensor(m, own, s.name));
   const frozen = new WeightSet(ggml, rest.map((s) => ({ name: s.name, type: T.F32, ne: s.ne, matmul: false })));
@@ -34,5 +34,5 @@ export function partialTarget(ggml: Ggml, m: ModelConfig, base: TensorMap, own: 
     frozen.upload(s.name, new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   }
   const owned = new Set(specs.map((s) => s.name));
-  return { target: { specs, weights: (param) => (name) => (owned.has(name) ? param(name) : frozen.get(name)) }, frozen };
+  return { specs, weights: (param) => (name) => (owned.has(name) ? param(name) : frozen.get(name)), dispose: () => frozen.dispose() };
 }
