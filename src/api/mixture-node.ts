@@ -82,9 +82,11 @@ export function nodeMixture(o: NodeMixtureOptions): NodeMixture {
     // A remote specialist with the id of a local one is left out: the local one answers faster. Local ones
     // in the stack are its members (lending, above, keeps their own Batchers: it steps one at a time).
     specialists: () => {
+      const stack = o.stack;
+      const stackIndex = new Map(stack ? o.local().flatMap((l) => (l.stackIndex === undefined ? [] : [[l.id, l.stackIndex] as const])) : []);
       const mine = local().map((s) => {
-        const at = o.stack && o.local().find((l) => l.id === s.id)?.stackIndex;
-        return o.stack && at !== undefined ? o.stack.member(at, s.id) : s;
+        const at = stackIndex.get(s.id);
+        return stack && at !== undefined ? stack.member(at, s.id) : s;
       });
       return [...mine, ...(o.remote?.() ?? []).filter((r) => !mine.some((m) => m.id === r.id))];
     },

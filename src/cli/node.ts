@@ -215,7 +215,10 @@ async function runPrimary(f: Parsed['flags'], common: CommonOptions, logger: Log
       remote: () => mixtureLink?.remote() ?? [],
       baseModel: f.model as string, tokenizer, dataDir: common.dataDir, logger, k: f['mixture-k'] as number,
       retentionSeconds: (f['attribution-retention'] as number) * 3600,
-      local: () => primary.specialists.served(directory).map(({ id, specialist }) => ({ id, batcher: specialist.generator.batcher, tokenizerHash: specialist.tokenizerHash, ...(stacked?.indexOf(specialist.path) === undefined ? {} : { stackIndex: stacked.indexOf(specialist.path)! }) })),
+      local: () => primary.specialists.served(directory).map(({ id, specialist }) => {
+        const stackIndex = stacked?.indexOf(specialist.path);
+        return { id, batcher: specialist.generator.batcher, tokenizerHash: specialist.tokenizerHash, ...(stackIndex === undefined ? {} : { stackIndex }) };
+      }),
     });
     const { lendersIn } = await import('../federation/mixture/discovery.ts');
     const baseTokenizer = mixture.tokenizerHash;
